@@ -1,0 +1,70 @@
+"""`edgematting` command line: a thin layer over the library API.
+
+Each subcommand lives in `edgematting/cli/cmd_<name>.py` and exposes
+``register(subparsers) -> argparse.ArgumentParser`` whose parser sets ``func=run``
+(``run(args) -> int | None``). Modules must not import TensorFlow at import time.
+Errors derived from `EdgemattingError` become one clear message and a distinct exit code
+(see `edgematting.errors`); Ctrl-C exits with 130.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from .. import __version__
+from ..errors import EdgemattingError
+
+# Order shown in --help; any other cmd_* module is appended after these.
+ORDER = ["quickstart", "train", "evaluate", "predict", "summary", "convert", "verify", "bench", "peer", "android"]
+
+EPILOG = """\
+exit codes: 0 ok, 1 unexpected error, 2 bad input, 3 bad dataset, 4 unsupported
+combination, 5 conversion failed, 6 parity check failed, 7 missing dependency,
+8 op unknown to the Core ML reference interpreter, 130 interrupted.
+
+Start with `edgematting quickstart`: it trains, evaluates, cuts out, converts and
+benchmarks a small model on synthetic data, with no downloads."""
+
+
+def _command_modules():
+    names = [m.name[4:] for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")]
+    ordered = [n for n in ORDER if n in names] + sorted(n for n in names if n not in ORDER)
+    return [importlib.import_module(f"{__name__}.cmd_{n}") for n in ordered]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgematting",
+        description="Train, quantize, convert, verify and benchmark portrait "
+        "segmentation (Fast-SCNN) and matting (MattingNet) models for phones.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edgematting {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+        return int(rc or 0)
+    except EdgemattingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

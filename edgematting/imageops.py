@@ -1,0 +1,143 @@
+"""Reference image operations of the photo pipeline, defined exactly.
+
+decoded photo -> resize to model size -> model input buffer -> inference -> alpha resized
+back to photo size -> composite. These functions are *the* definition of that pipeline:
+`predict`, the benchmarks' end-to-end timing and the Android demo's Java core
+(`android_demo/core`) all compute the same thing, and the Java core is tested against
+golden vectors made here. Every step is float32 arithmetic in a fixed order (so Java's
+IEEE-754 float math reproduces it bit for bit), with rounding ``floor(x + 0.5)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _axis_weights(in_size: int, out_size: int):
+    """Half-pixel-centre bilinear sampling along one axis (as tf.image.resize, no antialias).
+
+    Returns (i0, i1, w1) with out[j] = in[i0[j]] * (1 - w1[j]) + in[i1[j]] * w1[j].
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    j = np.arange(out_size, dtype=np.float32)
+    src = (j + np.float32(0.5)) * scale - np.float32(0.5)
+    src = np.maximum(src, np.float32(0.0))
+    i0 = np.floor(src).astype(np.int64)
+    i0 = np.minimum(i0, in_size - 1)
+    i1 = np.minimum(i0 + 1, in_size - 1)
+    w1 = (src - i0.astype(np.float32)).astype(np.float32)
+    return i0, i1, w1
+
+
+def resize_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Resize HxW or HxWxC to (out_h, out_w) as float32, half-pixel centres, edges clamped.
+
+    Rows first, then columns: ``top = a*(1-wx) + b*wx``; ``out = top*(1-wy) + bottom*wy``.
+    """
+    x = np.asarray(img, dtype=np.float32)
+    squeeze = x.ndim == 2
+    if squeeze:
+        x = x[:, :, None]
+    h, w = x.shape[:2]
+    yi0, yi1, wy = _axis_weights(h, out_h)
+    xi0, xi1, wx = _axis_weights(w, out_w)
+    wx_ = wx[None, :, None]
+    one = np.float32(1.0)
+    top = x[yi0][:, xi0] * (one - wx_) + x[yi0][:, xi1] * wx_
+    bot = x[yi1][:, xi0] * (one - wx_) + x[yi1][:, xi1] * wx_
+    wy_ = wy[:, None, None]
+    out = top * (one - wy_) + bot * wy_
+    return out[:, :, 0] if squeeze else out
+
+
+def round_to_uint8(x: np.ndarray) -> np.ndarray:
+    """floor(x + 0.5), clipped to [0, 255]."""
+    return np.clip(np.floor(np.asarray(x, np.float32) + np.float32(0.5)), 0, 255).astype(np.uint8)
+
+
+def to_model_input(
+    rgb: np.ndarray,
+    size: tuple[int, int],
+    mean=(127.5, 127.5, 127.5),
+    std=(127.5, 127.5, 127.5),
+    input_type: str = "float",
+    channels: int = 3,
+    channel_order: str = "RGB",
+) -> np.ndarray:
+    """Photo (HxWx3 uint8 RGB) -> one model input tensor (1, h, w, channels).
+
+    float: ``(pixel - mean) / std`` of the resized float pixels; uint8: the resized pixels
+    rounded to uint8 (the normalization is folded into the model). A 4th channel, when
+    asked for, is 255 (opaque alpha; models ignore it). channel_order "BGR" swaps R and B.
+    """
+    h, w = size
+    px = resize_bilinear(np.asarray(rgb)[..., :3], h, w)
+    if channel_order.upper().startswith("BGR"):
+        px = px[..., ::-1]
+    if input_type == "uint8":
+        out = round_to_uint8(px)
+        if channels == 4:
+            out = np.concatenate([out, np.full((h, w, 1), 255, np.uint8)], axis=-1)
+    elif input_type == "float":
+        m = np.asarray(mean, np.float32)
+        s = np.asarray(std, np.float32)
+        if channel_order.upper().startswith("BGR"):
+            m, s = m[::-1], s[::-1]
+        out = ((px - m) / s).astype(np.float32)
+        if channels == 4:
+            out = np.concatenate([out, np.zeros((h, w, 1), np.float32)], axis=-1)
+    else:
+        raise ValueError(f"input_type must be 'float' or 'uint8', not {input_type!r}")
+    return out[None]
+
+
+def alpha_to_photo(alpha: np.ndarray, photo_hw: tuple[int, int]) -> np.ndarray:
+    """Model output (h, w) or (1, h, w, 1), float in [0,1] -> alpha at photo size, clipped."""
+    a = np.asarray(alpha, np.float32)
+    a = a.reshape(a.shape[-3], a.shape[-2]) if a.ndim == 4 else a.reshape(a.shape[0], a.shape[1])
+    return np.clip(resize_bilinear(a, photo_hw[0], photo_hw[1]), 0.0, 1.0)
+
+
+def box_blur(img: np.ndarray, radius: int, passes: int = 3) -> np.ndarray:
+    """Separable box blur (edges clamped), `passes` times: a cheap Gaussian, float32."""
+    x = np.asarray(img, np.float32)
+    if radius <= 0:
+        return x.copy()
+    k = 2 * radius + 1
+    for _ in range(passes):
+        for axis in (0, 1):
+            pad = [(0, 0)] * x.ndim
+            pad[axis] = (radius + 1, radius)
+            c = np.cumsum(np.pad(x, pad, mode="edge"), axis=axis, dtype=np.float64)
+            n = x.shape[axis]
+            hi = np.take(c, np.arange(k, k + n), axis=axis)
+            lo = np.take(c, np.arange(0, n), axis=axis)
+            x = ((hi - lo) / k).astype(np.float32)
+    return x
+
+
+def default_blur_radius(h: int, w: int) -> int:
+    return max(1, int(round(min(h, w) / 40)))
+
+
+def composite(rgb: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
+    """``alpha * photo + (1 - alpha) * background`` rounded to uint8.
+
+    background: an (r, g, b) colour, an HxWx3 image (resized to the photo), or "blur".
+    """
+    fg = np.asarray(rgb, np.float32)[..., :3]
+    h, w = fg.shape[:2]
+    if isinstance(background, str) and background == "blur":
+        bg = box_blur(fg, default_blur_radius(h, w))
+    elif isinstance(background, np.ndarray) and background.ndim == 3:
+        bg = background.astype(np.float32)[..., :3]
+        if bg.shape[:2] != (h, w):
+            bg = resize_bilinear(bg, h, w)
+    else:
+        bg = np.broadcast_to(np.asarray(background, np.float32).reshape(1, 1, 3), fg.shape)
+    a = np.asarray(alpha, np.float32)[..., None]
+    return round_to_uint8(a * fg + (np.float32(1.0) - a) * bg)
+
+
+def rgba_cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """HxWx4 uint8: the photo with the alpha matte as its alpha channel."""
+    return np.concatenate([np.asarray(rgb, np.uint8)[..., :3], round_to_uint8(alpha * 255.0)[..., None]], -1)

@@ -1,0 +1,163 @@
+"""A saved model directory: the Keras model plus `model.json`.
+
+`model.json` carries everything a converter, runner or app needs to use the model without
+guessing: architecture and its config, input size, channel order, normalization and what
+the output means. Layout of a model directory::
+
+    runs/NAME/
+        model.keras        # tf-keras model (Keras 2 API)
+        model.json         # ModelSpec, below
+
+Normalization is stated in pixel units so it maps onto every runtime directly:
+``x = (pixel - mean) / std`` per channel, pixel in [0, 255]. (Core ML's ImageType takes
+``scale = 1/std`` and ``bias = -mean/std``; TFLite uint8 input folds the same affine map.)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+MODEL_FILE = "model.keras"
+SPEC_FILE = "model.json"
+FORMAT_VERSION = 1
+
+#: What each architecture's single output channel means.
+OUTPUT_MEANING = {
+    "fast-scnn": "person_probability",
+    "mattingnet": "alpha_matte",
+}
+
+
+@dataclass
+class ModelSpec:
+    """The contents of `model.json`."""
+
+    architecture: str  # "fast-scnn" | "mattingnet"
+    config: dict[str, Any]  # kwargs that rebuild the architecture (models.build_model)
+    input_size: tuple[int, int]  # (height, width)
+    name: str = ""
+    version: str = "1"
+    channels: int = 3
+    channel_order: str = "RGB"
+    layout: str = "NHWC"
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    input_name: str = "image"
+    output_name: str = "alpha"
+    output_meaning: str = ""
+    output_range: tuple[float, float] = (0.0, 1.0)
+    threshold: float = 0.5
+    training: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        self.input_size = tuple(int(v) for v in self.input_size)
+        self.mean = tuple(float(v) for v in self.mean)
+        self.std = tuple(float(v) for v in self.std)
+        self.output_range = tuple(float(v) for v in self.output_range)
+        if not self.name:
+            self.name = self.architecture
+        if not self.output_meaning:
+            self.output_meaning = OUTPUT_MEANING.get(self.architecture, "alpha_matte")
+
+    # -- normalization -------------------------------------------------------------
+    def normalize(self, pixels):
+        """uint8/float pixels (..., 3) in [0, 255] -> float32 model input."""
+        import numpy as np
+
+        x = np.asarray(pixels, dtype=np.float32)
+        return (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["format"] = "edgematting-model"
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+        d = dict(d)
+        d.pop("format", None)
+        known = {f.name for f in dataclasses.fields(cls)}
+        missing = {"architecture", "config", "input_size"} - set(d)
+        if missing:
+            raise InputError(f"model.json is missing required keys: {sorted(missing)}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def save_model_dir(model, spec: ModelSpec, out_dir: str | os.PathLike) -> Path:
+    """Save a Keras model and its spec into `out_dir` (each file written atomically)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".keras", dir=out)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, out / MODEL_FILE)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    atomic_write_json(out / SPEC_FILE, spec.to_dict())
+    return out
+
+
+def load_spec(model_dir: str | os.PathLike) -> ModelSpec:
+    p = Path(model_dir)
+    spec_path = p / SPEC_FILE if p.is_dir() else p.parent / SPEC_FILE
+    if not spec_path.exists():
+        raise InputError(
+            f"No {SPEC_FILE} found at {spec_path}. Pass a model directory written by "
+            "`edgematting train` (it holds model.keras and model.json)."
+        )
+    try:
+        return ModelSpec.from_dict(json.loads(spec_path.read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise InputError(f"{spec_path} is not a valid model.json: {e}") from e
+
+
+def load_model_dir(model_dir: str | os.PathLike):
+    """Return (keras_model, ModelSpec) from a model directory."""
+    p = Path(model_dir)
+    if not p.exists():
+        raise InputError(f"Model not found: {p}. Train one with `edgematting train` first.")
+    spec = load_spec(p)
+    model_path = p / MODEL_FILE if p.is_dir() else p
+    if not model_path.exists():
+        raise InputError(f"{model_path} is missing next to {SPEC_FILE}.")
+    from . import models  # registers custom layers, if any
+    from ._tf import keras
+
+    try:
+        model = keras().models.load_model(
+            model_path, custom_objects=models.custom_objects(), compile=False
+        )
+    except (OSError, ValueError) as e:
+        raise InputError(f"Could not load Keras model {model_path}: {e}") from e
+    return model, spec

@@ -1,0 +1,1 @@
+"""Runners: one per format, one interface (see base.Runner)."""
