@@ -1,0 +1,257 @@
+package dev.edgematting.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import org.junit.Assume;
+import org.junit.Test;
+
+/**
+ * The Java core against golden vectors written by {@code edgematting.android.write_golden_vectors}
+ * (the Python reference pipeline). Integer results (uint8/int8 input tensors, ARGB composites
+ * and cut-outs) must match exactly; float results within the manifest's float tolerance
+ * (edgematting.android.FLOAT_TOLERANCE, 0: bit-exact). Prints one line per stage:
+ * {@code GOLDEN stage=<name> cases=<n> max_abs_diff=<d> tolerance=<t>}.
+ *
+ * <p>The golden directory comes from the system property {@code golden.dir}.
+ */
+public class GoldenVectorsTest {
+    private static final class Stat {
+        int cases;
+        double maxDiff;
+        double tolerance;
+    }
+
+    private Path dir;
+    private final Map<String, Stat> stats = new TreeMap<>();
+    private final List<String> failures = new ArrayList<>();
+    private double floatTol;
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> map(Object o) {
+        return (Map<String, Object>) o;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Object> list(Object o) {
+        return (List<Object>) o;
+    }
+
+    private static int num(Object o) {
+        return (int) (double) (Double) o;
+    }
+
+    private ByteBuffer bytes(Map<String, Object> ref) throws IOException {
+        byte[] b = Files.readAllBytes(dir.resolve((String) ref.get("file")));
+        int n = 1;
+        for (Object d : list(ref.get("shape"))) n *= num(d);
+        int size = "float32".equals(ref.get("dtype")) ? 4 : 1;
+        assertEquals("size of " + ref.get("file"), (long) n * size, b.length);
+        return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private float[] floats(Map<String, Object> ref) throws IOException {
+        assertEquals("float32", ref.get("dtype"));
+        ByteBuffer b = bytes(ref);
+        float[] f = new float[b.capacity() / 4];
+        b.asFloatBuffer().get(f);
+        return f;
+    }
+
+    /** An HxWx3 uint8 photo as ARGB ints; the alpha byte is deliberately junk (must be ignored). */
+    private int[] photo(Map<String, Object> ref, int[] hw) throws IOException {
+        List<Object> shape = list(ref.get("shape"));
+        int h = num(shape.get(0));
+        int w = num(shape.get(1));
+        assertEquals(3, num(shape.get(2)));
+        hw[0] = h;
+        hw[1] = w;
+        ByteBuffer b = bytes(ref);
+        int[] argb = new int[h * w];
+        for (int i = 0; i < h * w; i++) {
+            int junkAlpha = (i * 37 + 11) & 0xFF;
+            argb[i] = (junkAlpha << 24) | ((b.get(3 * i) & 0xFF) << 16) | ((b.get(3 * i + 1) & 0xFF) << 8) | (b.get(3 * i + 2) & 0xFF);
+        }
+        return argb;
+    }
+
+    private void record(String stage, String name, double diff, double tol) {
+        Stat s = stats.computeIfAbsent(stage, k -> new Stat());
+        s.cases++;
+        s.tolerance = tol;
+        if (diff > s.maxDiff || Double.isNaN(diff)) s.maxDiff = diff;
+        if (!(diff <= tol)) {
+            failures.add(String.format(Locale.ROOT, "%s/%s: max abs diff %.9g > %.3g", stage, name, diff, tol));
+        }
+    }
+
+    private static double maxDiff(float[] a, float[] b, String what) {
+        assertEquals("length of " + what, b.length, a.length);
+        double m = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = Math.abs((double) a[i] - (double) b[i]);
+            if (Double.isNaN(d)) return Double.NaN;
+            m = Math.max(m, d);
+        }
+        return m;
+    }
+
+    @Test
+    public void javaCoreMatchesPythonGoldens() throws IOException {
+        String prop = System.getProperty("golden.dir");
+        Assume.assumeTrue("set -Dgolden.dir (write it with edgematting.android.write_golden_vectors)", prop != null && !prop.isEmpty());
+        dir = Paths.get(prop);
+        assertTrue("golden dir has no manifest.json: " + dir, Files.isRegularFile(dir.resolve("manifest.json")));
+        Map<String, Object> manifest = Json.parseObject(new String(Files.readAllBytes(dir.resolve("manifest.json")), StandardCharsets.UTF_8));
+        assertEquals("edgematting-android-golden", manifest.get("format"));
+        floatTol = (Double) map(manifest.get("tolerance")).get("float");
+        double intTol = (Double) map(manifest.get("tolerance")).get("int");
+        TreeSet<String> seenStages = new TreeSet<>();
+        try {
+            for (Object o : list(manifest.get("cases"))) {
+                Map<String, Object> c = map(o);
+                String stage = (String) c.get("stage");
+                String name = (String) c.get("name");
+                seenStages.add(stage);
+                int[] hw = new int[2];
+                int[] argb = photo(map(c.get("photo")), hw);
+                int h = hw[0];
+                int w = hw[1];
+                Map<String, Object> exp = map(c.get("expected"));
+                switch (stage) {
+                    case "input": {
+                        ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
+                        ByteBuffer got = ModelInput.create(argb, w, h, m);
+                        ByteBuffer want = bytes(exp);
+                        assertEquals(name + " dtype", m.inputDType.jsonName, exp.get("dtype"));
+                        assertEquals(name + " bytes", want.capacity(), got.capacity());
+                        if (m.inputDType == ModelMetadata.DType.FLOAT32) {
+                            float[] g = new float[got.capacity() / 4];
+                            got.asFloatBuffer().get(g);
+                            record("input_float32", name, maxDiff(g, floats(exp), name), floatTol);
+                        } else {
+                            boolean signed = m.inputDType == ModelMetadata.DType.INT8;
+                            double d = 0;
+                            for (int i = 0; i < want.capacity(); i++) {
+                                int a = signed ? got.get(i) : got.get(i) & 0xFF;
+                                int b = signed ? want.get(i) : want.get(i) & 0xFF;
+                                d = Math.max(d, Math.abs(a - b));
+                            }
+                            record("input_" + m.inputDType.jsonName, name, d, intTol);
+                        }
+                        break;
+                    }
+                    case "alpha": {
+                        ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
+                        Map<String, Object> raw = map(c.get("raw"));
+                        assertEquals(name + " raw dtype", m.outputDType.jsonName, raw.get("dtype"));
+                        float[] got = ModelOutput.toAlpha(bytes(raw), m, w, h);
+                        record("alpha_" + m.outputDType.jsonName, name, maxDiff(got, floats(exp), name), floatTol);
+                        break;
+                    }
+                    case "composite": {
+                        float[] alpha = floats(map(c.get("alpha")));
+                        Map<String, Object> bg = map(c.get("background"));
+                        String type = (String) bg.get("type");
+                        int[] got;
+                        switch (type) {
+                            case "color": {
+                                List<Object> rgb = list(bg.get("rgb"));
+                                got = Compositor.overColor(argb, alpha, w, h, (num(rgb.get(0)) << 16) | (num(rgb.get(1)) << 8) | num(rgb.get(2)));
+                                break;
+                            }
+                            case "image": {
+                                int[] bhw = new int[2];
+                                int[] bgArgb = photo(map(bg.get("image")), bhw);
+                                got = Compositor.overImage(argb, alpha, w, h, bgArgb, bhw[1], bhw[0]);
+                                break;
+                            }
+                            case "blur":
+                                got = bg.get("radius") == null ? Compositor.overBlur(argb, alpha, w, h)
+                                        : Compositor.overBlur(argb, alpha, w, h, num(bg.get("radius")));
+                                break;
+                            case "cutout":
+                                got = Compositor.cutout(argb, alpha, w, h);
+                                break;
+                            default:
+                                throw new AssertionError("unknown background type " + type);
+                        }
+                        int ch = num(list(exp.get("shape")).get(2));
+                        ByteBuffer want = bytes(exp);
+                        double d = 0;
+                        for (int i = 0; i < h * w; i++) {
+                            int p = got[i];
+                            int[] gotC = {(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF, (p >>> 24) & 0xFF};
+                            for (int k = 0; k < ch; k++) d = Math.max(d, Math.abs(gotC[k] - (want.get(i * ch + k) & 0xFF)));
+                            if (ch == 3) d = Math.max(d, Math.abs(gotC[3] - 255)); // composites are opaque
+                        }
+                        record(type.equals("cutout") ? "cutout" : "composite_" + type, name, d, intTol);
+                        break;
+                    }
+                    case "blur": {
+                        float[] got = ImageOps.boxBlur(ImageOps.argbToRgb(argb, w, h), h, w, 3, num(c.get("radius")), 3);
+                        record("blur", name, maxDiff(got, floats(exp), name), floatTol);
+                        break;
+                    }
+                    default:
+                        fail("unknown stage " + stage);
+                }
+            }
+        } finally {
+            for (Map.Entry<String, Stat> e : stats.entrySet()) {
+                System.out.println(String.format(Locale.ROOT, "GOLDEN stage=%s cases=%d max_abs_diff=%.9g tolerance=%.3g",
+                        e.getKey(), e.getValue().cases, e.getValue().maxDiff, e.getValue().tolerance));
+            }
+            System.out.flush();
+        }
+        for (Object s : list(manifest.get("stages"))) assertTrue("stage never run: " + s, seenStages.contains((String) s));
+        if (!failures.isEmpty()) fail("Java core differs from the Python goldens:\n  " + String.join("\n  ", failures));
+    }
+
+    @Test
+    public void metadataFilesFromPythonAreJudgedAlike() throws IOException {
+        String prop = System.getProperty("golden.dir");
+        Assume.assumeTrue("set -Dgolden.dir", prop != null && !prop.isEmpty());
+        Path d = Paths.get(prop);
+        Map<String, Object> manifest = Json.parseObject(new String(Files.readAllBytes(d.resolve("manifest.json")), StandardCharsets.UTF_8));
+        int good = 0;
+        int bad = 0;
+        for (Object o : list(manifest.get("metadata_files"))) {
+            Map<String, Object> f = map(o);
+            String file = (String) f.get("file");
+            String text = new String(Files.readAllBytes(d.resolve(file)), StandardCharsets.UTF_8);
+            if (Boolean.TRUE.equals(f.get("valid"))) {
+                ModelMetadata m = ModelMetadata.parse(text).requireTarget("tflite");
+                assertTrue(file, m.inputBytes() > 0 && m.outputBytes() > 0);
+                good++;
+            } else {
+                String key = (String) f.get("key");
+                try {
+                    ModelMetadata.parse(text);
+                    fail(file + " was accepted; expected an error about '" + key + "'");
+                } catch (MetadataException e) {
+                    assertEquals(file + ": " + e.getMessage(), key, e.key());
+                    assertTrue(file + " message names the key: " + e.getMessage(), e.getMessage().contains("'" + key + "'"));
+                }
+                bad++;
+            }
+        }
+        System.out.println("GOLDEN_METADATA good=" + good + " bad=" + bad);
+        assertTrue("no good metadata files", good > 0);
+        assertTrue("no bad metadata files", bad > 0);
+    }
+}

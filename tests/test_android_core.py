@@ -1,0 +1,217 @@
+"""The Android demo: its plain-Java core against the Python pipeline, and `android-assets`.
+
+The JVM part compiles `android_demo/core` (main + JUnit tests) with `javac` and runs JUnit 4
+on golden vectors written here by `edgematting.android.write_golden_vectors`. It needs a JDK
+and Debian's `junit4` package (CI installs both in `.ci/run`); without them it is skipped.
+"""
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgematting import android, imageops
+from edgematting.cli import main as cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+CORE = REPO / "android_demo" / "core"
+JUNIT_JARS = [Path("/usr/share/java/junit4.jar")]
+HAMCREST_JARS = [Path("/usr/share/java/hamcrest-core.jar"), Path("/usr/share/java/hamcrest.jar")]
+TEST_CLASSES = ["dev.edgematting.core.GoldenVectorsTest", "dev.edgematting.core.ModelMetadataTest",
+                "dev.edgematting.core.JsonTest"]
+# Every stage the goldens exercise; a stage missing from the JUnit output is a failure.
+EXPECTED_STAGES = {"input_float32", "input_uint8", "input_int8", "alpha_float32", "alpha_uint8", "alpha_int8",
+                   "composite_color", "composite_image", "composite_blur", "cutout", "blur"}
+INT_STAGES = {"input_uint8", "input_int8", "composite_color", "composite_image", "composite_blur", "cutout"}
+
+
+# -- golden generation -----------------------------------------------------------------
+def test_golden_generation_is_deterministic(tmp_path):
+    a = android.write_golden_vectors(tmp_path / "a", seed=0).parent
+    b = android.write_golden_vectors(tmp_path / "b", seed=0).parent
+    c = android.write_golden_vectors(tmp_path / "c", seed=1).parent
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+    assert not mismatch and not errors and len(match) == len(names)
+    assert (a / "photo_37x53.bin").read_bytes() != (c / "photo_37x53.bin").read_bytes()
+
+
+def test_goldens_cover_every_stage_and_variant(tmp_path):
+    manifest = json.loads(android.write_golden_vectors(tmp_path).read_text())
+    cases = manifest["cases"]
+    inputs = [c for c in cases if c["stage"] == "input"]
+    combos = {(c["metadata"]["input"]["dtype"], c["metadata"]["input"]["channels"],
+               c["metadata"]["input"]["channel_order"]) for c in inputs}
+    for want in [("float32", 3, "RGB"), ("float32", 4, "RGBA"), ("uint8", 3, "RGB"), ("uint8", 4, "RGBA"),
+                 ("float32", 3, "BGR"), ("uint8", 4, "BGRA"), ("int8", 3, "RGB")]:
+        assert want in combos, want
+    assert {c["metadata"]["output"]["dtype"] for c in cases if c["stage"] == "alpha"} == {"float32", "uint8", "int8"}
+    assert {c["background"]["type"] for c in cases if c["stage"] == "composite"} == {"color", "image", "blur", "cutout"}
+    # expected arrays really are the imageops results for the float RGB case
+    case = next(c for c in inputs if c["name"] == "float_rgb")
+    photo = np.fromfile(tmp_path / case["photo"]["file"], np.uint8).reshape(case["photo"]["shape"])
+    got = np.fromfile(tmp_path / case["expected"]["file"], "<f4").reshape(case["expected"]["shape"])
+    np.testing.assert_array_equal(got, imageops.to_model_input(photo, (32, 32))[0])
+
+
+def test_python_validator_names_the_same_keys_as_java_expects(tmp_path):
+    manifest = json.loads(android.write_golden_vectors(tmp_path).read_text())
+    for f in manifest["metadata_files"]:
+        text = (tmp_path / f["file"]).read_text()
+        if f["valid"]:
+            android.validate_metadata(json.loads(text))
+        elif f["key"] == "(json)":
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(text)
+        else:
+            with pytest.raises(android.MetadataError) as e:
+                android.validate_metadata(json.loads(text))
+            assert e.value.key == f["key"], f["file"]
+            assert f"'{f['key']}'" in str(e.value)
+
+
+def test_converter_schema_is_accepted():
+    meta = android._schema_metadata()
+    assert meta is not None, "converters.base.artifact_metadata could not build a sidecar"
+    c = android.validate_metadata(meta)
+    assert (c["channels"], c["channel_order"], c["dtype"]) == (4, "RGBA", "uint8")
+
+
+def test_quantize_rounds_half_up_and_clips():
+    x = np.array([-1000.0, -0.26, -0.25, 0.0, 0.24, 0.25, 1000.0], np.float32)
+    q = android.quantize(x, 0.5, 3, "int8")
+    np.testing.assert_array_equal(q, np.array([-128, 2, 3, 3, 3, 4, 127], np.int8))
+    np.testing.assert_array_equal(android.dequantize(q, 0.5, 3), (q.astype(np.float32) - 3) * np.float32(0.5))
+    assert android.quantize(np.float32(300.0), 1.0, 0, "uint8") == 255
+
+
+# -- the Java core on the JVM --------------------------------------------------------------
+def _jars():
+    junit = next((j for j in JUNIT_JARS if j.is_file()), None)
+    hamcrest = next((j for j in HAMCREST_JARS if j.is_file()), None)
+    return junit, hamcrest
+
+
+@pytest.fixture(scope="module")
+def junit_run(tmp_path_factory):
+    javac, java = shutil.which("javac"), shutil.which("java")
+    junit, hamcrest = _jars()
+    if not (javac and java):
+        pytest.skip("no JDK (javac/java) on PATH; CI installs openjdk-17-jdk-headless")
+    if not (junit and hamcrest):
+        pytest.skip("no JUnit 4 jars in /usr/share/java; CI installs Debian's junit4 package")
+    tmp = tmp_path_factory.mktemp("android_core")
+    golden = android.write_golden_vectors(tmp / "golden").parent
+    classes = tmp / "classes"
+    sources = sorted(str(p) for p in (CORE / "src").rglob("*.java"))
+    cp = os.pathsep.join(map(str, (junit, hamcrest)))
+    comp = subprocess.run([javac, "--release", "17", "-Xlint:all", "-Werror", "-encoding", "UTF-8",
+                           "-d", str(classes), "-cp", cp] + sources, capture_output=True, text=True, timeout=600)
+    assert comp.returncode == 0, f"javac failed:\n{comp.stdout}\n{comp.stderr}"
+    run = subprocess.run([java, "-Xmx256m", f"-Dgolden.dir={golden}", "-cp", os.pathsep.join([str(classes), cp]),
+                          "org.junit.runner.JUnitCore"] + TEST_CLASSES, capture_output=True, text=True, timeout=600)
+    return run, json.loads((golden / "manifest.json").read_text())
+
+
+def test_java_core_matches_python_goldens(junit_run):
+    run, manifest = junit_run
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, f"JUnit failed:\n{out}"
+    m = re.search(r"^OK \((\d+) tests\)", run.stdout, re.M)
+    assert m and int(m.group(1)) >= 10, out
+    stages = {}
+    for s, n, d, tol in re.findall(r"^\.*GOLDEN stage=(\S+) cases=(\d+) max_abs_diff=(\S+) tolerance=(\S+)$", run.stdout, re.M):
+        stages[s] = (int(n), float(d), float(tol))
+    assert set(stages) == EXPECTED_STAGES, out
+    n_cases = sum(n for n, _, _ in stages.values())
+    assert n_cases == len(manifest["cases"])
+    for s, (n, d, tol) in stages.items():
+        bound = android.INT_TOLERANCE if s in INT_STAGES else android.FLOAT_TOLERANCE
+        assert tol == bound, (s, tol)
+        assert d <= bound, f"stage {s}: Java vs Python max abs diff {d} > {bound}"
+    print("\n".join(f"{s}: cases={n} max_abs_diff={d:g}" for s, (n, d, _) in sorted(stages.items())))
+
+
+def test_java_rejects_the_bad_metadata_files(junit_run):
+    run, manifest = junit_run
+    m = re.search(r"^\.*GOLDEN_METADATA good=(\d+) bad=(\d+)$", run.stdout, re.M)
+    assert m, run.stdout + run.stderr
+    files = manifest["metadata_files"]
+    assert int(m.group(1)) == sum(f["valid"] for f in files)
+    assert int(m.group(2)) == sum(not f["valid"] for f in files)
+
+
+# -- android-assets -----------------------------------------------------------------------
+def _artifact(folder: Path, name: str, meta: dict | None, payload: bytes = b"TFL3fake") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / name
+    p.write_bytes(payload)
+    if meta is not None:
+        (folder / (name + ".json")).write_text(json.dumps(meta))
+    return p
+
+
+def test_android_assets_copies_and_indexes(tmp_path, capsys):
+    cam = _artifact(tmp_path / "exp", "fast_scnn_int8_uint8.tflite",
+                    android._metadata(24, 40, dtype="uint8", output_dtype="uint8", output_quant=[1 / 256, 0]), b"camera")
+    photo = _artifact(tmp_path / "exp", "mattingnet_fp32.tflite", android._metadata(32, 32, architecture="mattingnet"), b"photo")
+    assets = tmp_path / "assets"
+    assert cli_main(["android-assets", str(cam), str(photo), "--assets", str(assets)]) == 0
+    index = json.loads((assets / "models.json").read_text())
+    assert index["models"]["camera"]["file"] == cam.name
+    assert index["models"]["camera"]["metadata"] == cam.name + ".json"
+    assert index["models"]["photo"]["file"] == photo.name
+    assert (assets / cam.name).read_bytes() == b"camera"
+    assert (assets / photo.name).read_bytes() == b"photo"
+    assert json.loads((assets / (photo.name + ".json")).read_text())["architecture"] == "mattingnet"
+    assert not list(assets.glob(".*.part"))
+    assert "models.json" in capsys.readouterr().out
+
+    # a later run replaces one role and keeps the other; --role overrides the architecture
+    other = _artifact(tmp_path / "exp2", "other.tflite", android._metadata(32, 32), b"other")
+    assert cli_main(["android-assets", str(other), "--assets", str(assets), "--role", "photo"]) == 0
+    index = json.loads((assets / "models.json").read_text())
+    assert index["models"]["photo"]["file"] == "other.tflite"
+    assert index["models"]["camera"]["file"] == cam.name
+
+
+@pytest.mark.parametrize("case", ["onnx_sidecar", "no_sidecar", "bad_dtype", "not_tflite", "same_role"])
+def test_android_assets_rejects_and_writes_nothing(tmp_path, case, capsys):
+    good = _artifact(tmp_path / "exp", "good.tflite", android._metadata(32, 32, architecture="mattingnet"))
+    if case == "onnx_sidecar":
+        meta = android._metadata(32, 32)
+        meta["target"] = "onnx"
+        bad = _artifact(tmp_path / "exp", "bad.tflite", meta)
+    elif case == "no_sidecar":
+        bad = _artifact(tmp_path / "exp", "bad.tflite", None)
+    elif case == "bad_dtype":
+        meta = android._metadata(32, 32)
+        meta["input"]["dtype"] = "float64"
+        bad = _artifact(tmp_path / "exp", "bad.tflite", meta)
+    elif case == "not_tflite":
+        bad = _artifact(tmp_path / "exp", "bad.onnx", android._metadata(32, 32))
+    else:
+        bad = _artifact(tmp_path / "exp", "bad.tflite", android._metadata(32, 32, architecture="mattingnet"))
+    assets = tmp_path / "assets"
+    rc = cli_main(["android-assets", str(good), str(bad), "--assets", str(assets)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    if case in ("onnx_sidecar", "bad_dtype"):
+        assert ("'target'" if case == "onnx_sidecar" else "'input.dtype'") in err
+    assert not assets.exists() or not any(assets.iterdir()), "something was written"
+
+
+def test_android_assets_role_needs_one_artifact(tmp_path):
+    a = _artifact(tmp_path, "a.tflite", android._metadata(32, 32))
+    b = _artifact(tmp_path, "b.tflite", android._metadata(32, 32, architecture="mattingnet"))
+    assert cli_main(["android-assets", str(a), str(b), "--assets", str(tmp_path / "as"), "--role", "camera"]) == 2
+    assert not (tmp_path / "as").exists()
