@@ -1,0 +1,51 @@
+"""edgematting predict: cut people out of photos."""
+from __future__ import annotations
+
+
+def register(sub):
+    from ..predict import OUTPUTS
+
+    p = sub.add_parser(
+        "predict",
+        help="cut people out of photos: RGBA cut-outs, alpha mattes or composites",
+        description="Run the model on each photo (files, or every .jpg/.jpeg/.png directly "
+        "inside a given directory) and write into --out: STEM_cutout.png (RGBA, --output "
+        "rgba), STEM_alpha.png (8-bit matte, --output alpha) or STEM_composite.png (the "
+        "person over --background, --output composite). Every file is written atomically.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json)")
+    p.add_argument("images", metavar="IMAGES", nargs="+", help="image files and/or directories")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--output", default="rgba", choices=list(OUTPUTS), help="what to write per photo (default: rgba)")
+    p.add_argument(
+        "--background",
+        default=None,
+        metavar="BG",
+        help="composite only: '#rrggbb', 'r,g,b', 'blur' (the photo blurred) or an image path "
+        "(default black)",
+    )
+    p.add_argument("--grid", default=None, metavar="PNG", help="also write a grid of input / alpha / cut-out")
+    p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    import sys
+
+    from ..predict import predict_images
+
+    written = predict_images(
+        args.model,
+        args.images,
+        args.out,
+        output=args.output,
+        background=args.background,
+        grid=args.grid,
+        batch_size=args.batch_size,
+        progress=sys.stderr.isatty(),
+    )
+    print(f"wrote {len(written)} file(s) to {args.out}")
+    if args.grid:
+        print(f"grid: {args.grid}")
+    return 0

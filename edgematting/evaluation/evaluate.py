@@ -1,0 +1,226 @@
+"""Evaluate a model (or any runner) on a folder dataset at the images' own resolution.
+
+Each photo goes through the reference pipeline of `edgematting.imageops`: resized to the
+model's input size, predicted, and the alpha resized back to the photo's size
+(`imageops.alpha_to_photo`); the metrics of `edgematting.evaluation.metrics` are then
+computed against the full-resolution ground truth. The report holds the mean over images
+of every metric (NaN values, e.g. an MSE over an empty unknown band, are left out of the
+mean) and one row per image.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, InputError
+from ..modelio import ModelSpec, atomic_write_json
+from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, evaluate_alpha
+
+EVAL_FILE = "eval.json"
+
+#: One line per metric, written into the JSON report and shown under the table.
+METRIC_DOC = {
+    "iou": "person IoU of alpha >= 0.5 masks (higher is better)",
+    "boundary_f": "DAVIS boundary F, tolerance ceil(0.008 * diagonal) px (higher is better)",
+    "sad": "sum |p - g| / 1000, whole image (DIM)",
+    "mse": "mean (p - g)^2, whole image",
+    "mad": "mean |p - g|, whole image",
+    "grad": "sum (|grad p| - |grad g|)^2 / 1000, Gaussian-derivative sigma 1.4 (DIM)",
+    "conn": "connectivity error / 1000, threshold step 0.1 (DIM)",
+    "*_unknown": "the same over the unknown band: soft edge of the ground truth plus "
+    "max(3, 1% of diagonal) px around its 0.5 contour",
+}
+
+
+def _nan_to_none(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def evaluate_predictor(
+    predict_fn,
+    spec: ModelSpec,
+    data_dir: str | os.PathLike,
+    limit: int | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Evaluate `predict_fn` (float NHWC batch -> (N, H, W, 1) alpha) on `data_dir`.
+
+    `predict_fn` may also be a Runner (anything with ``.run``). Returns a dict with
+    ``mean`` (metric -> mean over images), ``per_image`` (rows), ``images`` (count),
+    ``skipped`` (files skipped with `skip_bad`) and settings. DataError for a bad dataset.
+    """
+    from ..predict import load_predictor
+
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}.")
+    fn, spec = load_predictor(predict_fn, spec)
+    samples = _scan(data_dir, skip_bad)
+    return _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size)
+
+
+def _scan(data_dir, skip_bad: bool) -> list:
+    from ..data.folder import scan_folder
+
+    data = Path(data_dir)
+    samples = list(scan_folder(data, skip_bad=skip_bad))  # DataError for a missing/bad folder
+    if not samples:
+        raise DataError(f"No image/alpha pairs found in {data}. Put photos in image/ and mattes in alpha/.")
+    return samples
+
+
+def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size) -> dict[str, Any]:
+    from ..data.folder import load_sample
+    from ..predict import _progress, predict_alphas
+
+    if batch_size < 1:
+        raise InputError(f"batch size must be >= 1, got {batch_size}.")
+    if limit is not None:
+        samples = samples[:limit]
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    with _progress(progress and len(samples) > 4, len(samples), "evaluate") as advance:
+        for start in range(0, len(samples), batch_size):
+            photos, gts, names = [], [], []
+            for s in samples[start : start + batch_size]:
+                try:
+                    d = load_sample(s)
+                    rgb = np.asarray(d["image"])
+                    gt = None if d.get("alpha") is None else np.asarray(d["alpha"], np.float32)
+                    if gt is not None and gt.ndim == 3:
+                        gt = gt[..., 0]
+                    if gt is None or gt.shape != rgb.shape[:2]:
+                        why = "no ground-truth matte" if gt is None else f"matte {gt.shape} != image {rgb.shape[:2]}"
+                        raise DataError(f"Cannot evaluate {s.image}: {why}.", bad_files=[(str(s.image), why)])
+                except DataError as e:
+                    if not skip_bad:
+                        raise
+                    skipped.append({"image": str(s.image), "why": str(e).splitlines()[0]})
+                    advance()
+                    continue
+                photos.append(rgb)
+                gts.append(gt)
+                names.append(str(s.image))
+            for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos)):
+                m = evaluate_alpha(pred, gt, threshold=spec.threshold)
+                rows.append({"image": name, "height": int(gt.shape[0]), "width": int(gt.shape[1]), **m})
+                advance()
+    if not rows:
+        raise DataError(f"No usable image/alpha pairs in {data}: every sample was skipped.")
+
+    mean = {}
+    for k in METRIC_KEYS:
+        vals = np.array([r[k] for r in rows], dtype=np.float64)
+        vals = vals[np.isfinite(vals)]
+        mean[k] = float(vals.mean()) if vals.size else math.nan
+    return {
+        "format": "edgematting-eval",
+        "model": spec.name,
+        "architecture": spec.architecture,
+        "input_size": list(spec.input_size),
+        "data": str(data),
+        "images": len(rows),
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "mean": mean,
+        "higher_is_better": sorted(HIGHER_IS_BETTER),
+        "definitions": METRIC_DOC,
+        "per_image": rows,
+    }
+
+
+def evaluate_model(
+    model_dir_or_runner,
+    data_dir: str | os.PathLike,
+    limit: int | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+    out: str | os.PathLike | bool | None = None,
+    spec: ModelSpec | None = None,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Evaluate a model directory (or a Runner/callable with `spec`) on `data_dir`.
+
+    The report (see `evaluate_predictor`) is also written as JSON, atomically, to `out`;
+    by default to MODEL_DIR/eval.json when a model directory is given (`out=False`: no
+    file). The path written is in the result under ``"json"``.
+    """
+    is_dir = isinstance(model_dir_or_runner, (str, os.PathLike))
+    if is_dir:
+        from ..predict import check_model_path
+
+        check_model_path(model_dir_or_runner)  # missing model -> InputError before reading data
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}.")
+    samples = _scan(data_dir, skip_bad)  # a bad dataset fails before the model loads
+    from ..predict import load_predictor
+
+    fn, spec = load_predictor(model_dir_or_runner, spec)
+    result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size)
+    if is_dir:
+        result["model_dir"] = str(model_dir_or_runner)
+    if out is None and is_dir:
+        p = Path(model_dir_or_runner)
+        out = (p if p.is_dir() else p.parent) / EVAL_FILE
+    if out:
+        write_report(result, out)
+        result["json"] = str(out)
+    return result
+
+
+def write_report(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the report as JSON (NaN -> null), atomically."""
+
+    def clean(o):
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return _nan_to_none(o)
+
+    atomic_write_json(path, clean({k: v for k, v in result.items() if k != "json"}))
+    return Path(path)
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    if abs(v) >= 0.01 or v == 0:
+        return f"{v:.4f}"
+    return f"{v:.3e}"
+
+
+def report_table(result: dict[str, Any]):
+    """A rich Table: one row per metric, whole image and unknown band side by side."""
+    from rich.table import Table
+
+    mean = result["mean"]
+    t = Table(title=f"{result.get('model', '')} on {result.get('data', '')} ({result['images']} images)")
+    t.add_column("metric")
+    t.add_column("whole image", justify="right")
+    t.add_column("unknown band", justify="right")
+    t.add_column("better")
+    for k in METRIC_KEYS:
+        if k.endswith("_unknown"):
+            continue
+        unk = mean.get(f"{k}_unknown")
+        t.add_row(k, _fmt(mean.get(k)), _fmt(unk) if f"{k}_unknown" in mean else "", "higher" if k in HIGHER_IS_BETTER else "lower")
+    return t
+
+
+def print_report(result: dict[str, Any], console=None) -> None:
+    from rich.console import Console
+
+    console = console or Console()
+    console.print(report_table(result))
+    if result.get("skipped"):
+        console.print(f"[yellow]skipped {len(result['skipped'])} bad file(s); see the JSON report")
