@@ -1,0 +1,367 @@
+"""Core ML: a Keras model -> ML program (``.mlpackage``), with coremltools.
+
+    convert(model, spec, config, out_path) -> dict   (the metadata that was embedded)
+
+What the options do (``ExportConfig``):
+
+* ``coreml_target`` "iOS15".."iOS18": the minimum deployment target (ML programs need
+  iOS15). Compressed weights (``precision="int8"`` or ``coreml_palettize``) are stored
+  with ``constexpr_*`` ops that exist from iOS16 on, so for those the program is built
+  for ``max(coreml_target, iOS16)`` -- coremltools would otherwise bump it on its own --
+  and the effective target is logged and recorded (``metadata["coreml"]``).
+* ``precision``: "fp32" -> ``compute_precision=FLOAT32``; "fp16" -> FLOAT16; "int8" ->
+  8-bit linear symmetric per-channel weight quantization
+  (``coremltools.optimize.coreml.linear_quantize_weights``) with fp16 compute.
+* ``coreml_palettize`` 2/4/6/8: k-means palettization of the weights
+  (``palettize_weights``, ``OpPalettizerConfig(nbits, mode="kmeans")``; k-means needs
+  scikit-learn). ``config.extra["coreml_palettize_mode"]`` may name another coremltools
+  mode ("uniform"). Not combined with "int8".
+  ``config.extra["coreml_weight_threshold"]`` sets the smallest weight (elements) that
+  is compressed (coremltools' default: 2048).
+* ``input_type`` "uint8" -> ``ct.ImageType`` RGB input named "image": iOS code passes a
+  ``CVPixelBuffer`` directly; the training normalization is the image's scale/bias
+  (``scale = 1/std``, ``bias = -mean/std``; Core ML has one scale for all channels, so
+  a per-channel std is folded into the graph instead). "float" -> float32
+  ``ct.TensorType`` (1, H, W, 3), normalized as model.json says.
+* ``coreml_alpha_image`` -> the output "alpha" is a GRAYSCALE ``ct.ImageType``
+  (8-bit, 0..255: the graph multiplies alpha by 255 and lays it out (1, 1, H, W)).
+  coremltools allows 8-bit grayscale image outputs for every ML program target; only
+  GRAYSCALE_FLOAT16 needs iOS16 (not used).
+* Float inputs/outputs stay float32 on every target (coremltools would make them fp16
+  for iOS16+ fp16 programs); the metadata's dtypes say so.
+
+Metadata: the caller (``edgematting.converters.convert_model``) passes the artifact
+metadata (``base.artifact_metadata``) as ``config.extra["metadata"]``; called directly,
+it is built here. It is embedded as ``user_defined_metadata["edgematting"]`` (JSON) plus
+flat ``edgematting.*`` keys, and read back with :func:`read_embedded_metadata`.
+
+The package is written atomically: built in a temporary directory beside ``out_path``
+and renamed into place; nothing partial is left behind on any error or interrupt.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConversionError, DependencyError, InputError, UnsupportedError
+
+log = logging.getLogger("edgematting.converters.coreml")
+
+#: deployment targets the CLI accepts; ML programs start at iOS15.
+TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18")
+#: first target with constexpr (compressed-weight) ops.
+COMPRESSION_MIN_TARGET = "iOS16"
+META_KEY = "edgematting"
+
+
+def _coremltools():
+    try:
+        import coremltools as ct
+    except ImportError as e:  # pragma: no cover - coremltools is a dependency
+        raise DependencyError("Core ML export needs coremltools: pip install coremltools==9.0") from e
+    return ct
+
+
+def parse_target(name: str) -> str:
+    """Normalize "ios16"/"iOS16" -> "iOS16"; anything else is refused."""
+    norm = {t.lower(): t for t in TARGETS}
+    key = str(name).strip().lower()
+    if key not in norm:
+        if key in ("ios13", "ios14", "macos10.15", "macos11"):
+            raise UnsupportedError(
+                f"Core ML target '{name}' predates ML programs; edgematting writes ML programs "
+                f"(.mlpackage). Use one of: {', '.join(TARGETS)}."
+            )
+        raise InputError(f"Unknown Core ML target '{name}'. Valid: {', '.join(TARGETS)}.")
+    return norm[key]
+
+
+def _ct_target(ct, name: str):
+    return getattr(ct.target, name)
+
+
+def effective_target(config) -> str:
+    requested = parse_target(config.coreml_target)
+    compressed = config.precision == "int8" or bool(config.coreml_palettize)
+    if compressed and TARGETS.index(requested) < TARGETS.index(COMPRESSION_MIN_TARGET):
+        return COMPRESSION_MIN_TARGET
+    return requested
+
+
+def _check_options(config) -> None:
+    if config.target != "coreml":
+        raise InputError(f"converters.coreml got a config for target '{config.target}'.")
+    if config.precision not in ("fp32", "fp16", "int8"):
+        raise UnsupportedError(
+            f"Core ML does not support precision '{config.precision}'; valid: fp32, fp16, int8."
+        )
+    if config.channels != 3:
+        raise UnsupportedError("Core ML export takes 3-channel input only (an RGB image or tensor).")
+    if config.coreml_palettize and config.precision == "int8":
+        raise UnsupportedError(
+            "Palettization and int8 linear quantization are alternatives for Core ML weights: "
+            "use --precision fp16 (or fp32) with --palettize, or --precision int8 alone."
+        )
+    if config.coreml_palettize is not None and config.coreml_palettize not in (2, 4, 6, 8):
+        raise InputError("--palettize takes 2, 4, 6 or 8 bits.")
+    parse_target(config.coreml_target)
+
+
+def _image_scale_bias(spec):
+    """(scale, bias list, per-channel std?) for ct.ImageType from model.json."""
+    mean = [float(m) for m in spec.mean]
+    std = [float(s) for s in spec.std]
+    if len(set(std)) == 1:
+        return 1.0 / std[0], [-m / std[0] for m in mean], False
+    return 1.0, [0.0, 0.0, 0.0], True
+
+
+def _wrap(model, spec, config, fold_normalization: bool):
+    """The Keras graph that is converted: the model, plus (only when asked) the
+    per-channel normalization an ImageType cannot express and the alpha-image tail."""
+    if not fold_normalization and not config.coreml_alpha_image:
+        return model
+    import numpy as np
+
+    from .._tf import keras
+
+    k = keras()
+    L = k.layers
+    h, w = spec.input_size
+    inp = L.Input(shape=(h, w, 3), dtype="float32", name=spec.input_name)
+    x = inp
+    if fold_normalization:
+        std = np.asarray(spec.std, np.float32)
+        mean = np.asarray(spec.mean, np.float32)
+        x = L.Rescaling(scale=1.0 / std, offset=-mean / std, name="normalize")(x)
+    y = model(x)
+    if config.coreml_alpha_image:
+        y = L.Rescaling(255.0, name="alpha_to_255")(y)
+        y = L.Permute((3, 1, 2), name="alpha_nchw")(y)  # (1, 1, H, W): Core ML image layout
+    return k.Model(inp, y, name=f"{model.name}_coreml")
+
+
+def _metadata(spec, config, out_path: Path) -> dict[str, Any]:
+    md = config.extra.get("metadata") if isinstance(config.extra, dict) else None
+    if md is None:
+        from .base import artifact_metadata
+
+        md = artifact_metadata(spec, config, out_path.name)
+    return json.loads(json.dumps(md))  # a deep copy that is surely JSON
+
+
+def _flat_metadata(md: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key in ("format", "format_version", "model_name", "model_version", "architecture", "target",
+                "precision", "edgematting_version", "created"):
+        if key in md:
+            out[f"{META_KEY}.{key}"] = str(md[key])
+    inp, outp = md.get("input", {}), md.get("output", {})
+    for key in ("name", "height", "width", "channels", "channel_order", "layout", "dtype",
+                "normalization_in_model"):
+        if key in inp:
+            out[f"{META_KEY}.input.{key}"] = str(inp[key])
+    for key in ("mean", "std"):
+        if key in inp:
+            out[f"{META_KEY}.input.{key}"] = json.dumps(inp[key])
+    for key in ("name", "meaning", "dtype", "threshold"):
+        if key in outp:
+            out[f"{META_KEY}.output.{key}"] = str(outp[key])
+    if "range" in outp:
+        out[f"{META_KEY}.output.range"] = json.dumps(outp["range"])
+    return out
+
+
+def _compress(ct, mlmodel, config):
+    import coremltools.optimize.coreml as cto
+
+    threshold = config.extra.get("coreml_weight_threshold") if isinstance(config.extra, dict) else None
+    kw = {} if threshold is None else {"weight_threshold": int(threshold)}
+    if config.precision == "int8":
+        op_cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", **kw)
+        return cto.linear_quantize_weights(mlmodel, config=cto.OptimizationConfig(global_config=op_cfg)), (
+            "int8 linear symmetric, per channel"
+        )
+    if config.coreml_palettize:
+        mode = str(config.extra.get("coreml_palettize_mode", "kmeans")) if isinstance(config.extra, dict) else "kmeans"
+        if mode == "kmeans":
+            try:
+                import sklearn  # noqa: F401
+            except ImportError as e:
+                raise DependencyError(
+                    "k-means palettization (--palettize) needs scikit-learn: pip install scikit-learn"
+                ) from e
+        op_cfg = cto.OpPalettizerConfig(nbits=int(config.coreml_palettize), mode=mode, **kw)
+        return cto.palettize_weights(mlmodel, config=cto.OptimizationConfig(global_config=op_cfg)), (
+            f"{int(config.coreml_palettize)}-bit palettization ({mode})"
+        )
+    return mlmodel, None
+
+
+def _save_atomic(mlmodel, out_path: Path) -> None:
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".part", dir=out_path.parent))
+    old = None
+    try:
+        staged = tmp_dir / out_path.name
+        mlmodel.save(str(staged))
+        if not (staged / "Manifest.json").exists():
+            raise ConversionError(f"coremltools did not write a complete package at {staged}")
+        if out_path.exists():
+            old = out_path.with_name(f".{out_path.name}.{os.getpid()}.old")
+            if old.exists():
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+            os.replace(out_path, old)
+        os.replace(staged, out_path)
+    except BaseException:
+        if old is not None and old.exists() and not out_path.exists():
+            os.replace(old, out_path)  # put the previous artifact back
+        raise
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        if old is not None and old.exists() and out_path.exists():
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+
+
+def convert(model, spec, config, out_path) -> dict[str, Any]:
+    """Convert `model` (tf-keras, NHWC float input) to an ML program at `out_path`."""
+    _check_options(config)
+    ct = _coremltools()
+    import numpy as np
+
+    out_path = Path(out_path)
+    if out_path.suffix != ".mlpackage":
+        raise InputError(f"A Core ML ML program is a .mlpackage; got output path {out_path}.")
+    requested = parse_target(config.coreml_target)
+    target = effective_target(config)
+    if target != requested:
+        log.warning(
+            "Core ML: compressed weights need %s or later; building for %s instead of the requested %s.",
+            COMPRESSION_MIN_TARGET, target, requested,
+        )
+    h, w = spec.input_size
+    image_in = config.input_type == "uint8"
+    scale, bias, fold = _image_scale_bias(spec) if image_in else (None, None, False)
+    graph = _wrap(model, spec, config, fold_normalization=fold)
+    if image_in:
+        inputs = [ct.ImageType(name=spec.input_name, shape=(1, h, w, 3), scale=scale, bias=bias,
+                               color_layout=ct.colorlayout.RGB)]
+    else:
+        inputs = [ct.TensorType(name=spec.input_name, shape=(1, h, w, 3), dtype=np.float32)]
+    if config.coreml_alpha_image:
+        outputs = [ct.ImageType(color_layout=ct.colorlayout.GRAYSCALE)]
+    else:
+        outputs = [ct.TensorType(dtype=np.float32)]
+    compute = ct.precision.FLOAT32 if config.precision == "fp32" else ct.precision.FLOAT16
+
+    try:
+        mlmodel = ct.convert(
+            graph,
+            source="tensorflow",
+            convert_to="mlprogram",
+            minimum_deployment_target=_ct_target(ct, target),
+            inputs=inputs,
+            outputs=outputs,
+            compute_precision=compute,
+            skip_model_load=True,
+        )
+    except (ValueError, TypeError, NotImplementedError, RuntimeError, AssertionError) as e:
+        raise ConversionError(f"coremltools could not convert the model: {e}") from e
+
+    # Name the output as model.json says ("alpha"); the TF graph calls it "Identity".
+    mspec = mlmodel.get_spec()
+    old_name = mspec.description.output[0].name
+    if old_name != spec.output_name:
+        ct.utils.rename_feature(mspec, old_name, spec.output_name)
+        mlmodel = ct.models.MLModel(mspec, weights_dir=mlmodel.weights_dir, skip_model_load=True)
+
+    mlmodel, compression = _compress(ct, mlmodel, config)
+
+    md = _metadata(spec, config, out_path)
+    if config.coreml_alpha_image:
+        md["output"]["dtype"] = "uint8"
+        md["output"]["quantization"] = {"scale": 1.0 / 255.0, "zero_point": 0}
+    if not image_in:
+        md["input"]["dtype"] = "float32"
+    md["output"].setdefault("dtype", "float32")
+    md["coreml"] = {
+        "model_type": "mlprogram",
+        "deployment_target": target,
+        "requested_target": requested,
+        "specification_version": int(mlmodel.get_spec().specificationVersion),
+        "compute_precision": "fp32" if config.precision == "fp32" else "fp16",
+        "weight_compression": compression,
+        "input": (
+            {"type": "image", "color_layout": "RGB", "scale": scale, "bias": bias,
+             "normalization_folded_in_graph": fold}
+            if image_in else {"type": "multiarray", "shape": [1, h, w, 3], "dtype": "float32"}
+        ),
+        "output": (
+            {"type": "image", "color_layout": "GRAYSCALE", "shape": [1, 1, h, w], "values": "alpha*255"}
+            if config.coreml_alpha_image else {"type": "multiarray", "shape": [1, h, w, 1], "dtype": "float32"}
+        ),
+    }
+
+    mlmodel.author = config.author or "edgematting"
+    mlmodel.license = config.license or ""
+    mlmodel.short_description = (
+        f"{spec.name} ({spec.architecture}) v{spec.version}: portrait "
+        f"{'segmentation' if spec.output_meaning == 'person_probability' else 'matting'}, "
+        f"{h}x{w}, {config.precision}" + (f", {compression}" if compression else "")
+    )
+    mlmodel.version = str(spec.version)
+    mean, std = list(spec.mean), list(spec.std)
+    if image_in:
+        mlmodel.input_description[spec.input_name] = (
+            f"RGB image {w}x{h} (pixel buffer); normalized in the model as (pixel - {mean}) / {std}"
+        )
+    else:
+        mlmodel.input_description[spec.input_name] = (
+            f"float32 (1, {h}, {w}, 3) NHWC RGB, normalized: (pixel - {mean}) / {std}"
+        )
+    meaning = spec.output_meaning.replace("_", " ")
+    mlmodel.output_description[spec.output_name] = (
+        f"grayscale image {w}x{h}: {meaning} x 255" if config.coreml_alpha_image
+        else f"float32 (1, {h}, {w}, 1): {meaning} in [0, 1]"
+    )
+    mlmodel.user_defined_metadata[META_KEY] = json.dumps(md, sort_keys=False)
+    for k, v in _flat_metadata(md).items():
+        mlmodel.user_defined_metadata[k] = v
+
+    _save_atomic(mlmodel, out_path)
+    return md
+
+
+def read_embedded_metadata(path) -> dict[str, Any]:
+    """The edgematting metadata embedded in a saved .mlpackage (works on Linux)."""
+    ct = _coremltools()
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"Core ML package not found: {p}")
+    spec = ct.utils.load_spec(str(p))
+    ud = dict(spec.description.metadata.userDefined)
+    if META_KEY not in ud:
+        raise InputError(f"{p} carries no '{META_KEY}' metadata (not written by edgematting?).")
+    return json.loads(ud[META_KEY])
+
+
+def read_model_description(path) -> dict[str, Any]:
+    """Author, licence, descriptions, I/O types and all user-defined metadata of a package."""
+    ct = _coremltools()
+    spec = ct.utils.load_spec(str(Path(path)))
+    d = spec.description
+    return {
+        "author": d.metadata.author,
+        "license": d.metadata.license,
+        "short_description": d.metadata.shortDescription,
+        "version": d.metadata.versionString,
+        "user_defined": dict(d.metadata.userDefined),
+        "inputs": {i.name: {"description": i.shortDescription, "type": i.type.WhichOneof("Type")} for i in d.input},
+        "outputs": {o.name: {"description": o.shortDescription, "type": o.type.WhichOneof("Type")} for o in d.output},
+        "specification_version": int(spec.specificationVersion),
+    }

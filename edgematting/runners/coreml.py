@@ -1,0 +1,148 @@
+"""Run a Core ML ML program (``.mlpackage``).
+
+On macOS, where coremltools' native binding (``libcoremlpython``) loads, Core ML itself
+computes the output (``MLModel.predict``). Everywhere else the package's program --
+the exact ops and weights on disk -- is computed by the numpy reference interpreter
+(:mod:`edgematting.runners.mil_interpreter`). ``runner.engine`` says which one did.
+
+Like every runner, ``run`` takes normalized float NHWC input and returns (N, H, W, 1)
+float32 alpha:
+
+* image input (``ct.ImageType``): the normalized input is turned back into the pixels a
+  camera buffer would hold, ``round_to_uint8(x * std + mean)`` (mean/std from the
+  embedded metadata), and those pixels are fed -- on macOS as a PIL image, in the
+  interpreter as the (1, 3, H, W) float pixel tensor that Core ML builds from a pixel
+  buffer. The image's scale/bias are ops of the program itself (coremltools puts them
+  there for ML programs), so they are applied by the program, not by this runner.
+* grayscale image output: Core ML writes the program's 0..255 float output into an
+  8-bit buffer; the interpreter path does the same with ``round_to_uint8`` (Core ML's
+  own rounding mode is not documented: a difference of 1/255 is possible), and ``run``
+  divides by 255.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..imageops import round_to_uint8
+from .base import Runner
+
+ENGINE_COREML = "Core ML (macOS MLModel.predict)"
+
+
+def interpreter_engine_name() -> str:
+    import coremltools as ct
+
+    return f"edgematting MIL reference interpreter (numpy), coremltools {ct.__version__} program"
+
+
+def coreml_native_available() -> bool:
+    """True on macOS when coremltools' native Core ML binding loads."""
+    if platform.system() != "Darwin":
+        return False
+    try:
+        import coremltools.libcoremlpython  # noqa: F401
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+class CoreMLRunner(Runner):
+    """``CoreMLRunner(path, engine="auto"|"coreml"|"interpreter")``."""
+
+    def __init__(self, path: str | os.PathLike, engine: str = "auto", **_runtime_options):
+        # _runtime_options (num_threads, ...) are for other runtimes; Core ML picks its own.
+        import coremltools as ct
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"Core ML package not found: {self.path}")
+        self.spec = ct.utils.load_spec(str(self.path))
+        desc = self.spec.description
+        if len(desc.input) != 1 or len(desc.output) != 1:
+            raise InputError(f"{self.path}: expected one input and one output, found "
+                             f"{len(desc.input)} and {len(desc.output)}.")
+        self.input_name = desc.input[0].name
+        self.output_name = desc.output[0].name
+        self.image_input = desc.input[0].type.WhichOneof("Type") == "imageType"
+        self.image_output = desc.output[0].type.WhichOneof("Type") == "imageType"
+        ud = dict(desc.metadata.userDefined)
+        self.metadata = json.loads(ud["edgematting"]) if "edgematting" in ud else {}
+        if self.image_input:
+            inp = self.metadata.get("input", {})
+            if "mean" not in inp or "std" not in inp:
+                raise InputError(
+                    f"{self.path} has an image input but no edgematting metadata with mean/std, so "
+                    "normalized input cannot be turned back into pixels; use run_raw with uint8 pixels."
+                )
+            self.mean = np.asarray(inp["mean"], np.float32)
+            self.std = np.asarray(inp["std"], np.float32)
+
+        if engine == "auto":
+            engine = "coreml" if coreml_native_available() else "interpreter"
+        if engine == "coreml":
+            self._model = ct.models.MLModel(str(self.path))
+            self._interp = None
+            self.engine = ENGINE_COREML
+        elif engine == "interpreter":
+            from .mil_interpreter import MILInterpreter
+
+            self._model = None
+            self._interp = MILInterpreter.from_mlpackage(self.path)
+            self.engine = interpreter_engine_name()
+            self._prog_in = self._interp.input_names[0]
+            self._prog_out = self._interp.output_names[0]
+        else:
+            raise InputError(f"engine must be 'auto', 'coreml' or 'interpreter', not {engine!r}")
+
+    # -- one sample ---------------------------------------------------------------------
+    def _predict_one(self, x1: np.ndarray) -> np.ndarray:
+        """x1: (H, W, 3) -- uint8 pixels for image input, else float -> (H, W, 1) raw output
+        (uint8 for an image output, float32 otherwise)."""
+        if self._interp is None:
+            from PIL import Image
+
+            feed = Image.fromarray(np.asarray(x1, np.uint8), "RGB") if self.image_input else \
+                np.asarray(x1, np.float32)[None]
+            y = self._model.predict({self.input_name: feed})[self.output_name]
+            if self.image_output:
+                return np.asarray(y, np.uint8).reshape(x1.shape[0], x1.shape[1], 1)
+            return np.asarray(y, np.float32).reshape(x1.shape[0], x1.shape[1], 1)
+        if self.image_input:  # Core ML's pixel tensor: (1, 3, H, W) float pixel values
+            feed = np.asarray(x1, np.float32).transpose(2, 0, 1)[None]
+        else:
+            feed = np.asarray(x1, np.float32)[None]
+        y = self._interp.run({self._prog_in: feed})[self._prog_out]
+        y = np.asarray(y, np.float32)
+        if y.ndim == 4 and y.shape[1] == 1 and y.shape[-1] != 1:  # NCHW -> NHWC
+            y = y.transpose(0, 2, 3, 1)
+        y = y.reshape(x1.shape[0], x1.shape[1], 1)
+        return round_to_uint8(y) if self.image_output else y
+
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """Native input (uint8 pixels (N,H,W,3) for an image input, else normalized float)
+        -> native output stacked NHWC (uint8 for an image output)."""
+        x = np.asarray(x)
+        if x.ndim == 3:
+            x = x[None]
+        if self.image_input and x.dtype != np.uint8:
+            raise InputError("run_raw on an image-input Core ML model takes uint8 pixels (N, H, W, 3).")
+        return np.stack([self._predict_one(xi) for xi in x])
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        if x.shape[-1] != 3:
+            raise InputError(f"Core ML models take 3-channel NHWC input; got shape {x.shape}.")
+        if self.image_input:
+            x = round_to_uint8(x * self.std + self.mean)
+        y = self.run_raw(x)
+        if self.image_output:
+            return y.astype(np.float32) / np.float32(255.0)
+        return y.astype(np.float32)
