@@ -1,0 +1,125 @@
+"""edgematting train: train Fast-SCNN or MattingNet, with resume and fine-tuning."""
+from __future__ import annotations
+
+import argparse
+
+DEFAULTS = dict(
+    model="fast-scnn", data="synthetic", input_size="256", epochs=10, batch_size=16, lr=1e-3,
+    val_ratio=0.1, seed=0, strategy="default",
+)
+
+
+def register(sub):
+    from ..training.train import Architecture, Strategy
+
+    p = sub.add_parser(
+        "train",
+        help="train a segmentation (fast-scnn) or matting (mattingnet) model",
+        description="Train a model on synthetic portraits or a folder with image/ and alpha/ "
+        "(or mask/) subfolders. Keeps the best checkpoint by validation metric (IoU for "
+        "fast-scnn, alpha MAE for mattingnet), logs history.csv/json and curves.png, and "
+        "writes OUT/model.keras + OUT/model.json. An interrupted run (Ctrl-C, crash, kill) "
+        "loses at most the epoch in progress: rerun with --resume.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", choices=[a.value for a in Architecture], default=None,
+                   help=f"architecture (default {DEFAULTS['model']}; with --resume: the run's)")
+    p.add_argument("--data", default=None, help="'synthetic' or a dataset folder (default synthetic)")
+    val = p.add_mutually_exclusive_group()
+    val.add_argument("--val", default=None, help="validation folder (default: split off --data)")
+    val.add_argument("--val-ratio", type=float, default=None, help="fraction of --data held out (default 0.1)")
+    p.add_argument("--input-size", default=None, help="HEIGHT or HEIGHTxWIDTH, multiples of 16 (default 256)")
+    p.add_argument("--width", type=float, default=None, help="channel width multiplier (default 1.0)")
+    p.add_argument("--lite", action="store_true", default=None, help="lite variant (width = models.LITE_WIDTH)")
+    p.add_argument("--epochs", type=int, default=None, help="total epochs of the run (default 10)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 16)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate, cosine decay with warm-up (default 1e-3)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default: the dataset size)")
+    p.add_argument("--out", required=True, help="run directory, e.g. runs/NAME")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--init-weights", default=None, metavar="PATH",
+                   help="fine-tune from a model dir or .keras/.h5 file (layers matched by name and shape)")
+    p.add_argument("--seed", type=int, default=None, help="data seed (default 0)")
+    p.add_argument("--no-augment", action="store_true", default=None, help="turn augmentation off")
+    p.add_argument("--backgrounds", default=None, metavar="DIR", help="background photos to composite foregrounds onto")
+    p.add_argument("--skip-bad", action="store_true", default=None, help="skip unreadable/unpaired files instead of failing")
+    p.add_argument("--strategy", choices=[s.value for s in Strategy], default=None,
+                   help="tf.distribute strategy (multiworker reads TF_CONFIG; default: default)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="stop cleanly after the epoch in progress when MIN minutes are spent")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def config_from_args(args):
+    """TrainConfig from parsed args; with --resume, unset flags come from the run."""
+    from ..training.train import TrainConfig, _read_state, load_run_config
+
+    given = {
+        "model": args.model,
+        "data": args.data,
+        "val": args.val,
+        "val_ratio": args.val_ratio,
+        "input_size": args.input_size,
+        "width": args.width,
+        "lite": args.lite,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "steps_per_epoch": args.steps_per_epoch,
+        "seed": args.seed,
+        "augment": False if args.no_augment else None,
+        "backgrounds": args.backgrounds,
+        "skip_bad": args.skip_bad,
+        "strategy": args.strategy,
+        "time_limit": args.time_limit,
+        "init_weights": args.init_weights,
+    }
+    if args.val_ratio is not None and (args.data or "synthetic") == "synthetic" and not args.resume:
+        from ..errors import InputError
+
+        raise InputError(
+            "--val-ratio splits a dataset folder; with --data synthetic validation uses "
+            "fresh synthetic portraits. Drop --val-ratio, or pass --data DIR."
+        )
+    if args.resume:
+        from pathlib import Path
+
+        if _read_state(Path(args.out)) if Path(args.out).exists() else None:
+            if args.lite:
+                given["width"] = None  # --lite decides the width below, not the stored one
+            return load_run_config(args.out, **given)
+    cfg = {**DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
+    return TrainConfig(out=args.out, resume=args.resume, **cfg)
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..training.train import train
+
+    cfg = config_from_args(args)
+    console = Console()
+    result = train(cfg, progress=not args.quiet)
+
+    table = Table(title=f"training {cfg.architecture} -> {result.out_dir}")
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    table.add_row("epochs run (this call)", str(result.epochs_run))
+    table.add_row("epochs completed", f"{result.epochs_completed} / {cfg.epochs}")
+    if result.best_metric is not None:
+        table.add_row(f"best {result.metric_name}", f"{result.best_metric:.4f} (epoch {result.best_epoch})")
+    if result.images_per_second:
+        table.add_row("training images/s", f"{result.images_per_second:.1f}")
+    table.add_row("replicas", str(result.num_replicas))
+    if result.stopped_early:
+        table.add_row("stopped", "time limit reached")
+    console.print(table)
+    out = result.out_dir
+    console.print(f"model: {out}/model.keras + model.json   logs: {out}/history.csv, {out}/curves.png")
+    if result.epochs_completed < cfg.epochs:
+        console.print(f"continue: edgematting train --out {out} --resume")
+    console.print(f"next: edgematting evaluate {out} --data YOUR_VAL_DIR")
+    return 0

@@ -1,0 +1,367 @@
+"""Losses and metrics for person segmentation (Fast-SCNN) and alpha matting (MattingNet).
+
+Every loss takes ``y_true`` of shape (B, H, W, 7) = [alpha, fg_rgb, bg_rgb] (fg/bg in
+[0, 1], as the data pipeline yields them) and ``y_pred`` of shape (B, H, W, 1) (a sigmoid
+probability / alpha), and returns one value per image, shape (B,), so Keras' reduction
+(and `tf.distribute`'s per-replica scaling) averages it correctly over the global batch.
+
+Which loss goes with which architecture lives in one table, `LOSS_FOR_ARCHITECTURE`:
+
+* ``fast-scnn``  -> `segmentation_loss` = BCE + Dice + boundary-weighted BCE
+* ``mattingnet`` -> `matting_loss`      = alpha L1 + composition L1 + Sobel-gradient L1
+
+TensorFlow is imported inside each function (see `edgematting._tf`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import InputError
+
+_EPS = 1e-7
+
+#: Kernel sizes of the boundary bands (pixels): thin, medium and wide edge bands.
+BOUNDARY_KERNELS = (3, 5, 9)
+
+
+@dataclass
+class SegmentationLossWeights:
+    """Weights of the segmentation loss terms (defaults: the three terms count equally)."""
+
+    bce: float = 1.0
+    dice: float = 1.0
+    boundary: float = 1.0
+    boundary_kernels: tuple[int, ...] = BOUNDARY_KERNELS
+
+    def __post_init__(self):
+        _check_weights(self, ("bce", "dice", "boundary"))
+        self.boundary_kernels = tuple(int(k) for k in self.boundary_kernels)
+        if not self.boundary_kernels or any(k < 3 or k % 2 == 0 for k in self.boundary_kernels):
+            raise InputError(
+                f"boundary_kernels must be odd sizes >= 3, e.g. (3, 5, 9); got {self.boundary_kernels}."
+            )
+
+
+@dataclass
+class MattingLossWeights:
+    """Weights of the matting loss terms.
+
+    Alpha L1 carries the matte; composition and gradient terms (Deep Image Matting,
+    Xu et al. 2017; MODNet-style detail supervision) sharpen hair and edges.
+    """
+
+    alpha: float = 1.0
+    composition: float = 1.0
+    gradient: float = 1.0
+
+    def __post_init__(self):
+        _check_weights(self, ("alpha", "composition", "gradient"))
+
+
+def _check_weights(obj, names):
+    for n in names:
+        v = float(getattr(obj, n))
+        if not v >= 0.0:  # also rejects NaN
+            raise InputError(f"Loss weight '{n}' must be >= 0, got {v}.")
+        setattr(obj, n, v)
+
+
+# -- helpers -------------------------------------------------------------------------
+_TF = None
+
+
+def _tf():
+    """TensorFlow, cached: loss bodies run under AutoGraph, which should not trace into
+    `edgematting._tf.tf()` (it touches os.environ). Primed eagerly by the factories."""
+    global _TF
+    if _TF is None:
+        from .._tf import tf
+
+        _TF = tf()
+    return _TF
+
+
+def _split(y_true, y_pred):
+    tf = _tf()
+    y_true = tf.cast(y_true, tf.float32)
+    y_pred = tf.cast(y_pred, tf.float32)
+    alpha = y_true[..., 0:1]
+    return y_true, y_pred, alpha
+
+
+def _mean_per_image(t):
+    """Mean over all axes but the first: (B, ...) -> (B,)."""
+    tf = _tf()
+    return tf.reduce_mean(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
+
+
+def _sum_per_image(t):
+    tf = _tf()
+    return tf.reduce_sum(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
+
+
+def _pixel_bce(target, prob):
+    tf = _tf()
+    p = tf.clip_by_value(prob, _EPS, 1.0 - _EPS)
+    return -(target * tf.math.log(p) + (1.0 - target) * tf.math.log(1.0 - p))
+
+
+# -- segmentation ----------------------------------------------------------------------
+def edge_band(mask, kernel_size: int):
+    """Morphological gradient of `mask` (B, H, W, 1): dilation - erosion with a k x k box.
+
+    1 on a band of about `kernel_size` pixels straddling the mask's edge, 0 elsewhere
+    (for a binary mask; a soft mask gives a soft band). Max pooling with SAME padding
+    ignores out-of-image pixels, so the image border is not mistaken for an edge.
+    """
+    tf = _tf()
+    k = int(kernel_size)
+    mask = tf.cast(mask, tf.float32)
+    dilated = tf.nn.max_pool2d(mask, ksize=k, strides=1, padding="SAME")
+    eroded = -tf.nn.max_pool2d(-mask, ksize=k, strides=1, padding="SAME")
+    return dilated - eroded
+
+
+def boundary_weights(mask, kernel_sizes=BOUNDARY_KERNELS):
+    """Per-pixel weight map: the sum of the edge bands at each kernel size.
+
+    The seed project planned Canny edges of the mask; a morphological band is the
+    equivalent that needs no thresholds and stays a plain tensor op on the target (so it
+    runs in the graph, on any device and under tf.distribute). Pixels right on the edge
+    are in every band and weigh most; pixels only in the widest band weigh 1; pixels far
+    from any edge weigh 0.
+    """
+    tf = _tf()
+    bands = [edge_band(mask, k) for k in kernel_sizes]
+    return tf.add_n(bands)
+
+
+def bce_loss(y_true, y_pred):
+    """Binary cross-entropy against channel 0 of y_true, per image."""
+    _, y_pred, alpha = _split(y_true, y_pred)
+    return _mean_per_image(_pixel_bce(alpha, y_pred))
+
+
+def dice_loss(y_true, y_pred, smooth: float = 1.0):
+    """1 - Dice coefficient, per image (soft, so it is differentiable)."""
+    _, y_pred, alpha = _split(y_true, y_pred)
+    inter = _sum_per_image(alpha * y_pred)
+    denom = _sum_per_image(alpha) + _sum_per_image(y_pred)
+    return 1.0 - (2.0 * inter + smooth) / (denom + smooth)
+
+
+def boundary_loss(y_true, y_pred, kernel_sizes=BOUNDARY_KERNELS):
+    """BCE weighted by `boundary_weights` of the true mask, per image.
+
+    Normalized by the total weight, so it is an average BCE over the edge bands; an
+    image with no edge (all background or all person) contributes 0.
+    """
+    tf = _tf()
+    _, y_pred, alpha = _split(y_true, y_pred)
+    w = boundary_weights(alpha, kernel_sizes)
+    return tf.math.divide_no_nan(_sum_per_image(w * _pixel_bce(alpha, y_pred)), _sum_per_image(w))
+
+
+def segmentation_loss_fn(weights: SegmentationLossWeights | None = None):
+    """Return ``loss(y_true, y_pred) -> (B,)`` = weighted BCE + Dice + boundary BCE."""
+    w = weights or SegmentationLossWeights()
+    _tf()
+
+    def segmentation_loss(y_true, y_pred):
+        total = 0.0
+        if w.bce:
+            total += w.bce * bce_loss(y_true, y_pred)
+        if w.dice:
+            total += w.dice * dice_loss(y_true, y_pred)
+        if w.boundary:
+            total += w.boundary * boundary_loss(y_true, y_pred, w.boundary_kernels)
+        return total
+
+    segmentation_loss.weights = asdict(w)
+    return segmentation_loss
+
+
+# -- matting -----------------------------------------------------------------------------
+def alpha_l1_loss(y_true, y_pred):
+    """Mean |alpha_pred - alpha_true| per image."""
+    tf = _tf()
+    _, y_pred, alpha = _split(y_true, y_pred)
+    return _mean_per_image(tf.abs(y_pred - alpha))
+
+
+def composition_loss(y_true, y_pred):
+    """Mean |I - (a_pred * F + (1 - a_pred) * B)| per image, with I = a*F + (1-a)*B.
+
+    The image I is recomposited from the true alpha and the fg/bg channels of y_true, so
+    the loss needs nothing but y_true. When the foreground and background are unknown
+    (folder data without fg/bg) the pipeline sets F = B = image; then both composites
+    equal the image and the term is exactly 0 for any prediction: it drops out instead
+    of pulling the matte anywhere. (Those images still count in the batch average, so
+    a batch mixing both kinds gets a proportionally smaller composition term.)
+    """
+    tf = _tf()
+    y_true, y_pred, alpha = _split(y_true, y_pred)
+    fg = y_true[..., 1:4]
+    bg = y_true[..., 4:7]
+    image = alpha * fg + (1.0 - alpha) * bg
+    recomposed = y_pred * fg + (1.0 - y_pred) * bg
+    return _mean_per_image(tf.abs(image - recomposed))
+
+
+def sobel_gradients(alpha):
+    """(B, H, W, 1) -> (B, H, W, 1, 2): Sobel dy, dx (reflect padding)."""
+    tf = _tf()
+    return tf.image.sobel_edges(tf.cast(alpha, tf.float32))
+
+
+def gradient_loss(y_true, y_pred):
+    """Mean L1 between the Sobel gradients of predicted and true alpha, per image."""
+    tf = _tf()
+    _, y_pred, alpha = _split(y_true, y_pred)
+    return _mean_per_image(tf.abs(sobel_gradients(y_pred) - sobel_gradients(alpha)))
+
+
+def matting_loss_fn(weights: MattingLossWeights | None = None):
+    """Return ``loss(y_true, y_pred) -> (B,)`` = weighted alpha L1 + composition + gradient."""
+    w = weights or MattingLossWeights()
+    _tf()
+
+    def matting_loss(y_true, y_pred):
+        total = 0.0
+        if w.alpha:
+            total += w.alpha * alpha_l1_loss(y_true, y_pred)
+        if w.composition:
+            total += w.composition * composition_loss(y_true, y_pred)
+        if w.gradient:
+            total += w.gradient * gradient_loss(y_true, y_pred)
+        return total
+
+    matting_loss.weights = asdict(w)
+    return matting_loss
+
+
+#: architecture -> (loss factory, weights class)
+LOSS_FOR_ARCHITECTURE = {
+    "fast-scnn": (segmentation_loss_fn, SegmentationLossWeights),
+    "mattingnet": (matting_loss_fn, MattingLossWeights),
+}
+
+#: architecture -> (metric that picks the best checkpoint, "max" | "min")
+BEST_METRIC = {
+    "fast-scnn": ("iou", "max"),
+    "mattingnet": ("mae", "min"),
+}
+
+
+def loss_for(architecture: str, weights=None):
+    """The training loss of `architecture` (see `LOSS_FOR_ARCHITECTURE`)."""
+    try:
+        factory, weights_cls = LOSS_FOR_ARCHITECTURE[architecture]
+    except KeyError:
+        raise InputError(
+            f"No loss for architecture '{architecture}'; known: {sorted(LOSS_FOR_ARCHITECTURE)}."
+        ) from None
+    if isinstance(weights, dict):
+        weights = weights_cls(**weights)
+    return factory(weights)
+
+
+# -- metrics -------------------------------------------------------------------------------
+def _metric_classes():
+    """Build the Keras metric classes lazily (Keras must not load at import time)."""
+    global _METRICS
+    if _METRICS is not None:
+        return _METRICS
+    from .._tf import keras
+
+    tf = _tf()
+    k = keras()
+
+    class AlphaIoU(k.metrics.Metric):
+        """Intersection over union of (pred >= threshold) and (alpha >= threshold),
+        accumulated over every pixel seen (dataset-level IoU), on channel 0 of y_true."""
+
+        def __init__(self, threshold=0.5, name="iou", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.threshold = float(threshold)
+            self.intersection = self.add_weight("intersection", initializer="zeros")
+            self.union = self.add_weight("union", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            t = tf.cast(tf.cast(y_true[..., 0:1], tf.float32) >= self.threshold, tf.float32)
+            p = tf.cast(tf.cast(y_pred, tf.float32) >= self.threshold, tf.float32)
+            inter = tf.reduce_sum(t * p)
+            self.intersection.assign_add(inter)
+            self.union.assign_add(tf.reduce_sum(t) + tf.reduce_sum(p) - inter)
+
+        def result(self):
+            # No foreground in either: a perfect (empty) prediction.
+            return tf.where(self.union > 0, self.intersection / tf.maximum(self.union, 1.0), 1.0)
+
+        def reset_state(self):
+            self.intersection.assign(0.0)
+            self.union.assign(0.0)
+
+        def get_config(self):
+            return {**super().get_config(), "threshold": self.threshold}
+
+    class AlphaMAE(k.metrics.Metric):
+        """Mean |pred - alpha| over every pixel seen, on channel 0 of y_true."""
+
+        def __init__(self, name="mae", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.total = self.add_weight("total", initializer="zeros")
+            self.count = self.add_weight("count", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            d = tf.abs(tf.cast(y_pred, tf.float32) - tf.cast(y_true[..., 0:1], tf.float32))
+            self.total.assign_add(tf.reduce_sum(d))
+            self.count.assign_add(tf.cast(tf.size(d), tf.float32))
+
+        def result(self):
+            return tf.math.divide_no_nan(self.total, self.count)
+
+        def reset_state(self):
+            self.total.assign(0.0)
+            self.count.assign(0.0)
+
+    class AlphaSAD(k.metrics.Metric):
+        """Sum of absolute differences per image, in thousands (the matting benchmark
+        convention), averaged over images."""
+
+        def __init__(self, name="sad", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.total = self.add_weight("total", initializer="zeros")
+            self.count = self.add_weight("count", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            d = tf.abs(tf.cast(y_pred, tf.float32) - tf.cast(y_true[..., 0:1], tf.float32))
+            self.total.assign_add(tf.reduce_sum(d) / 1000.0)
+            self.count.assign_add(tf.cast(tf.shape(d)[0], tf.float32))
+
+        def result(self):
+            return tf.math.divide_no_nan(self.total, self.count)
+
+        def reset_state(self):
+            self.total.assign(0.0)
+            self.count.assign(0.0)
+
+    _METRICS = {"iou": AlphaIoU, "mae": AlphaMAE, "sad": AlphaSAD}
+    return _METRICS
+
+
+_METRICS = None
+
+
+def make_metrics(architecture: str):
+    """Fresh Keras metric objects for `architecture` (create them inside strategy.scope())."""
+    cls = _metric_classes()
+    if architecture == "mattingnet":
+        return [cls["mae"](), cls["sad"](), cls["iou"]()]
+    return [cls["iou"](), cls["mae"]()]
+
+
+def custom_objects() -> dict:
+    """Metric classes by name, for loading a model saved while compiled."""
+    cls = _metric_classes()
+    return {c.__name__: c for c in cls.values()}

@@ -1,0 +1,188 @@
+"""Losses and metrics on small hand-made tensors."""
+import numpy as np
+import pytest
+
+from edgematting.errors import InputError
+from edgematting.training import losses as L
+
+# 6x6 mask: a 4x4 person square at rows/cols 1..4.
+MASK6 = np.zeros((6, 6), np.float32)
+MASK6[1:5, 1:5] = 1.0
+
+# Hand-computed 3x3 morphological gradient (dilation - erosion) of MASK6:
+# the dilation covers the whole 6x6 image; the erosion keeps only the 2x2 centre
+# (the only pixels whose whole 3x3 neighbourhood is inside the square).
+BAND3 = np.ones((6, 6), np.float32)
+BAND3[2:4, 2:4] = 0.0
+# With 5x5 and 9x9 boxes no pixel survives erosion and all are reached by dilation,
+# so those bands cover the whole 6x6 image: weight = band3 + 1 + 1.
+WEIGHTS_3_5_9 = BAND3 + 2.0
+
+
+def _y_true(alpha, fg=None, bg=None):
+    """Stack (B,H,W) alpha with (B,H,W,3) fg/bg into (B,H,W,7)."""
+    alpha = np.asarray(alpha, np.float32)
+    if alpha.ndim == 2:
+        alpha = alpha[None]
+    b, h, w = alpha.shape
+    rng = np.random.default_rng(0)
+    fg = rng.uniform(size=(b, h, w, 3)).astype(np.float32) if fg is None else fg
+    bg = rng.uniform(size=(b, h, w, 3)).astype(np.float32) if bg is None else bg
+    return np.concatenate([alpha[..., None], fg, bg], axis=-1).astype(np.float32)
+
+
+def _np(t):
+    return np.asarray(t)
+
+
+def test_edge_band_matches_hand_computed_band():
+    band = _np(L.edge_band(MASK6[None, :, :, None], 3))[0, :, :, 0]
+    np.testing.assert_array_equal(band, BAND3)
+
+
+def test_boundary_weights_larger_on_edge_than_inside():
+    w = _np(L.boundary_weights(MASK6[None, :, :, None], (3, 5, 9)))[0, :, :, 0]
+    np.testing.assert_array_equal(w, WEIGHTS_3_5_9)
+    edge = w[1, 1:5]  # top edge row of the square
+    inside = w[2:4, 2:4]
+    assert edge.min() > inside.max()
+
+
+def test_boundary_loss_is_bce_weighted_by_band():
+    y = _y_true(MASK6)
+    pred = np.full((1, 6, 6, 1), 0.7, np.float32)
+    pred[0, 2:4, 2:4, 0] = 0.2  # wrong in the interior only
+    p = pred[0, :, :, 0]
+    bce = -(MASK6 * np.log(p) + (1 - MASK6) * np.log(1 - p))
+    expected = (WEIGHTS_3_5_9 * bce).sum() / WEIGHTS_3_5_9.sum()
+    got = _np(L.boundary_loss(y, pred))
+    assert got.shape == (1,)
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5)
+    # The interior error is down-weighted relative to plain BCE (weight 2 vs 3 on edges).
+    assert got[0] < (WEIGHTS_3_5_9.max() * bce).sum() / (WEIGHTS_3_5_9.max() * 36)
+
+
+def test_boundary_loss_zero_without_edges():
+    y = _y_true(np.ones((6, 6), np.float32))
+    pred = np.full((1, 6, 6, 1), 0.3, np.float32)
+    assert float(_np(L.boundary_loss(y, pred))[0]) == 0.0
+
+
+@pytest.mark.parametrize("fn", [L.bce_loss, L.dice_loss, L.boundary_loss])
+def test_segmentation_terms_near_zero_for_perfect_prediction(fn):
+    y = _y_true(np.stack([MASK6, 1 - MASK6]))
+    perfect = y[..., 0:1]
+    wrong = 1.0 - perfect
+    good = _np(fn(y, perfect))
+    bad = _np(fn(y, wrong))
+    assert good.shape == (2,)
+    assert np.all(good < 1e-3), good
+    assert np.all(bad > 0.5), bad
+
+
+def test_dice_hand_value():
+    y = _y_true(MASK6)
+    pred = np.zeros((1, 6, 6, 1), np.float32)
+    pred[0, 1:5, 1:3, 0] = 1.0  # half of the square
+    # dice = (2*8 + 1) / (16 + 8 + 1)
+    np.testing.assert_allclose(_np(L.dice_loss(y, pred))[0], 1 - 17 / 25, rtol=1e-6)
+
+
+def test_segmentation_loss_combines_weighted_terms():
+    y = _y_true(MASK6)
+    pred = np.full((1, 6, 6, 1), 0.6, np.float32)
+    w = L.SegmentationLossWeights(bce=2.0, dice=0.5, boundary=3.0)
+    total = _np(L.segmentation_loss_fn(w)(y, pred))
+    parts = (
+        2.0 * _np(L.bce_loss(y, pred))
+        + 0.5 * _np(L.dice_loss(y, pred))
+        + 3.0 * _np(L.boundary_loss(y, pred))
+    )
+    np.testing.assert_allclose(total, parts, rtol=1e-6)
+    assert _np(L.segmentation_loss_fn()(y, y[..., 0:1]))[0] < 1e-3
+
+
+def _soft_alpha():
+    a = np.zeros((6, 6), np.float32)
+    a[1:5, 1:5] = 1.0
+    a[1:5, 4] = 0.5  # a soft edge column
+    return a
+
+
+def test_matting_terms_zero_for_perfect_prediction():
+    y = _y_true(_soft_alpha())
+    perfect = y[..., 0:1]
+    for fn in (L.alpha_l1_loss, L.composition_loss, L.gradient_loss):
+        assert float(_np(fn(y, perfect))[0]) < 1e-6, fn.__name__
+    assert float(_np(L.matting_loss_fn()(y, perfect))[0]) < 1e-6
+
+
+def test_alpha_l1_hand_value():
+    y = _y_true(_soft_alpha())
+    pred = y[..., 0:1] + 0.0
+    pred[0, 0, 0, 0] = 0.9  # one pixel off by 0.9
+    np.testing.assert_allclose(_np(L.alpha_l1_loss(y, pred))[0], 0.9 / 36, rtol=1e-6)
+
+
+def test_composition_zero_when_fg_equals_bg_positive_otherwise():
+    alpha = _soft_alpha()
+    rng = np.random.default_rng(1)
+    image = rng.uniform(size=(1, 6, 6, 3)).astype(np.float32)
+    wrong = np.full((1, 6, 6, 1), 0.25, np.float32)
+    # Folder data without fg/bg: the pipeline sets F = B = image.
+    unknown = _y_true(alpha, fg=image, bg=image)
+    assert float(_np(L.composition_loss(unknown, wrong))[0]) < 1e-7
+    known = _y_true(alpha, fg=np.ones_like(image), bg=np.zeros_like(image))
+    # With F=1, B=0 the composite is alpha itself: the term equals mean |a - a_pred| * 3/3.
+    expected = np.abs(alpha - 0.25).mean()
+    np.testing.assert_allclose(_np(L.composition_loss(known, wrong))[0], expected, rtol=1e-6)
+    assert expected > 0.1
+
+
+def test_gradient_loss_sees_edges_not_offsets():
+    y = _y_true(_soft_alpha())
+    a = y[..., 0:1]
+    # A uniform offset leaves Sobel gradients unchanged (reflect padding), a blur does not.
+    assert float(_np(L.gradient_loss(y, a + 0.05))[0]) < 1e-6
+    flat = np.full_like(a, a.mean())
+    assert float(_np(L.gradient_loss(y, flat))[0]) > 0.1
+
+
+def test_losses_differentiable():
+    from edgematting._tf import tf
+
+    t = tf()
+    y = _y_true(np.stack([MASK6, _soft_alpha()]))
+    logits = t.Variable(np.zeros((2, 6, 6, 1), np.float32))
+    for fn in (L.segmentation_loss_fn(), L.matting_loss_fn()):
+        with t.GradientTape() as tape:
+            loss = t.reduce_mean(fn(y, t.sigmoid(logits)))
+        g = tape.gradient(loss, logits)
+        assert g is not None and np.isfinite(g.numpy()).all() and np.abs(g.numpy()).sum() > 0
+
+
+def test_metrics_iou_and_mae():
+    ms = {m.name: m for m in L.make_metrics("fast-scnn")}
+    y = _y_true(MASK6)
+    pred = np.zeros((1, 6, 6, 1), np.float32)
+    pred[0, 1:5, 1:3, 0] = 0.9  # half the square, above threshold
+    pred[0, 0, 0, 0] = 0.4  # below threshold: background for IoU
+    ms["iou"].update_state(y, pred)
+    ms["mae"].update_state(y, pred)
+    np.testing.assert_allclose(float(ms["iou"].result()), 8 / 16, rtol=1e-6)
+    expected_mae = (8 * 0.1 + 8 * 1.0 + 0.4) / 36
+    np.testing.assert_allclose(float(ms["mae"].result()), expected_mae, rtol=1e-5)
+    sad = L.make_metrics("mattingnet")[1]
+    assert sad.name == "sad"
+    sad.update_state(y, pred)
+    np.testing.assert_allclose(float(sad.result()), expected_mae * 36 / 1000, rtol=1e-5)
+
+
+def test_bad_weights_and_architecture_raise_input_error():
+    with pytest.raises(InputError):
+        L.SegmentationLossWeights(bce=-1)
+    with pytest.raises(InputError):
+        L.SegmentationLossWeights(boundary_kernels=(4,))
+    with pytest.raises(InputError):
+        L.loss_for("unet")
+    assert callable(L.loss_for("mattingnet", {"gradient": 0.0}))

@@ -1,0 +1,240 @@
+"""The training loop: outputs, reload parity, resume after kill -9, distribution, CLI errors.
+
+Tiny settings throughout (64x64 input, width 0.25, 2 steps per epoch, batch 2) so each
+training costs a few seconds plus graph tracing.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgematting.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(input_size=64, width=0.25, batch_size=2, steps_per_epoch=2, n_synthetic_val=4, synthetic_pool=8, lr=1e-3)
+
+
+@pytest.fixture(autouse=True)
+def _pool_cache(tmp_path, monkeypatch):
+    """Keep synthetic-pool caches out of the user's ~/.cache."""
+    monkeypatch.setenv("EDGEMATTING_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _cfg(out, **kw):
+    from edgematting.training import TrainConfig
+
+    return TrainConfig(**{**TINY, "out": str(out), **kw})
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    env.update({"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"})
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def _csv_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# -- both models: outputs and reload parity --------------------------------------------
+@pytest.mark.parametrize("arch,monitor", [("fast-scnn", "val_iou"), ("mattingnet", "val_mae")])
+def test_train_writes_run_dir_and_reloads(tmp_path, arch, monitor):
+    from edgematting.modelio import load_model_dir
+    from edgematting.training import train
+
+    out = tmp_path / "run"
+    # 3 epochs asked, but a time limit of ~0 stops cleanly after the first one.
+    cfg = _cfg(out, model=arch, epochs=3, time_limit=1e-6)
+    r = train(cfg, progress=False)
+
+    assert r.stopped_early == "time_limit"
+    assert r.epochs_run == 1 and r.epochs_completed == 1
+    assert r.optimizer_iterations == 2
+    assert r.metric_name == monitor and r.best_epoch == 1
+    assert r.best_metric == pytest.approx(r.history[monitor][0])
+    assert r.images_per_second and r.images_per_second > 0
+    for name in ("model.keras", "model.json", "history.csv", "history.json", "curves.png", "state.json"):
+        assert (out / name).is_file(), name
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = _csv_rows(out / "history.csv")
+    assert len(rows) == 1 and float(rows[0][monitor]) == pytest.approx(r.best_metric)
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["epochs"] == 1 and hist["monitor"] == monitor
+
+    model, spec = load_model_dir(out)
+    assert spec.architecture == arch
+    assert tuple(spec.input_size) == (64, 64)
+    assert spec.config["width"] == 0.25
+    assert spec.channel_order == "RGB" and spec.mean == (127.5, 127.5, 127.5)
+    assert spec.training["best_metric"]["name"] == monitor
+    assert spec.training["best_metric"]["epoch"] == 1
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), r.model.predict(x, verbose=0))
+
+
+# -- resume after kill -9 -----------------------------------------------------------------
+def test_resume_after_kill_continues_epoch_optimizer_and_schedule(tmp_path):
+    from edgematting.training import load_run_config, train
+    from edgematting.training.train import make_schedule
+
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "edgematting", "train", "--model", "fast-scnn", "--data", "synthetic",
+        "--input-size", "64", "--width", "0.25", "--epochs", "3", "--batch-size", "2",
+        "--steps-per-epoch", "2", "--lr", "0.001", "--out", str(out), "--quiet",
+    ]
+    # os._exit(1) at the start of epoch 3: two epochs committed, like kill -9 mid-run.
+    p = subprocess.run(cmd, env=_env(EDGEMATTING_CRASH_AT_EPOCH="3"), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 1, p.stderr[-2000:]
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == 2 and state["iterations"] == 4
+    assert not (out / "model.keras").exists()
+    before = _csv_rows(out / "history.csv")
+    assert len(before) == 2
+
+    # A new run into the non-empty folder is refused ...
+    with pytest.raises(InputError, match="--resume"):
+        train(_cfg(out, model="fast-scnn", epochs=3), progress=False)
+    # ... and resuming with a different model is refused too.
+    with pytest.raises(InputError, match="different model"):
+        train(_cfg(out, model="fast-scnn", epochs=3, width=0.5, resume=True), progress=False)
+
+    cfg = load_run_config(out)  # what `edgematting train --out OUT --resume` does
+    assert cfg.epochs == 3 and cfg.width == 0.25
+    r = train(cfg, progress=False)
+    assert r.initial_epoch == 2 and r.epochs_run == 1 and r.epochs_completed == 3
+    assert r.optimizer_iterations == 3 * 2  # steps of three epochs: the counter continued
+    rows = _csv_rows(out / "history.csv")
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    assert rows[:2] == before  # epochs 1-2 were not re-run
+    # The LR schedule continued: epoch 3's last step (iteration 5) used schedule(5).
+    expected_lr = float(make_schedule(1e-3, total_steps=6, warmup_steps=2)(5))
+    assert float(rows[2]["lr"]) == pytest.approx(expected_lr, rel=1e-5)
+    # Best-so-far bookkeeping survived the restart.
+    vals = [float(row["val_iou"]) for row in rows]
+    assert r.best_metric == pytest.approx(max(vals))
+    assert r.best_epoch == 1 + int(np.argmax(vals))
+    assert (out / "model.keras").is_file()
+    assert json.loads((out / "model.json").read_text())["training"]["best_metric"]["epoch"] == r.best_epoch
+
+
+def test_out_dir_rules(tmp_path):
+    from edgematting.training import train
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="Nothing to resume"):
+        train(_cfg(empty, resume=True), progress=False)
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not empty.*--resume"):
+        train(_cfg(full), progress=False)
+
+
+# -- distribution --------------------------------------------------------------------------
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    out = tmp_path / "run"
+    code = (
+        "import json, sys\n"
+        "from edgematting.training import TrainConfig, train\n"
+        f"r = train(TrainConfig(model='fast-scnn', input_size=64, width=0.25, epochs=1, batch_size=4,"
+        f" steps_per_epoch=2, n_synthetic_val=4, synthetic_pool=8, strategy='mirrored', out={str(out)!r}), progress=False)\n"
+        "print('RESULT ' + json.dumps({'replicas': r.num_replicas, 'epochs': r.epochs_run,"
+        " 'iterations': r.optimizer_iterations}))\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], env=_env(EDGEMATTING_LOGICAL_CPUS="2"),
+        capture_output=True, text=True, timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    res = json.loads(line[len("RESULT "):])
+    assert res == {"replicas": 2, "epochs": 1, "iterations": 2}
+    assert (out / "model.keras").is_file() and (out / "model.json").is_file()
+
+
+# -- init weights --------------------------------------------------------------------------
+def test_init_weights_by_name_and_shape(tmp_path):
+    from edgematting.modelio import ModelSpec, save_model_dir
+    from edgematting.models import architecture_config, build_model
+    from edgematting.training import load_init_weights
+
+    cfg = architecture_config("fast-scnn", (64, 64), 0.25)
+    src = build_model("fast-scnn", **cfg)
+    save_model_dir(src, ModelSpec("fast-scnn", cfg, (64, 64)), tmp_path / "src")
+    src.save_weights(str(tmp_path / "w.h5"))
+
+    for source in (tmp_path / "src", tmp_path / "w.h5"):
+        dst = build_model("fast-scnn", **cfg)
+        rep = load_init_weights(dst, source)
+        assert rep.skipped == [] and len(rep.loaded) > 5
+        for a, b in zip(src.get_weights(), dst.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+    # Another architecture shares no layer: a clear InputError, not a silent no-op.
+    other = build_model("mattingnet", **architecture_config("mattingnet", (64, 64), 0.25))
+    with pytest.raises(InputError, match="no layer matched"):
+        load_init_weights(other, tmp_path / "src")
+    # Another width: same names, other shapes -> the error says so.
+    wide = build_model("fast-scnn", **architecture_config("fast-scnn", (64, 64), 0.5))
+    with pytest.raises(InputError, match="other shapes"):
+        load_init_weights(wide, tmp_path / "w.h5")
+    # A source missing one layer: the rest load, the missing one is reported.
+    import h5py
+
+    with h5py.File(tmp_path / "w.h5", "r+") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["layer_names"]]
+        victim = next(n for n in names if len(f[n].attrs.get("weight_names", [])))
+        del f[victim]
+        f.attrs["layer_names"] = [n.encode() for n in names if n != victim]
+    dst = build_model("fast-scnn", **cfg)
+    rep = load_init_weights(dst, tmp_path / "w.h5")
+    assert rep.skipped == [(victim, "not in the source")]
+    assert victim in rep.format()
+
+
+# -- config validation and CLI -----------------------------------------------------------------
+def test_train_config_validation(tmp_path):
+    from edgematting.training import Architecture, Strategy, TrainConfig
+
+    c = TrainConfig(model="mattingnet", strategy="mirrored", input_size="64x32", lite=True, out=str(tmp_path))
+    assert c.model is Architecture.MATTINGNET and c.strategy is Strategy.MIRRORED
+    assert c.input_size == (64, 32) and c.width == 0.5
+    with pytest.raises(InputError, match="fast-scnn"):
+        TrainConfig(model="fast-scn")
+    with pytest.raises(InputError):
+        TrainConfig(input_size="65")
+    with pytest.raises(InputError, match="--lite"):
+        TrainConfig(lite=True, width=0.75)
+    with pytest.raises(InputError):
+        TrainConfig(epochs=0)
+    with pytest.raises(InputError):
+        TrainConfig(strategy="tpu")
+    with pytest.raises(InputError, match="not found"):
+        TrainConfig(data=str(tmp_path / "missing"))
+
+
+def test_cli_bad_arguments(tmp_path, capsys):
+    from edgematting.cli import main
+
+    base = ["train", "--out", str(tmp_path / "r"), "--epochs", "1"]
+    with pytest.raises(SystemExit) as e:  # argparse choices
+        main(base + ["--model", "unet"])
+    assert e.value.code == 2
+    assert main(base + ["--input-size", "100x7"]) == 2
+    assert "multiple of 16" in capsys.readouterr().err
+    assert main(base + ["--data", str(tmp_path / "nope")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(base + ["--val-ratio", "0.2"]) == 2  # nothing to split in synthetic data
+    assert "--val-ratio" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "r2"), "--resume"]) == 2
+    assert "Nothing to resume" in capsys.readouterr().err
