@@ -20,7 +20,7 @@ def register(sub):
         "fast-scnn, alpha MAE for mattingnet), logs history.csv/json and curves.png, and "
         "writes OUT/model.keras + OUT/model.json. An interrupted run (Ctrl-C, crash, kill) "
         "loses at most the epoch in progress: rerun with --resume.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", choices=[a.value for a in Architecture], default=None,
                    help=f"architecture (default {DEFAULTS['model']}; with --resume: the run's)")

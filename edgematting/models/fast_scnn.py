@@ -1,0 +1,69 @@
+"""Fast-SCNN (Poudel, Liwicki, Cipolla 2019, arXiv:1902.04502) for 1-class portrait
+segmentation.
+
+    image (H, W, 3)
+    -> learning to downsample  "ltd":  Conv 32 3x3 s2, DSConv 48 s2, DSConv 64 s2   (1/8)
+    -> global feature extractor "gfe": bottlenecks t=6: 64 x3 (s2), 96 x3 (s2), 128 x3 (1/32)
+    -> pyramid pooling          "ppm": bins 1,2,3,6 (adapted to the feature size)
+    -> feature fusion           "ffm": 1/32 branch upsampled x4 -> depthwise 3x3 (dilation
+                                       `ffm_dilation`) -> 1x1 conv; 1/8 branch -> 1x1 conv;
+                                       Add -> ReLU
+    -> classifier               "cls": DSConv 128 x2 -> 1x1 conv (1 channel, logits)
+    -> "upsample" x8 to (H, W) -> "alpha" sigmoid
+
+About 1.1M parameters at width 1.0 (``width`` scales every channel count, rounded to a
+multiple of 8, minimum 8). Convolutions in the 1/8 and 1/32 branches use "same" padding,
+so for sizes that are multiples of 16 but not of 32 (e.g. 144) the 1/32 branch is
+ceil(size/32) and the fusion upsample uses ``Resizing`` to the exact 1/8 size.
+
+Ops used: Conv2D, DepthwiseConv2D (dilation only if ffm_dilation > 1),
+BatchNormalization, ReLU / ReLU6, Add, Concatenate, AveragePooling2D,
+UpSampling2D(bilinear), Resizing(bilinear) (only for non-integer factors),
+Activation(sigmoid). Nothing else (no Conv2DTranspose, no Lambda, no custom layers).
+"""
+from __future__ import annotations
+
+from .._tf import keras
+from .layers import conv_bn, dsconv, dw_bn, inverted_residual, pyramid_pooling, resize_to, scaled, spatial
+
+NAME = "fast-scnn"
+DEFAULT_OPTIONS = {"ppm_bins": (1, 2, 3, 6), "ffm_dilation": 1}
+
+
+def build(input_size, width=1.0, ppm_bins=(1, 2, 3, 6), ffm_dilation=1):
+    k = keras()
+    L = k.layers
+    h, w = int(input_size[0]), int(input_size[1])
+    c = lambda n: scaled(n, width)  # noqa: E731
+
+    inp = L.Input(shape=(h, w, 3), dtype="float32", name="image")
+
+    # Learning to downsample (1/8).
+    x = conv_bn(inp, c(32), 3, "ltd_conv1", strides=2)
+    x = dsconv(x, c(48), "ltd_ds1", strides=2)
+    x = dsconv(x, c(64), "ltd_ds2", strides=2)
+    high = x
+
+    # Global feature extractor (1/32).
+    b = 0
+    for filters, first_stride in ((64, 2), (96, 2), (128, 1)):
+        for i in range(3):
+            b += 1
+            x = inverted_residual(x, c(filters), f"gfe_b{b}", strides=first_stride if i == 0 else 1)
+    x = pyramid_pooling(x, tuple(int(v) for v in ppm_bins), "ppm", out_filters=c(128))
+
+    # Feature fusion at 1/8.
+    low = resize_to(x, spatial(high), "ffm_up")
+    low = dw_bn(low, "ffm_low", dilation=int(ffm_dilation))
+    low = conv_bn(low, c(128), 1, "ffm_low_pw", relu=False)
+    hi = conv_bn(high, c(128), 1, "ffm_high", relu=False)
+    x = L.Add(name="ffm_add")([low, hi])
+    x = L.ReLU(name="ffm_relu")(x)
+
+    # Classifier.
+    x = dsconv(x, c(128), "cls_ds1")
+    x = dsconv(x, c(128), "cls_ds2")
+    x = L.Conv2D(1, 1, padding="same", use_bias=True, name="cls_logits")(x)
+    x = resize_to(x, (h, w), "upsample")
+    out = L.Activation("sigmoid", dtype="float32", name="alpha")(x)
+    return k.Model(inp, out, name="fast_scnn")
