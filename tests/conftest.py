@@ -5,6 +5,12 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Keep caches (synthetic pools, peer models) out of the user's ~/.cache during tests.
+if "EDGEMATTING_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["EDGEMATTING_CACHE_DIR"] = tempfile.mkdtemp(prefix="edgematting-test-cache-")
+
 
 # --- models ------------------------------------------------------------------------------
 # Tiny, seeded, untrained models saved as model directories (model.keras + model.json), built

@@ -32,7 +32,7 @@ def _fake_wheel(path, tflite_bytes, members=peer_mod.MEDIAPIPE_FILES.values()):
 
 
 def test_fetch_extracts_both_variants_into_cache(tmp_path, monkeypatch, tiny_probability_tflite):
-    monkeypatch.setenv("EDGEMATTING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGEMATTING_CACHE_DIR", str(tmp_path / "cache"))
     assert peer_mod.resolve_peer("mediapipe") is None  # absent, not faked
     wheel = _fake_wheel(tmp_path / "mediapipe-0.10.21-cp311.whl", tiny_probability_tflite.read_bytes())
     out = peer_mod.fetch_mediapipe(wheel=wheel)
@@ -44,7 +44,7 @@ def test_fetch_extracts_both_variants_into_cache(tmp_path, monkeypatch, tiny_pro
 
 
 def test_fetch_rejects_wheel_without_model(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEMATTING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGEMATTING_CACHE_DIR", str(tmp_path / "cache"))
     wheel = _fake_wheel(tmp_path / "w.whl", b"x", members=["mediapipe/other.txt"])
     with pytest.raises(DependencyError, match="selfie_segmentation"):
         peer_mod.fetch_mediapipe(wheel=wheel)

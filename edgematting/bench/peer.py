@@ -36,7 +36,7 @@ LICENSE_NOTE = (
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("EDGEMATTING_CACHE") or os.path.join(
+    root = os.environ.get("EDGEMATTING_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "edgematting"
     )
     return Path(root) / "peers" / f"mediapipe-{MEDIAPIPE_VERSION}"

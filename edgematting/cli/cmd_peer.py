@@ -8,7 +8,7 @@ def register(sub):
         help="fetch MediaPipe's selfie segmenter for `bench --peer mediapipe`",
         description="Download the mediapipe==0.10.21 wheel with pip (without installing it: "
         "it pins numpy<2 and protobuf<5) and extract selfie_segmentation.tflite and its "
-        "landscape variant into the cache (~/.cache/edgematting/peers, or $EDGEMATTING_CACHE).",
+        "landscape variant into the cache (~/.cache/edgematting/peers, or $EDGEMATTING_CACHE_DIR).",
     )
     p.add_argument("action", choices=["fetch", "path"], help="fetch the model, or print where it is cached")
     p.add_argument("--wheel", default=None, help="use this already downloaded mediapipe wheel")

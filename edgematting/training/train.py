@@ -669,10 +669,11 @@ def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy):
         backgrounds_dir=cfg.backgrounds,
         skip_bad=cfg.skip_bad,
     )
-    # Unset: the pipeline's default, or 0.5 when the user gave background photos to use.
+    # Unset: 0.5 for synthetic data (the pool recomposites foregrounds onto other samples'
+    # backgrounds, no folder needed) or when the user gave background photos; else none.
     if cfg.composite_prob is not None:
         kwargs["composite_prob"] = cfg.composite_prob
-    elif cfg.backgrounds:
+    elif cfg.backgrounds or cfg.data == "synthetic":
         kwargs["composite_prob"] = 0.5
     if cfg.synthetic_pool is not None:
         kwargs["synthetic_pool"] = cfg.synthetic_pool
