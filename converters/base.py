@@ -215,6 +215,11 @@ def artifact_filename(model_name: str, config: ExportConfig) -> str:
         parts.append(f"{config.channels}ch")
     if config.coreml_palettize and config.target == "coreml":
         parts.append(f"pal{config.coreml_palettize}")
+    # variants that must not overwrite the default file of the same precision
+    if config.target == "onnx" and config.nchw:
+        parts.append("nchw")
+    if config.target == "tflite" and config.tflite_io is not None:
+        parts.append(f"io{config.tflite_io}")
     return "_".join(parts) + REGISTRY[config.target].suffix
 
 
@@ -227,6 +232,7 @@ class Artifact:
     channels: int
     metadata: dict[str, Any]
     convert_seconds: float = 0.0
+    verification: Any = None  # edgematting.verify.VerificationReport, when verified
 
     @property
     def sidecar(self) -> Path:

@@ -1,0 +1,228 @@
+"""ONNX converter: tf2onnx, then optional fp16 or onnxruntime int8 quantization.
+
+============  ================================================================
+fp32          tf2onnx.convert.from_keras (opset `config.opset`, default 17)
+fp16          onnxruntime.transformers.float16.convert_float_to_float16,
+              keep_io_types=True (I/O stays float32; onnxconverter_common is not
+              a dependency, the same converter ships with onnxruntime)
+dynamic       onnxruntime.quantization.quantize_dynamic, uint8 weights (ORT's CPU
+              ConvInteger kernel takes uint8 x uint8 only)
+int8          onnxruntime.quantization.quantize_static, QDQ, int8 activations and
+              per-channel int8 weights, MinMax calibration on the same
+              `calibration_images` as TFLite
+============  ================================================================
+
+Options: NCHW input (`config.nchw`, tf2onnx ``inputs_as_nchw``), dynamic batch axis
+(`config.dynamic_batch`; else batch 1). uint8 and 4-channel inputs use the shared Keras
+wrapper (`wrappers.wrap_model`). Metadata: ``metadata_props["edgematting"]`` = JSON. The
+result passes ``onnx.checker.check_model``. Intermediate files live in a temporary
+directory outside the output folder; the artifact is written atomically.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConversionError, InputError
+from .base import ExportConfig, artifact_metadata
+
+METADATA_KEY = "edgematting"
+MIN_OPSET, MAX_OPSET = 13, 18
+
+
+def _to_onnx(model, spec, config: ExportConfig):
+    import tf2onnx
+
+    from edgematting._tf import tf as _tf
+
+    from .wrappers import wrap_model
+
+    tf = _tf()
+    if not MIN_OPSET <= int(config.opset) <= MAX_OPSET:
+        raise InputError(f"--opset {config.opset} is outside the range this converter supports "
+                         f"({MIN_OPSET}..{MAX_OPSET}).")
+    km = wrap_model(model, spec, config.input_type, config.channels, pixels_dtype="uint8")
+    h, w = spec.input_size
+    dtype = tf.uint8 if config.input_type == "uint8" else tf.float32
+    batch = None if config.dynamic_batch else 1
+    sig = (tf.TensorSpec((batch, h, w, config.channels), dtype, name=spec.input_name),)
+    try:
+        proto, _ = tf2onnx.convert.from_keras(
+            km, input_signature=sig, opset=int(config.opset),
+            inputs_as_nchw=[spec.input_name] if config.nchw else None,
+        )
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        raise ConversionError(f"tf2onnx failed: {str(e).strip()[:2000]}") from e
+    _rename_io(proto, spec)
+    return proto
+
+
+def _rename_io(proto, spec):
+    """Name the graph's input/output `spec.input_name`/`spec.output_name` (tf2onnx may
+    append ':0' or use the Keras layer name)."""
+    g = proto.graph
+    ren = {}
+    if len(g.input) == 1 and g.input[0].name != spec.input_name:
+        ren[g.input[0].name] = spec.input_name
+    if len(g.output) == 1 and g.output[0].name != spec.output_name:
+        ren[g.output[0].name] = spec.output_name
+    if not ren:
+        return
+    for vi in list(g.input) + list(g.output):
+        vi.name = ren.get(vi.name, vi.name)
+    for node in g.node:
+        for i, n in enumerate(node.input):
+            if n in ren:
+                node.input[i] = ren[n]
+        for i, n in enumerate(node.output):
+            if n in ren:
+                node.output[i] = ren[n]
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over the shared calibration images."""
+
+    def __init__(self, spec, config: ExportConfig, input_name: str):
+        from edgematting.calibration import calibration_images, to_native
+
+        px = calibration_images(spec, config.calib, config.calib_samples)
+        x = to_native(px, spec, config.input_type, config.channels,
+                      layout="NCHW" if config.nchw else "NHWC",
+                      dtype=np.uint8 if config.input_type == "uint8" else np.float32)
+        self._items = iter([{input_name: x[i : i + 1]} for i in range(len(x))])
+
+    def get_next(self):
+        return next(self._items, None)
+
+    def rewind(self):  # pragma: no cover - not used by MinMax
+        pass
+
+
+def _quantize(proto, spec, config: ExportConfig, tmp: Path):
+    import onnx
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src = tmp / "fp32.onnx"
+    onnx.save(proto, str(src))
+    pre = tmp / "pre.onnx"
+    dst = tmp / "q.onnx"
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    except Exception:  # pre-processing is an optimisation; quantize the raw graph if it fails
+        pre = src
+    try:
+        if config.precision == "dynamic":
+            quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QUInt8)
+        else:
+            reader = _Reader(spec, config, proto.graph.input[0].name)
+            quantize_static(
+                str(pre), str(dst), reader,
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+    except (KeyboardInterrupt, InputError):
+        raise
+    except Exception as e:
+        raise ConversionError(f"onnxruntime {config.precision} quantization failed: {e}") from e
+    return onnx.load(str(dst))
+
+
+def convert_proto(model, spec, config: ExportConfig):
+    """Keras model -> ONNX ModelProto at `config.precision` (no metadata yet)."""
+    proto = _to_onnx(model, spec, config)
+    if config.precision == "fp32":
+        return proto
+    if config.precision == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        try:
+            half = convert_float_to_float16(proto, keep_io_types=True)
+        except Exception as e:
+            raise ConversionError(f"fp16 conversion failed: {e}") from e
+        _toposort(half.graph)  # the I/O casts are appended at the end of the node list
+        return half
+    if config.precision in ("dynamic", "int8"):
+        with tempfile.TemporaryDirectory(prefix="edgematting-onnx-") as d:
+            return _quantize(proto, spec, config, Path(d))
+    raise ConversionError(f"ONNX has no '{config.precision}' path")  # REGISTRY prevents this
+
+
+def _toposort(graph) -> None:
+    """Reorder graph.node topologically in place (ONNX requires it; the fp16 converter
+    appends its input casts after the nodes that read them)."""
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    available.add("")
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(n in available for n in node.input):
+                ordered.append(node)
+                available.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ConversionError(
+                "fp16 graph has a cycle or a dangling input: "
+                + ", ".join(f"{n.name}<-{list(n.input)}" for n in rest[:3]))
+        pending = rest
+    nodes = [type(n)() for n in ordered]
+    for dst, src in zip(nodes, ordered):
+        dst.CopyFrom(src)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def _io_dtype(proto, value_info) -> str:
+    import onnx
+
+    return onnx.helper.tensor_dtype_to_np_dtype(value_info.type.tensor_type.elem_type).name
+
+
+def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
+    import onnx
+
+    from edgematting.modelio import atomic_write_bytes
+
+    proto = convert_proto(model, spec, config)
+    meta = artifact_metadata(
+        spec, config, Path(out_path).name,
+        input_dtype=_io_dtype(proto, proto.graph.input[0]),
+        output_dtype=_io_dtype(proto, proto.graph.output[0]),
+    )
+    meta["onnx"] = {"opset": int(config.opset), "dynamic_batch": bool(config.dynamic_batch)}
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
+    proto.producer_name = "edgematting"
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as e:
+        raise ConversionError(f"onnx.checker rejected the {config.precision} model: {e}") from e
+    atomic_write_bytes(out_path, proto.SerializeToString())
+    return meta
+
+
+def read_embedded_metadata(path) -> dict:
+    """The "edgematting" JSON in an .onnx file's metadata_props (InputError if absent)."""
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"ONNX file not found: {p}")
+    m = onnx.load(str(p), load_external_data=False)
+    for prop in m.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    raise InputError(f"{p} has no '{METADATA_KEY}' metadata; was it written by edgematting?")

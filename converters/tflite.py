@@ -1,0 +1,233 @@
+"""TFLite (LiteRT) converter: fp32, fp16, dynamic, int8 (PTQ and QAT), int16x8.
+
+The model is traced with a fixed batch-1 signature ``[1, H, W, C]`` (static shapes are
+what mobile delegates want). Per precision:
+
+============  ================================================================
+fp32          plain conversion
+fp16          Optimize.DEFAULT + supported_types=[float16] (weights fp16)
+dynamic       Optimize.DEFAULT, no data (int8 weights, float activations)
+int8          Optimize.DEFAULT + representative dataset + TFLITE_BUILTINS_INT8;
+              I/O int8, uint8 or float around the int8 body (``tflite_io``)
+int8-qat      `quantization.qat.qat_finetune`, then as int8
+int16x8       EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, float I/O
+============  ================================================================
+
+uint8 input folds the normalization into the graph (`wrappers.wrap_model`). For
+full-integer models the pixel input is calibrated over exactly [0, 255] (the calibration
+set always contains one 0 and one 255 pixel), so the uint8 input quantization is
+scale 1, zero point 0: an app feeds camera bytes unchanged. This is checked after
+conversion and a ConversionError is raised if it does not hold.
+
+Metadata is embedded in the flatbuffer's ``Model.metadata`` table under the name
+"edgematting" (a buffer with the JSON bytes); `read_embedded_metadata` reads it back.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConversionError, DependencyError, InputError, UnsupportedError
+from .base import ExportConfig, artifact_metadata
+
+METADATA_NAME = "edgematting"
+FULL_INTEGER = ("int8", "int8-qat", "int16x8")
+IO_TYPES = ("int8", "uint8", "float")
+
+
+def io_type(config: ExportConfig) -> str:
+    """The I/O dtype around a full-integer body ("float" for other precisions)."""
+    if config.precision not in FULL_INTEGER:
+        if config.tflite_io not in (None, "float"):
+            raise UnsupportedError(
+                f"--tflite-io {config.tflite_io} needs a full-integer precision (int8, int8-qat); "
+                f"'{config.precision}' keeps float I/O. Drop --tflite-io or use --precision int8."
+            )
+        return "float"
+    if config.tflite_io is None:
+        return "uint8" if (config.input_type == "uint8" and config.precision != "int16x8") else "float"
+    if config.tflite_io not in IO_TYPES:
+        raise InputError(f"--tflite-io takes one of {', '.join(IO_TYPES)}, not '{config.tflite_io}'.")
+    if config.precision == "int16x8" and config.tflite_io != "float":
+        raise UnsupportedError(
+            "int16x8 models keep float I/O (int16 activations have no 8-bit I/O); "
+            "drop --tflite-io or use --precision int8."
+        )
+    return config.tflite_io
+
+
+def _representative(spec, config: ExportConfig, pixels_input: bool):
+    from ..calibration import calibration_images, to_native
+
+    px = calibration_images(spec, config.calib, config.calib_samples).copy()
+    if pixels_input:
+        # Anchor the input range to exactly [0, 255] -> uint8 scale 1, zero point 0.
+        px[0, 0, 0, :] = 0
+        px[0, 0, 1, :] = 255
+    x = to_native(px, spec, config.input_type, config.channels)
+
+    def gen():
+        for i in range(len(x)):
+            yield [x[i : i + 1]]
+
+    return gen
+
+
+def _qat_model(model, spec, config):
+    try:
+        from ..quantization.qat import qat_finetune
+    except ImportError as e:
+        raise DependencyError(
+            "int8-qat needs edgematting.quantization.qat.qat_finetune, which is not available "
+            f"({e}). Use --precision int8 (post-training quantization) meanwhile."
+        ) from e
+    return qat_finetune(model, spec, config)
+
+
+def convert_bytes(model, spec, config: ExportConfig) -> tuple[bytes, dict]:
+    """Convert `model` (the unwrapped Keras model) -> (flatbuffer bytes, io metadata)."""
+    from edgematting._tf import tf as _tf
+
+    from .wrappers import wrap_model
+
+    tf = _tf()
+    io = io_type(config)
+    full_int = config.precision in FULL_INTEGER
+    pixels_float = full_int  # full-integer: calibrate the 0..255 input range, I/O type set below
+    if config.precision == "int8-qat":
+        model = _qat_model(model, spec, config)
+    keras_model = wrap_model(model, spec, config.input_type, config.channels,
+                             pixels_dtype="float32" if pixels_float else "uint8")
+    h, w = spec.input_size
+    in_dtype = tf.uint8 if (config.input_type == "uint8" and not pixels_float) else tf.float32
+    sig = tf.TensorSpec([1, h, w, config.channels], in_dtype, name=spec.input_name)
+
+    @tf.function(input_signature=[sig])
+    def serve(x):
+        return {spec.output_name: keras_model(x, training=False)}
+
+    conc = serve.get_concrete_function()
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([conc], keras_model)
+    # Freeze the concrete function directly instead of saving the Keras model as a
+    # SavedModel first (which re-traces every layer: ~50 s vs ~2 s for a tiny model).
+    conv.experimental_lower_to_saved_model = False
+    p = config.precision
+    if p == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif p == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif p in ("int8", "int8-qat"):
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = _representative(spec, config, config.input_type == "uint8")
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        dt = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io]
+        conv.inference_input_type = dt
+        conv.inference_output_type = dt
+    elif p == "int16x8":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = _representative(spec, config, config.input_type == "uint8")
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+    try:
+        data = conv.convert()
+    except (KeyboardInterrupt, InputError, DependencyError):
+        raise
+    except Exception as e:  # the converter raises many types (ConverterError, ValueError, ...)
+        raise ConversionError(f"TFLite conversion ({p}) failed: {str(e).strip()[:2000]}") from e
+    return bytes(data), _io_details(data, config)
+
+
+def _io_details(data: bytes, config: ExportConfig) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=data)
+    try:
+        it.allocate_tensors()
+    except (RuntimeError, ValueError) as e:
+        raise ConversionError(
+            f"The converted {config.precision} model does not load in LiteRT: {str(e).strip()[:500]}. "
+            + ("int16x8 kernels reject layers whose weight/activation scales overflow the "
+               "fixed-point multiplier (typical of untrained or badly conditioned layers); "
+               "use --precision int8 or fp16." if config.precision == "int16x8" else "")
+        ) from e
+    inp = it.get_input_details()[0]
+    out = it.get_output_details()[0]
+
+    def quant(d):
+        s, z = d["quantization"]
+        return {"scale": float(s), "zero_point": int(z)} if s else None
+
+    io = {
+        "input_dtype": np.dtype(inp["dtype"]).name,
+        "input_quant": quant(inp),
+        "output_dtype": np.dtype(out["dtype"]).name,
+        "output_quant": quant(out),
+    }
+    if config.input_type == "uint8" and io["input_dtype"] == "uint8":
+        q = io["input_quant"]
+        if q is not None and (abs(q["scale"] - 1.0) > 1e-6 or q["zero_point"] != 0):
+            raise ConversionError(
+                f"uint8 pixel input came out with scale {q['scale']}, zero point {q['zero_point']} "
+                "(expected 1 and 0): the calibration did not span 0..255."
+            )
+    return io
+
+
+# -- metadata in the flatbuffer ---------------------------------------------------------
+def embed_metadata(data: bytes, metadata: dict, name: str = METADATA_NAME) -> bytes:
+    """Return the flatbuffer with `metadata` (JSON) in Model.metadata[name] (replacing one)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    m = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(bytearray(data), 0))
+    payload = np.frombuffer(json.dumps(metadata, sort_keys=True).encode(), dtype=np.uint8)
+    buf = schema_fb.BufferT()
+    buf.data = payload
+    m.buffers = list(m.buffers or [])
+    m.buffers.append(buf)
+    md = schema_fb.MetadataT()
+    md.name = name
+    md.buffer = len(m.buffers) - 1
+    m.metadata = [x for x in (m.metadata or []) if _s(x.name) != name] + [md]
+    b = flatbuffers.Builder(len(data) + len(payload) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _s(v):
+    return v.decode() if isinstance(v, (bytes, bytearray)) else v
+
+
+def read_embedded_metadata(path) -> dict:
+    """The "edgematting" JSON embedded in a .tflite file (InputError if absent)."""
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"TFLite file not found: {p}")
+    buf = bytearray(p.read_bytes())
+    m = schema_fb.Model.GetRootAsModel(buf, 0)
+    for i in range(m.MetadataLength()):
+        md = m.Metadata(i)
+        if _s(md.Name()) == METADATA_NAME:
+            raw = m.Buffers(md.Buffer()).DataAsNumpy()
+            return json.loads(bytes(np.asarray(raw, np.uint8)).decode())
+    raise InputError(f"{p} has no '{METADATA_NAME}' metadata; was it written by edgematting?")
+
+
+read_tflite_metadata = read_embedded_metadata
+
+
+def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
+    """Convert, embed metadata, write `out_path` atomically; return the metadata."""
+    from ..modelio import atomic_write_bytes
+
+    data, io = convert_bytes(model, spec, config)
+    meta = artifact_metadata(spec, config, Path(out_path).name, **io)
+    meta["tflite"] = {"io": io_type(config), "batch": 1}
+    atomic_write_bytes(out_path, embed_metadata(data, meta))
+    return meta

@@ -1,0 +1,138 @@
+"""Calibration and verification images: one source of sample inputs for every quantizer.
+
+`calibration_images(spec, source, n)` returns ``(n, H, W, 3)`` uint8 pixels at the model's
+input size. TFLite full-integer and int16x8, onnxruntime static QDQ, QAT and Core ML all
+calibrate on the same pixels, so their quantization ranges are comparable. Each consumer
+turns the pixels into its own input format (normalized float, raw uint8, 4 channels).
+
+source: "synthetic" (`SyntheticPortraits(size, seed=1234)`) or a folder of images
+(resized with `imageops.resize_bilinear`, rounded with `imageops.round_to_uint8`).
+Verification uses a different synthetic seed (`VERIFY_SEED`) so an artifact is never
+checked on the very images it was calibrated on.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+CALIB_SEED = 1234
+VERIFY_SEED = 4321
+
+
+def _synthetic(size: tuple[int, int], n: int, seed: int) -> np.ndarray:
+    try:
+        from .data.synthetic import SyntheticPortraits
+    except ImportError:  # pragma: no cover - transitional, until data.synthetic lands
+        return _fallback_synthetic(size, n, seed)
+    gen = SyntheticPortraits(size=tuple(size), seed=seed)
+    out = []
+    for i in range(n):
+        img = np.asarray(gen.sample(i)["image"])
+        if img.shape[:2] != tuple(size):
+            from .imageops import resize_bilinear, round_to_uint8
+
+            img = round_to_uint8(resize_bilinear(img[..., :3], size[0], size[1]))
+        out.append(img[..., :3].astype(np.uint8))
+    return np.stack(out)
+
+
+def _fallback_synthetic(size, n, seed):  # pragma: no cover - transitional
+    """A person-like ellipse on a gradient with noise (until data.synthetic exists)."""
+    h, w = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for _ in range(n):
+        bg = rng.uniform(0, 255, 3)[None, None] * (xx / w)[..., None] + rng.uniform(0, 255, 3)
+        cy, cx = rng.uniform(0.4, 0.6) * h, rng.uniform(0.35, 0.65) * w
+        ry, rx = rng.uniform(0.25, 0.4) * h, rng.uniform(0.15, 0.3) * w
+        m = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) <= 1
+        img = np.where(m[..., None], rng.uniform(0, 255, 3)[None, None], bg)
+        img = img + rng.normal(0, 8, img.shape)
+        out.append(np.clip(img, 0, 255).round().astype(np.uint8))
+    return np.stack(out)
+
+
+def folder_images(spec_or_size, folder: str | os.PathLike, n: int | None = None) -> np.ndarray:
+    """Up to n images from `folder` at model size, as uint8. InputError when it has none."""
+    from .data.io import list_images, read_image
+    from .imageops import resize_bilinear, round_to_uint8
+
+    size = tuple(getattr(spec_or_size, "input_size", spec_or_size))
+    d = Path(folder)
+    if not d.is_dir():
+        raise InputError(f"Image folder not found: {d}. Pass a folder of images, or 'synthetic'.")
+    files = list_images(d)
+    if not files:
+        raise InputError(
+            f"No images in {d} (looked for .png/.jpg/... files directly in it). "
+            "Add images, or pass 'synthetic'."
+        )
+    if n is not None:
+        files = files[:n]
+    out = []
+    for f in files:
+        img = np.asarray(read_image(f))[..., :3]
+        if img.shape[:2] != size:
+            img = round_to_uint8(resize_bilinear(img, size[0], size[1]))
+        out.append(img.astype(np.uint8))
+    return np.stack(out)
+
+
+def check_source(source: str) -> None:
+    """Fail early (before any conversion) on a folder that does not exist or holds no image."""
+    if str(source) == "synthetic":
+        return
+    from .data.io import list_images
+
+    d = Path(source)
+    if not d.is_dir():
+        raise InputError(f"Calibration folder not found: {d}. Pass a folder of images, or 'synthetic'.")
+    if not list_images(d):
+        raise InputError(
+            f"Calibration folder {d} has no images (looked for .png/.jpg/... directly in it). "
+            "Add representative photos, or use --calib synthetic."
+        )
+
+
+def calibration_images(spec, source: str = "synthetic", n: int = 64, seed: int = CALIB_SEED) -> np.ndarray:
+    """(n, H, W, 3) uint8 pixels at `spec.input_size` from "synthetic" or a folder.
+
+    A folder with fewer than n images gives all of them (not repeated: repeats add no
+    information to min/max or histogram calibration).
+    """
+    n = int(n)
+    if n < 1:
+        raise InputError("The number of calibration samples must be at least 1.")
+    if str(source) == "synthetic":
+        return _synthetic(tuple(spec.input_size), n, seed)
+    return folder_images(spec, source, n)
+
+
+def verification_images(spec, data: str | None = None, n: int = 8) -> np.ndarray:
+    """Pixels the verifier compares on: images from `data`, else synthetic (VERIFY_SEED)."""
+    if data:
+        return folder_images(spec, data, n)
+    return _synthetic(tuple(spec.input_size), int(n), VERIFY_SEED)
+
+
+def to_native(pixels: np.ndarray, spec, input_type: str = "float", channels: int = 3,
+              layout: str = "NHWC", dtype=np.float32) -> np.ndarray:
+    """uint8 pixels (N,H,W,3) -> an artifact's own input: normalized float or raw pixels,
+    optional 4th channel (255 for pixels, 0 for float), optional NCHW layout."""
+    px = np.asarray(pixels)
+    if input_type == "uint8":
+        x = px.astype(np.float32)
+        fill = 255.0
+    else:
+        x = spec.normalize(px).astype(np.float32)
+        fill = 0.0
+    if channels == 4:
+        x = np.concatenate([x, np.full(x.shape[:-1] + (1,), fill, np.float32)], axis=-1)
+    if layout == "NCHW":
+        x = np.transpose(x, (0, 3, 1, 2))
+    return np.ascontiguousarray(x.astype(dtype))

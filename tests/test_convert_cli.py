@@ -1,0 +1,162 @@
+"""`edgematting convert` / `verify` from the command line: happy path, every bad input
+mapped to its exit code, and no partial file left in --out after any failure or Ctrl-C."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgematting.cli import main
+
+
+def _files(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*")) if d.exists() else []
+
+
+@pytest.fixture
+def model_copy(tiny_fast_scnn_dir, tmp_path):
+    """A private copy, so MODEL/export/ is written next to it and not in the shared fixture."""
+    dst = tmp_path / "model"
+    shutil.copytree(tiny_fast_scnn_dir, dst)
+    return dst
+
+
+def test_convert_then_verify_cli(model_copy, capsys):
+    rc = main(["convert", str(model_copy), "--target", "tflite", "--precision", "fp32",
+               "--verify-samples", "2"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    export = model_copy / "export"
+    tfl = next(export.glob("*.tflite"))
+    assert sorted(p.name for p in export.iterdir()) == sorted([tfl.name, tfl.name + ".json"])
+    side = json.loads((export / (tfl.name + ".json")).read_text())
+    assert side["verification"]["passed"] is True and side["verification"]["n"] == 2
+    assert "edgematting bench" in out.out and "passed" in out.out
+    # verify finds MODEL_DIR from MODEL/export/FILE by itself
+    rc = main(["verify", str(tfl), "-n", "2"])
+    assert rc == 0, capsys.readouterr().err
+
+
+def test_convert_all_skips_unsupported(model_copy, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["convert", str(model_copy), "--target", "all", "--precision", "dynamic",
+               "--verify-samples", "2", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "skipping coreml" in err and "skipping tflite" not in err
+    assert sorted(p.suffix for p in out.iterdir() if p.suffix != ".json") == [".onnx", ".tflite"]
+
+
+def test_missing_model_exit_2(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["convert", str(tmp_path / "nope"), "--out", str(out)])
+    assert rc == 2
+    assert "Model not found" in capsys.readouterr().err
+    assert _files(out) == []
+
+
+def test_unknown_target_suggests(model_copy, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["convert", str(model_copy), "--target", "tflight", "--out", str(out)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'tflite'" in err and "onnx" in err
+    assert _files(out) == []
+
+
+def test_unknown_precision_exit_2(model_copy, tmp_path, capsys):
+    rc = main(["convert", str(model_copy), "--precision", "int4", "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "int8" in capsys.readouterr().err
+
+
+def test_unsupported_precision_exit_4(model_copy, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["convert", str(model_copy), "--target", "onnx", "--precision", "int16x8", "--out", str(out)])
+    assert rc == 4
+    err = capsys.readouterr().err
+    assert "fp32, fp16, dynamic, int8" in err  # lists what is valid
+    assert _files(out) == []
+
+
+def test_unsupported_tflite_io_exit_4(model_copy, tmp_path):
+    out = tmp_path / "out"
+    rc = main(["convert", str(model_copy), "--precision", "fp16", "--tflite-io", "int8", "--out", str(out)])
+    assert rc == 4
+    assert _files(out) == []
+
+
+def test_empty_calibration_folder_exit_2(model_copy, tmp_path, capsys):
+    empty = tmp_path / "calib"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    rc = main(["convert", str(model_copy), "--precision", "int8", "--calib", str(empty), "--out", str(out)])
+    assert rc == 2
+    assert str(empty) in capsys.readouterr().err
+    assert _files(out) == []
+
+
+def test_parity_failure_exit_6_nothing_written(model_copy, tmp_path, monkeypatch, capsys):
+    from edgematting import verify
+
+    monkeypatch.setitem(verify.TOLERANCES, ("tflite", "fp32"),
+                        verify.Tolerance(max_abs=-1.0, mean_abs=-1.0, reason="impossible, for the test"))
+    out = tmp_path / "out"
+    rc = main(["convert", str(model_copy), "--out", str(out), "--verify-samples", "2"])
+    assert rc == 6
+    err = capsys.readouterr().err
+    assert "max_abs" in err and "mean_abs" in err  # every failure reported, once
+    assert _files(out) == []
+
+
+def test_ctrl_c_leaves_nothing(model_copy, tmp_path, monkeypatch):
+    import edgematting.converters.tflite as tfl
+
+    def interrupted(model, spec, config, out_path):
+        tmp = Path(out_path).with_name("." + Path(out_path).name + ".part")
+        tmp.write_bytes(b"TFL3 half written")
+        Path(out_path).write_bytes(b"half")  # even a file at the final staged name
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tfl, "convert", interrupted)
+    out = tmp_path / "out"
+    rc = main(["convert", str(model_copy), "--out", str(out)])
+    assert rc == 130
+    assert _files(out) == []
+    assert not out.exists()  # the folder this run created is removed too
+
+
+def test_conversion_error_keeps_existing_files(model_copy, tmp_path, monkeypatch):
+    """A failure removes only what this run staged; earlier artifacts stay."""
+    import edgematting.converters.tflite as tfl
+    from edgematting.errors import ConversionError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+
+    def broken(model, spec, config, out_path):
+        raise ConversionError("boom")
+
+    monkeypatch.setattr(tfl, "convert", broken)
+    rc = main(["convert", str(model_copy), "--out", str(out)])
+    assert rc == 5
+    assert _files(out) == ["keep.txt"]
+
+
+def test_verify_cli_needs_model(tmp_path, tiny_fast_scnn_dir, capsys):
+    from edgematting.converters import ExportConfig, convert_model
+
+    art = convert_model(tiny_fast_scnn_dir, ExportConfig(target="onnx", verify=False), out_dir=tmp_path / "x",
+                        progress=False)
+    assert "verification" not in json.loads(art.sidecar.read_text())
+    rc = main(["verify", str(art.path)])
+    assert rc == 2
+    assert "--model" in capsys.readouterr().err
+    rc = main(["verify", str(art.path), "--model", str(tiny_fast_scnn_dir), "-n", "2"])
+    assert rc == 0
+    side = json.loads(art.sidecar.read_text())
+    assert side["verification"]["passed"] is True  # verify stores its result in the sidecar
