@@ -92,12 +92,12 @@ def plan_targets(precision: str, input_type: str = "float", channels: int = 3,
 
 def _default_mode(path: Path) -> None:
     """Give published files the usual permissions (mkstemp creates them 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
+    from ..modelio import publish_mode
+
     paths = [path] if path.is_file() else [p for p in path.rglob("*")] + [path]
     for p in paths:
         try:
-            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+            publish_mode(p, directory=p.is_dir())
         except OSError:
             pass
 

@@ -59,7 +59,49 @@ def _to_onnx(model, spec, config: ExportConfig):
     except Exception as e:
         raise ConversionError(f"tf2onnx failed: {str(e).strip()[:2000]}") from e
     _rename_io(proto, spec)
+    _fix_resize_scales(proto)
     return proto
+
+
+def _fix_resize_scales(proto) -> None:
+    """Make every constant Resize scale produce the size TensorFlow produced.
+
+    For a non-integer factor (e.g. 3 -> 10 pixels, at input sizes that are multiples of 16
+    but not of 32) tf2onnx writes the scale as float32(10/3); onnxruntime computes
+    floor(3 * 3.3333333) = 9 and the graph fails to load. The scale is nudged up by ULPs
+    until floor(size * scale) reaches the intended size, which changes no sampling position
+    beyond float rounding.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    shapes = {}
+    for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        dims = v.type.tensor_type.shape.dim
+        shapes[v.name] = [d.dim_value if d.HasField("dim_value") else 0 for d in dims]
+    inits = {i.name: i for i in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type != "Resize" or len(node.input) < 3 or node.input[2] not in inits:
+            continue
+        in_shape = shapes.get(node.input[0])
+        sc = numpy_helper.to_array(inits[node.input[2]]).astype(np.float32).copy()
+        if not in_shape or sc.size != len(in_shape):
+            continue
+        changed = False
+        for ax in range(len(in_shape)):
+            size = in_shape[ax]
+            if size <= 0 or sc[ax] == 1.0:
+                continue
+            target = int(round(size * float(sc[ax])))  # not the inferred shape: it used the bad scale
+            s = sc[ax]
+            while np.floor(np.float64(size) * np.float64(s)) < target:
+                s = np.nextafter(s, np.float32(np.inf), dtype=np.float32)
+                changed = True
+            sc[ax] = s
+        if changed:
+            inits[node.input[2]].CopyFrom(numpy_helper.from_array(sc, node.input[2]))
 
 
 def _rename_io(proto, spec):

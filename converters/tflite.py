@@ -25,6 +25,7 @@ Metadata is embedded in the flatbuffer's ``Model.metadata`` table under the name
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -210,12 +211,18 @@ def read_embedded_metadata(path) -> dict:
     if not p.is_file():
         raise InputError(f"TFLite file not found: {p}")
     buf = bytearray(p.read_bytes())
-    m = schema_fb.Model.GetRootAsModel(buf, 0)
-    for i in range(m.MetadataLength()):
-        md = m.Metadata(i)
-        if _s(md.Name()) == METADATA_NAME:
-            raw = m.Buffers(md.Buffer()).DataAsNumpy()
-            return json.loads(bytes(np.asarray(raw, np.uint8)).decode())
+    if len(buf) < 8 or bytes(buf[4:8]) != b"TFL3":
+        raise InputError(f"{p} is not a TFLite flatbuffer (no TFL3 identifier); the file is damaged "
+                         "or of another format. Convert it again with `edgematting convert`.")
+    try:
+        m = schema_fb.Model.GetRootAsModel(buf, 0)
+        for i in range(m.MetadataLength()):
+            md = m.Metadata(i)
+            if _s(md.Name()) == METADATA_NAME:
+                raw = m.Buffers(md.Buffer()).DataAsNumpy()
+                return json.loads(bytes(np.asarray(raw, np.uint8)).decode())
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{p} is a damaged TFLite file ({type(e).__name__}: {e}).") from e
     raise InputError(f"{p} has no '{METADATA_NAME}' metadata; was it written by edgematting?")
 
 

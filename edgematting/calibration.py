@@ -5,7 +5,8 @@ input size. TFLite full-integer and int16x8, onnxruntime static QDQ, QAT and Cor
 calibrate on the same pixels, so their quantization ranges are comparable. Each consumer
 turns the pixels into its own input format (normalized float, raw uint8, 4 channels).
 
-source: "synthetic" (`SyntheticPortraits(size, seed=1234)`) or a folder of images
+source: "synthetic" (`SyntheticPortraits(size, seed=1234)`) or a folder of images (or a
+labelled dataset folder, whose image/ subfolder is used)
 (resized with `imageops.resize_bilinear`, rounded with `imageops.round_to_uint8`).
 Verification uses a different synthetic seed (`VERIFY_SEED`) so an artifact is never
 checked on the very images it was calibrated on.
@@ -24,37 +25,29 @@ VERIFY_SEED = 4321
 
 
 def _synthetic(size: tuple[int, int], n: int, seed: int) -> np.ndarray:
-    try:
-        from .data.synthetic import SyntheticPortraits
-    except ImportError:  # pragma: no cover - transitional, until data.synthetic lands
-        return _fallback_synthetic(size, n, seed)
+    from .data.synthetic import SyntheticPortraits
+    from .imageops import resize_bilinear, round_to_uint8
+
     gen = SyntheticPortraits(size=tuple(size), seed=seed)
     out = []
     for i in range(n):
-        img = np.asarray(gen.sample(i)["image"])
+        img = np.asarray(gen.sample(i)["image"])[..., :3]
         if img.shape[:2] != tuple(size):
-            from .imageops import resize_bilinear, round_to_uint8
-
-            img = round_to_uint8(resize_bilinear(img[..., :3], size[0], size[1]))
-        out.append(img[..., :3].astype(np.uint8))
+            img = round_to_uint8(resize_bilinear(img, size[0], size[1]))
+        out.append(img.astype(np.uint8))
     return np.stack(out)
 
 
-def _fallback_synthetic(size, n, seed):  # pragma: no cover - transitional
-    """A person-like ellipse on a gradient with noise (until data.synthetic exists)."""
-    h, w = size
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    out = []
-    for _ in range(n):
-        bg = rng.uniform(0, 255, 3)[None, None] * (xx / w)[..., None] + rng.uniform(0, 255, 3)
-        cy, cx = rng.uniform(0.4, 0.6) * h, rng.uniform(0.35, 0.65) * w
-        ry, rx = rng.uniform(0.25, 0.4) * h, rng.uniform(0.15, 0.3) * w
-        m = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) <= 1
-        img = np.where(m[..., None], rng.uniform(0, 255, 3)[None, None], bg)
-        img = img + rng.normal(0, 8, img.shape)
-        out.append(np.clip(img, 0, 255).round().astype(np.uint8))
-    return np.stack(out)
+def image_dir(folder: str | os.PathLike) -> Path:
+    """A folder of images, or a labelled dataset folder (its image/ or images/ subfolder)."""
+    from .data.io import list_images
+
+    d = Path(folder)
+    if d.is_dir() and not list_images(d):
+        for sub in ("image", "images"):
+            if (d / sub).is_dir():
+                return d / sub
+    return d
 
 
 def folder_images(spec_or_size, folder: str | os.PathLike, n: int | None = None) -> np.ndarray:
@@ -63,13 +56,13 @@ def folder_images(spec_or_size, folder: str | os.PathLike, n: int | None = None)
     from .imageops import resize_bilinear, round_to_uint8
 
     size = tuple(getattr(spec_or_size, "input_size", spec_or_size))
-    d = Path(folder)
+    d = image_dir(folder)
     if not d.is_dir():
         raise InputError(f"Image folder not found: {d}. Pass a folder of images, or 'synthetic'.")
     files = list_images(d)
     if not files:
         raise InputError(
-            f"No images in {d} (looked for .png/.jpg/... files directly in it). "
+            f"No images in {d} (looked for .png/.jpg/... files in it and in its image/ subfolder). "
             "Add images, or pass 'synthetic'."
         )
     if n is not None:
@@ -89,12 +82,12 @@ def check_source(source: str) -> None:
         return
     from .data.io import list_images
 
-    d = Path(source)
+    d = image_dir(source)
     if not d.is_dir():
         raise InputError(f"Calibration folder not found: {d}. Pass a folder of images, or 'synthetic'.")
     if not list_images(d):
         raise InputError(
-            f"Calibration folder {d} has no images (looked for .png/.jpg/... directly in it). "
+            f"Calibration folder {d} has no images (looked for .png/.jpg/... in it and in its image/ subfolder). "
             "Add representative photos, or use --calib synthetic."
         )
 

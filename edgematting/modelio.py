@@ -92,6 +92,17 @@ class ModelSpec:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give a file made by mkstemp/mkdtemp (mode 0600/0700) the usual umask-based mode."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` so that a reader never sees a half-written file."""
     path = Path(path)
@@ -100,6 +111,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -119,6 +131,7 @@ def save_model_dir(model, spec: ModelSpec, out_dir: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         model.save(tmp)
+        publish_mode(tmp)
         os.replace(tmp, out / MODEL_FILE)
     except BaseException:
         if os.path.exists(tmp):

@@ -53,3 +53,20 @@ def test_onnx_uint8_4ch_int8(tiny_fast_scnn_dir, tmp_path):
     x = np.zeros((2, 64, 64, 3), np.float32)
     assert r.native(x).shape == (2, 64, 64, 4) and r.native(x).dtype == np.uint8
     assert (r.native(x)[..., 3] == 255).all()
+
+
+def test_onnx_non_integer_resize_sizes(tmp_path):
+    """80x80 is a multiple of 16 but not 32: the 1/32 branch (3 px) resizes to 10 px.
+
+    tf2onnx writes that scale as float32(10/3) and onnxruntime then computes 9 pixels and
+    refuses the graph; the converter must nudge the scale so the shapes match TensorFlow's.
+    """
+    from edgematting.models import architecture_config, build_model
+    from edgematting.modelio import ModelSpec, save_model_dir
+
+    model = build_model("fast-scnn", (80, 80), 0.25)
+    spec = ModelSpec(architecture="fast-scnn", config=architecture_config("fast-scnn", (80, 80), 0.25),
+                     input_size=(80, 80))
+    model_dir = save_model_dir(model, spec, tmp_path / "m80")
+    _, report = assert_export_matches(model_dir, "onnx", "fp32", tmp_path)
+    assert report.max_abs <= 1e-5

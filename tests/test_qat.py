@@ -127,7 +127,11 @@ def _mask_iou(a, b, thr=0.5):
 MIN_QAT_TFLITE_IOU = {"fast-scnn": 0.9, "mattingnet": 0.85}
 
 
-@pytest.mark.parametrize("arch", sorted(ARCH_FIXTURES))
+@pytest.mark.parametrize(
+    "arch",
+    # MattingNet's QAT conversion takes minutes on 2 cores: run it with `pytest -m slow`.
+    [pytest.param(a, marks=pytest.mark.slow) if a == "mattingnet" else a for a in sorted(ARCH_FIXTURES)],
+)
 def test_qat_finetune_converts_to_full_int8(request, arch):
     from edgematting.converters.base import ExportConfig
     from edgematting.quantization.qat import qat_finetune

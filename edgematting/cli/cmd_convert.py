@@ -148,5 +148,5 @@ def run(args) -> int:
         first = errors[0][1]
         first.args = (f"{first} [failed targets: {', '.join(t for t, _ in errors)}]",)
         raise first
-    Console().print(f"next: edgematting bench {model_dir}")
+    print(f"next: edgematting bench {model_dir}")
     return 0

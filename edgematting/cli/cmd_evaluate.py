@@ -40,5 +40,5 @@ def run(args) -> int:
     )
     print_report(result, console)
     console.print(f"report: {result['json']}")
-    console.print(f"next: edgematting convert {args.model} --target all")
+    print(f"next: edgematting convert {args.model} --target all")
     return 0

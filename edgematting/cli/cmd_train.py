@@ -121,5 +121,5 @@ def run(args) -> int:
     console.print(f"model: {out}/model.keras + model.json   logs: {out}/history.csv, {out}/curves.png")
     if result.epochs_completed < cfg.epochs:
         console.print(f"continue: edgematting train --out {out} --resume")
-    console.print(f"next: edgematting evaluate {out} --data YOUR_VAL_DIR")
+    print(f"next: edgematting evaluate {out} --data YOUR_VAL_DIR")
     return 0

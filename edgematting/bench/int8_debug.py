@@ -1,0 +1,116 @@
+"""Where full-integer int8 error comes from, and selective quantization.
+
+`tf.lite.experimental.QuantizationDebugger` runs the int8 model instrumented with
+NumericVerify ops and measures, per quantized tensor, the error between the float and the
+dequantized int8 value. We rank layers by RMSE / scale (error in units of the tensor's
+quantization step, the measure the TFLite debugger guide recommends: > ~0.7 means the
+layer loses more than rounding), write the whole table as CSV and print the ten worst.
+`keep_float=N` then builds a full-int8 TFLite model with those N layers left in float
+(`QuantizationDebugOptions(denylisted_nodes=...)`), so the table shows the trade-off.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..modelio import atomic_write_bytes, atomic_write_json, load_model_dir
+
+
+def _converter_and_data(model_dir: Path, data: str | None, n: int = 16):
+    from .._tf import tf
+    from ..calibration import calibration_images
+
+    model, spec = load_model_dir(model_dir)
+    images = calibration_images(spec, data or "synthetic", n)
+    x = spec.normalize(images).astype(np.float32)
+
+    def gen():
+        for i in range(len(x)):
+            yield [x[i : i + 1]]
+
+    T = tf()
+    fixed = T.function(lambda t: model(t, training=False)).get_concrete_function(
+        T.TensorSpec([1, *spec.input_size, 3], T.float32)
+    )
+    conv = T.lite.TFLiteConverter.from_concrete_functions([fixed], model)
+    conv.optimizations = [T.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    conv.target_spec.supported_ops = [T.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return conv, gen, spec
+
+
+def layer_errors(model_dir: Path, data: str | None = None, n: int = 16):
+    """Run the debugger; returns (rows sorted worst first, csv text, converter, gen, spec)."""
+    from .._tf import tf
+
+    conv, gen, spec = _converter_and_data(model_dir, data, n)
+    dbg = tf().lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=gen)
+    dbg.run()
+    buf = io.StringIO()
+    dbg.layer_statistics_dump(buf)
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    for r in rows:
+        scale = float(r.get("scale") or 0.0)
+        mse = float(r.get("mean_squared_error") or 0.0)
+        r["rmse/scale"] = math.sqrt(mse) / scale if scale > 0 else 0.0
+    rows.sort(key=lambda r: -r["rmse/scale"])
+    out = io.StringIO()
+    if rows:
+        w = csv.DictWriter(out, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows, out.getvalue(), conv, gen, spec
+
+
+def int8_error_report(model_dir, export_dir, out_dir, keep_float: int = 0, data=None, console=None) -> dict:
+    """Write int8_layer_errors.csv (+ top-10 on screen); with keep_float, a selective model.
+
+    Returns {"worst": [...10 rows], "csv": path, "keep_float_artifact": path|None, "rows": []}
+    (the selective model is an ordinary artifact in export_dir, so the bench picks it up).
+    """
+    from .._tf import tf
+    from ..converters.base import ExportConfig, artifact_metadata
+
+    model_dir, export_dir, out_dir = Path(model_dir), Path(export_dir), Path(out_dir)
+    rows, text, conv, gen, spec = layer_errors(model_dir, data)
+    atomic_write_bytes(out_dir / "int8_layer_errors.csv", text.encode())
+    worst = rows[:10]
+    if console is not None and worst:
+        from rich.table import Table
+
+        t = Table(title="int8: ten layers with the largest error (RMSE in quantization steps)")
+        for c in ("tensor", "op", "rmse/scale", "max abs err", "scale"):
+            t.add_column(c)
+        for r in worst:
+            t.add_row(r["tensor_name"][-60:], r["op_name"], f"{r['rmse/scale']:.3f}",
+                      f"{float(r.get('max_abs_error') or 0):.4g}", f"{float(r['scale']):.4g}")
+        console.print(t)
+    result = {"worst": worst, "csv": str(out_dir / "int8_layer_errors.csv"), "keep_float_artifact": None, "rows": []}
+    if keep_float > 0 and rows:
+        names = [r["tensor_name"] for r in rows[:keep_float]]
+        opts = tf().lite.experimental.QuantizationDebugOptions(denylisted_nodes=names)
+        # A fresh converter: the first debugger switched the old one to calibrate-only.
+        conv, gen, spec = _converter_and_data(model_dir, data)
+        dbg = tf().lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=gen, debug_options=opts)
+        data_bytes = dbg.get_nondebug_quantized_model()
+        cfg = ExportConfig(target="tflite", precision="int8", verify=False)
+        fname = f"{spec.name}_int8_keepfloat{keep_float}.tflite"
+        meta = artifact_metadata(spec, cfg, fname)
+        meta["keep_float"] = names
+        try:  # embed like every other TFLite artifact, when the converter offers it
+            from ..converters.tflite import embed_metadata
+
+            data_bytes = embed_metadata(data_bytes, meta)
+        except ImportError:
+            pass
+        path = export_dir / fname
+        atomic_write_bytes(path, data_bytes)
+        atomic_write_json(path.with_name(path.name + ".json"), meta)
+        result["keep_float_artifact"] = str(path)
+    atomic_write_json(out_dir / "int8_debug.json", {k: v for k, v in result.items() if k != "rows"})
+    return result

@@ -1,0 +1,61 @@
+"""edgematting bench: size, latency, parity and accuracy of every export, side by side."""
+from __future__ import annotations
+
+import argparse
+
+
+def _csv(s: str) -> list[str]:
+    return [v.strip() for v in s.split(",") if v.strip()]
+
+
+def register(sub):
+    p = sub.add_parser(
+        "bench",
+        help="benchmark every export of a model side by side (latency, size, parity, accuracy)",
+        description="Benchmark all artifacts of a model in one run, so the ratios hold on a "
+        "noisy machine: file size, load time, latency (median, p90) per thread count for the "
+        "model alone and for the end-to-end photo pipeline (decoded photo -> resize -> "
+        "inference -> alpha back to photo size -> composite), peak memory, parity with the "
+        "Keras model, accuracy on --data, speed-up against fp32 of the same target, achieved "
+        "GFLOP/s against this machine's matmul peak, and flags for known slow paths. Missing "
+        "artifacts are converted first. Writes bench.md, bench.json, bench.csv and "
+        "latency_vs_accuracy.png (Pareto front marked) to --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL_OR_EXPORT_DIR", help="model dir (with model.json) or its export/ folder")
+    p.add_argument("--targets", type=_csv, default=None, help="comma list, e.g. tflite,onnx (default: all)")
+    p.add_argument("--precisions", type=_csv, default=None, help="comma list (default: fp32,fp16,dynamic,int8,int16x8)")
+    p.add_argument("--threads", type=_csv, default=["1"], help="comma list of thread counts, e.g. 1,2")
+    p.add_argument("--runs", type=int, default=50, help="timed runs per measurement")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
+    p.add_argument("--data", default=None, help="labelled folder (image/ + alpha/) for accuracy and photos")
+    p.add_argument("--limit", type=int, default=32, help="at most this many --data images")
+    p.add_argument("--peer", default=None, help="'mediapipe' (see `edgematting peer fetch`) or PATH.tflite")
+    p.add_argument("--keep-float", type=int, default=0, metavar="N",
+                   help="also build full-int8 TFLite with the N worst layers (per the int8 debugger) in float")
+    p.add_argument("--no-int8-debug", action="store_true", help="skip the per-layer int8 error report")
+    p.add_argument("--no-convert", action="store_true", help="benchmark only what the export folder holds")
+    p.add_argument("--out", default=None, help="output folder (default: MODEL_DIR/bench)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..bench.run import BenchConfig, run_bench
+    from ..errors import InputError
+
+    try:
+        threads = [int(t) for t in args.threads]
+    except ValueError:
+        raise InputError(f"--threads takes integers, e.g. 1,2 (got {','.join(args.threads)})") from None
+    cfg = BenchConfig(
+        model=args.model, targets=args.targets, precisions=args.precisions, threads=threads,
+        runs=args.runs, warmup=args.warmup, data=args.data, data_limit=args.limit, peer=args.peer,
+        out=args.out, convert_missing=not args.no_convert, keep_float=args.keep_float,
+        int8_debug=not args.no_int8_debug,
+    )
+    report = run_bench(cfg)
+    failed = [r for r in report["rows"] if r["status"] == "failed"]
+    print(f"next: open {report['json'].replace('bench.json', 'bench.md')}"
+          + ("" if not failed else f"  ({len(failed)} artifact(s) failed: see the notes column)"))
+    return 0
