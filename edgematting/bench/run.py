@@ -81,50 +81,42 @@ def _photos(cfg: BenchConfig, spec):
 
 
 class Pipeline:
-    """Native pre/post-processing of one artifact, from its metadata only (as an app does)."""
+    """Native pre/post-processing of one artifact, from its metadata only, as an app does.
+
+    It is `edgematting.android.model_input` / `output_to_alpha` (the Python definition the
+    Android demo's Java core is tested against), plus the NCHW transpose ONNX can ask for.
+    """
 
     def __init__(self, meta: dict):
-        self.meta = meta
-        i, o = meta["input"], meta["output"]
-        self.size = (int(i["height"]), int(i["width"]))
-        self.channels = int(i.get("channels", 3))
-        self.dtype = i.get("dtype", "float32")
-        self.layout = i.get("layout", "NHWC")
-        self.order = i.get("channel_order", "RGB")
-        self.mean, self.std = i.get("mean", [127.5] * 3), i.get("std", [127.5] * 3)
-        self.in_q = i.get("quantization")
-        self.out_q = o.get("quantization")
-        self.folded = bool(i.get("normalization_in_model")) or self.dtype == "uint8"
+        from ..android import validate_metadata
+
+        self.meta = dict(meta)
+        self.nchw = meta["input"].get("layout", "NHWC") == "NCHW"
+        if self.nchw:  # the app-side definition is NHWC; transpose around it
+            self.meta["input"] = dict(meta["input"], layout="NHWC")
+        validate_metadata(self.meta)  # fail here, once, with the offending key
+        self.size = (int(meta["input"]["height"]), int(meta["input"]["width"]))
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        from ..imageops import to_model_input
+        from ..android import model_input
 
-        x = to_model_input(
-            rgb, self.size, self.mean, self.std,
-            input_type="uint8" if self.folded else "float",
-            channels=self.channels, channel_order=self.order,
-        )
-        if self.dtype == "int8" and self.in_q:
-            s, z = float(self.in_q["scale"]), int(self.in_q["zero_point"])
-            x = np.clip(np.floor(x / np.float32(s) + np.float32(0.5)) + z, -128, 127).astype(np.int8)
-        if self.layout == "NCHW":
-            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        return x
+        x = model_input(rgb, self.meta)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if self.nchw else x
 
-    def postprocess(self, raw: np.ndarray) -> np.ndarray:
+    def postprocess(self, raw: np.ndarray, photo_hw: tuple[int, int]) -> np.ndarray:
+        """Raw output -> alpha at photo size (dequantized, range mapped to [0, 1])."""
+        from ..android import output_to_alpha
+
         a = np.asarray(raw)
-        if self.out_q and a.dtype in (np.int8, np.uint8):
-            a = (a.astype(np.float32) - float(self.out_q["zero_point"])) * float(self.out_q["scale"])
-        a = a.astype(np.float32)
-        if a.ndim == 4 and a.shape[1] == 1 and a.shape[-1] != 1:  # NCHW
+        if a.ndim == 4 and a.shape[1] == 1 and a.shape[-1] != 1:  # NCHW output
             a = a.transpose(0, 2, 3, 1)
-        return a
+        return output_to_alpha(a, self.meta, photo_hw)
 
 
 def _end_to_end(run_raw, pipe: Pipeline, rgb: np.ndarray) -> np.ndarray:
-    from ..imageops import alpha_to_photo, composite
+    from ..imageops import composite
 
-    alpha = alpha_to_photo(pipe.postprocess(run_raw(pipe.preprocess(rgb))), rgb.shape[:2])
+    alpha = pipe.postprocess(run_raw(pipe.preprocess(rgb)), rgb.shape[:2])
     return composite(rgb, alpha, (0, 0, 0))
 
 
@@ -244,7 +236,11 @@ def _bench_artifact(path: Path, model_dir: Path, cfg: BenchConfig, photos, gts, 
         row["status"], row["reason"] = "failed", f"verify: {type(e).__name__}: {e}"
         return row
 
-    pipe = Pipeline(meta) if meta else None
+    try:
+        pipe = Pipeline(meta) if meta else None
+    except EdgemattingError as e:
+        row["status"], row["reason"] = "failed", f"metadata: {e}"
+        return row
     timed = target != "coreml" or platform.system() == "Darwin"
     if not timed:
         row["flags"].append("no Core ML runtime off macOS: no latency; parity/accuracy from the MIL reference interpreter")
@@ -262,10 +258,8 @@ def _bench_artifact(path: Path, model_dir: Path, cfg: BenchConfig, photos, gts, 
             row.setdefault("load_ms", round(load_ms, 1))
             row["peak_mem_mb"] = max(row.get("peak_mem_mb", 0.0), round(mem.delta_mb, 1))
             if t == cfg.threads[0] and gts is not None and pipe is not None:
-                from ..imageops import alpha_to_photo
-
                 row["accuracy"] = _accuracy(
-                    lambda rgb: alpha_to_photo(pipe.postprocess(runner.run_raw(pipe.preprocess(rgb))), rgb.shape[:2]),
+                    lambda rgb: pipe.postprocess(runner.run_raw(pipe.preprocess(rgb)), rgb.shape[:2]),
                     photos, gts,
                 )
         except EdgemattingError as e:
@@ -285,23 +279,22 @@ def _keras_row(model_dir: Path, spec, cfg: BenchConfig, photos, gts) -> dict:
         t0 = time.perf_counter()
         model, spec = load_model_dir(model_dir)
         load_ms = (time.perf_counter() - t0) * 1e3
-        meta = {"input": {"height": spec.input_size[0], "width": spec.input_size[1], "channels": 3,
-                          "dtype": "float32", "mean": list(spec.mean), "std": list(spec.std),
-                          "channel_order": spec.channel_order}, "output": {}}
-        pipe = Pipeline(meta)
+        from ..imageops import to_model_input
+
+        prep = lambda rgb: to_model_input(rgb, spec.input_size, spec.mean, spec.std)  # noqa: E731
         fn = model.__call__
         run_raw = lambda x: fn(x, training=False).numpy()  # noqa: E731
         row = {"artifact": "model.keras", "target": "keras", "precision": "fp32", "input": "float32 x3",
                "size_kb": round((model_dir / "model.keras").stat().st_size / 1024, 1),
                "status": "reference", "reason": "", "latency": {}, "flags": [], "load_ms": round(load_ms, 1)}
-        x = pipe.preprocess(photos[0])
+        x = prep(photos[0])
         m = time_fn(lambda: run_raw(x), max(5, cfg.runs // 5), 2)
         row["latency"]["keras"] = {"model": m.to_dict()}
     row["peak_mem_mb"] = round(mem.delta_mb, 1)
     if gts is not None:
         from ..imageops import alpha_to_photo
 
-        row["accuracy"] = _accuracy(lambda rgb: alpha_to_photo(run_raw(pipe.preprocess(rgb)), rgb.shape[:2]), photos, gts)
+        row["accuracy"] = _accuracy(lambda rgb: alpha_to_photo(run_raw(prep(rgb)), rgb.shape[:2]), photos, gts)
     return row
 
 
