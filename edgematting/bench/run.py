@@ -444,7 +444,8 @@ def plot_pareto(report: dict, path: Path) -> Path | None:
             acc = (r.get("parity") or {}).get("iou")
         if lat and acc is not None:
             pts.append((lat, acc))
-            labels.append(f"{r['target']} {r['precision']}" + (" u8" if "uint8" in r.get("input", "") else ""))
+            labels.append(f"{r['reason']} (peer)" if r["target"] == "peer" else
+                          f"{r['target']} {r['precision']}" + (" u8" if "uint8" in r.get("input", "") else ""))
     if not pts:
         return None
     front = _pareto(pts)
@@ -454,7 +455,8 @@ def plot_pareto(report: dict, path: Path) -> Path | None:
         ax.annotate(lab, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     fp = sorted(pts[i] for i in front)
     ax.plot([p[0] for p in fp], [p[1] for p in fp], "r--", lw=1, label="Pareto front")
-    ax.set_xlabel(f"latency, model alone (ms, median, {t} thread)")
+    ax.set_xscale("log")  # slow paths (e.g. int16x8) sit an order of magnitude away
+    ax.set_xlabel(f"latency, model alone (ms, median, {t} thread, log scale)")
     ax.set_ylabel("IoU on --data" if any(r.get("accuracy") for r in report["rows"]) else "mask IoU vs Keras")
     ax.set_title(f"{report['model']}: latency vs accuracy")
     ax.grid(alpha=0.3)
