@@ -194,7 +194,8 @@ def _failed_row(target, precision, input_type, reason, name=None) -> dict:
     return {
         "artifact": name or f"{target}-{precision}-{input_type}", "target": target,
         "precision": precision, "input": input_type, "status": "failed",
-        "reason": reason.strip().splitlines()[0][:300] if reason else "", "latency": {},
+        "reason": " ".join(line.strip() for line in reason.strip().splitlines())[:400] if reason else "",
+        "latency": {},
     }
 
 
