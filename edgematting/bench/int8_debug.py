@@ -70,8 +70,8 @@ def layer_errors(model_dir: Path, data: str | None = None, n: int = 16):
 def int8_error_report(model_dir, export_dir, out_dir, keep_float: int = 0, data=None, console=None) -> dict:
     """Write int8_layer_errors.csv (+ top-10 on screen); with keep_float, a selective model.
 
-    Returns {"worst": [...10 rows], "csv": path, "keep_float_artifact": path|None, "rows": []}
-    (the selective model is an ordinary artifact in export_dir, so the bench picks it up).
+    Returns {"worst": [...10 rows], "csv": path, "keep_float_artifact": path|None} (the
+    selective model is an ordinary artifact in export_dir, so the bench picks it up).
     """
     from .._tf import tf
     from ..converters.base import ExportConfig, artifact_metadata
@@ -90,7 +90,7 @@ def int8_error_report(model_dir, export_dir, out_dir, keep_float: int = 0, data=
             t.add_row(r["tensor_name"][-60:], r["op_name"], f"{r['rmse/scale']:.3f}",
                       f"{float(r.get('max_abs_error') or 0):.4g}", f"{float(r['scale']):.4g}")
         console.print(t)
-    result = {"worst": worst, "csv": str(out_dir / "int8_layer_errors.csv"), "keep_float_artifact": None, "rows": []}
+    result = {"worst": worst, "csv": str(out_dir / "int8_layer_errors.csv"), "keep_float_artifact": None}
     if keep_float > 0 and rows:
         names = [r["tensor_name"] for r in rows[:keep_float]]
         opts = tf().lite.experimental.QuantizationDebugOptions(denylisted_nodes=names)
@@ -102,15 +102,12 @@ def int8_error_report(model_dir, export_dir, out_dir, keep_float: int = 0, data=
         fname = f"{spec.name}_int8_keepfloat{keep_float}.tflite"
         meta = artifact_metadata(spec, cfg, fname)
         meta["keep_float"] = names
-        try:  # embed like every other TFLite artifact, when the converter offers it
-            from ..converters.tflite import embed_metadata
+        from ..converters.tflite import embed_metadata
 
-            data_bytes = embed_metadata(data_bytes, meta)
-        except ImportError:
-            pass
+        data_bytes = embed_metadata(data_bytes, meta)  # embedded like every TFLite artifact
         path = export_dir / fname
         atomic_write_bytes(path, data_bytes)
         atomic_write_json(path.with_name(path.name + ".json"), meta)
         result["keep_float_artifact"] = str(path)
-    atomic_write_json(out_dir / "int8_debug.json", {k: v for k, v in result.items() if k != "rows"})
+    atomic_write_json(out_dir / "int8_debug.json", result)
     return result

@@ -47,7 +47,7 @@ class BenchConfig:
     photo_size: tuple[int, int] = (720, 960)  # synthetic photo when no --data
 
     def __post_init__(self):
-        from ..converters.base import REGISTRY, Precision, get_target
+        from ..converters.base import Precision, get_target
 
         if self.targets:
             self.targets = [get_target(t).name for t in self.targets]
@@ -61,7 +61,6 @@ class BenchConfig:
         self.threads = [int(t) for t in self.threads]
         if self.runs < 1 or self.warmup < 0:
             raise InputError("--runs must be >= 1 and --warmup >= 0")
-        del REGISTRY
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -206,11 +205,7 @@ def _parity(path: Path, meta: dict, model_dir: Path, data: str | None) -> tuple[
         return ver, ("verified" if ver.get("passed") else "failed")
     from ..verify import verify_artifact
 
-    try:
-        rep = verify_artifact(path, model_dir=model_dir, data=data, raise_on_failure=False)
-    except TypeError:  # older signature
-        rep = verify_artifact(path, model_dir=model_dir, data=data)
-    d = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep)
+    d = verify_artifact(path, model_dir=model_dir, data=data, raise_on_failure=False).to_dict()
     return d, ("verified" if d.get("passed") else "failed")
 
 
@@ -526,15 +521,10 @@ def run_bench(cfg: BenchConfig, console=None) -> dict:
     out = Path(cfg.out) if cfg.out else model_dir / "bench"
 
     failed_rows = _convert_missing(model_dir, export_dir, cfg, console) if cfg.convert_missing else []
-    extra_rows: list[dict] = []
     if cfg.int8_debug or cfg.keep_float:
-        try:
-            from .int8_debug import int8_error_report
+        from .int8_debug import int8_error_report
 
-            dbg = int8_error_report(model_dir, export_dir, out, keep_float=cfg.keep_float, data=cfg.data, console=console)
-            extra_rows = dbg.get("rows", [])
-        except ImportError:
-            pass
+        int8_error_report(model_dir, export_dir, out, keep_float=cfg.keep_float, data=cfg.data, console=console)
     artifacts = _find_artifacts(export_dir, cfg)
     if not artifacts and not failed_rows:
         raise InputError(f"No artifacts in {export_dir}. Run `edgematting convert {model_dir} --target all` first.")
@@ -560,7 +550,7 @@ def run_bench(cfg: BenchConfig, console=None) -> dict:
             prog.update(task, description=f"benchmarking {p.name}")
             rows.append(_bench_artifact(p, model_dir, cfg, photos, gts, console))
             prog.advance(task)
-    rows += failed_rows + extra_rows
+    rows += failed_rows
     rows += _peer_rows(cfg, photos, gts)
     _derive(rows, cfg.threads, flops, peaks)
     if cfg.peer and not any(r["target"] == "peer" for r in rows):
