@@ -48,15 +48,18 @@ class Tolerance:
 # not bounded: on a soft alpha matte one edge pixel can move by 0.2-0.7 (measured on the
 # quickstart MattingNet: dynamic 0.24, int8 0.66) while mean error and mask IoU show the
 # matte is faithful; the mean and IoU bounds follow the suggested starting points.
+# fp32 rows check IoU outside a band as wide as their max_abs bound: float accumulation order
+# differs between CPUs (oneDNN picks kernels by instruction set), so a pixel within 1e-5 of
+# the threshold may flip on one machine and not on another, while max_abs stays ~1e-5.
 TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ("tflite", "fp32"): Tolerance(
-        max_abs=1e-4, min_iou=0.999,
+        max_abs=1e-4, min_iou=0.999, iou_band=1e-4,
         reason="same float32 graph; only op fusion/reordering differs (measured ~1e-7)"),
     ("onnx", "fp32"): Tolerance(
-        max_abs=1e-4, min_iou=0.999,
+        max_abs=1e-4, min_iou=0.999, iou_band=1e-4,
         reason="same float32 graph via tf2onnx; measured ~1e-7"),
     ("coreml", "fp32"): Tolerance(
-        max_abs=1e-3, min_iou=0.995,
+        max_abs=1e-3, min_iou=0.995, iou_band=1e-3,
         reason="float32 ML program; Core ML may reorder reductions and use its own "
                "bilinear kernels, so allow more than the bit-faithful targets"),
     ("tflite", "fp16"): Tolerance(

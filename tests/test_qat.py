@@ -113,8 +113,11 @@ def _run(it, x):
     return np.concatenate(ys)
 
 
-def _mask_iou(a, b, thr=0.5):
-    a, b = a >= thr, b >= thr
+def _mask_iou(a, b, thr=0.5, band=0.0):
+    """IoU of the masks over pixels whose reference `b` is at least `band` from `thr` (a pixel
+    nearer than the error int8 may make can flip on another CPU's accumulation order)."""
+    keep = np.abs(b - thr) >= band
+    a, b = (a >= thr) & keep, (b >= thr) & keep
     union = np.count_nonzero(a | b)
     return 1.0 if union == 0 else np.count_nonzero(a & b) / union
 
@@ -178,6 +181,9 @@ def test_qat_finetune_converts_to_full_int8(request, arch):
     x = spec.normalize(verification_images(spec, None, 4)).astype(np.float32)
     y_keras = np.asarray(qat(x, training=False))
     y_tfl = _run(it, x)
-    ious = [_mask_iou(y_tfl[i], y_keras[i]) for i in range(len(x))]
+    from edgematting.verify import tolerance_for
+
+    band = tolerance_for("tflite", "int8-qat").iou_band
+    ious = [_mask_iou(y_tfl[i], y_keras[i], band=band) for i in range(len(x))]
     assert min(ious) >= MIN_QAT_TFLITE_IOU[arch], ious
     assert np.mean(np.abs(y_tfl - y_keras)) < 0.05

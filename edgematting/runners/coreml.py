@@ -12,7 +12,7 @@ float32 alpha:
   camera buffer would hold, ``round_to_uint8(x * std + mean)`` (mean/std from the
   embedded metadata), and those pixels are fed -- on macOS as a PIL image, in the
   interpreter as the (1, 3, H, W) float pixel tensor that Core ML builds from a pixel
-  buffer. The image's scale/bias are ops of the program itself (coremltools puts them
+  buffer, in the channel order the ImageType declares (RGB, or BGR reversed). The image's scale/bias are ops of the program itself (coremltools puts them
   there for ML programs), so they are applied by the program, not by this runner.
 * grayscale image output: Core ML writes the program's 0..255 float output into an
   8-bit buffer; the interpreter path does the same with ``round_to_uint8`` (Core ML's
@@ -71,6 +71,11 @@ class CoreMLRunner(Runner):
         self.output_name = desc.output[0].name
         self.image_input = desc.input[0].type.WhichOneof("Type") == "imageType"
         self.image_output = desc.output[0].type.WhichOneof("Type") == "imageType"
+        # Core ML fills the program's (1, 3, H, W) pixel tensor from an RGB pixel buffer in
+        # the channel order the ImageType declares; the interpreter path must do the same.
+        self.bgr_input = self.image_input and (
+            desc.input[0].type.imageType.colorSpace
+            == ct.proto.FeatureTypes_pb2.ImageFeatureType.ColorSpace.Value("BGR"))
         ud = dict(desc.metadata.userDefined)
         self.metadata = json.loads(ud["edgematting"]) if "edgematting" in ud else {}
         if self.image_input:
@@ -114,7 +119,8 @@ class CoreMLRunner(Runner):
                 return np.asarray(y, np.uint8).reshape(x1.shape[0], x1.shape[1], 1)
             return np.asarray(y, np.float32).reshape(x1.shape[0], x1.shape[1], 1)
         if self.image_input:  # Core ML's pixel tensor: (1, 3, H, W) float pixel values
-            feed = np.asarray(x1, np.float32).transpose(2, 0, 1)[None]
+            px = np.asarray(x1, np.float32)
+            feed = (px[..., ::-1] if self.bgr_input else px).transpose(2, 0, 1)[None]
         else:
             feed = np.asarray(x1, np.float32)[None]
         y = self._interp.run({self._prog_in: feed})[self._prog_out]
