@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,52 +91,14 @@ class ModelSpec:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
-    """Give a file made by mkstemp/mkdtemp (mode 0600/0700) the usual umask-based mode."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` so that a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
-
-
 def save_model_dir(model, spec: ModelSpec, out_dir: str | os.PathLike) -> Path:
     """Save a Keras model and its spec into `out_dir` (each file written atomically)."""
+    from . import atomic
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".keras", dir=out)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        publish_mode(tmp)
-        os.replace(tmp, out / MODEL_FILE)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    atomic_write_json(out / SPEC_FILE, spec.to_dict())
+    atomic.write_with(out / MODEL_FILE, model.save, suffix=".keras")  # Keras picks the format by suffix
+    atomic.write_json(out / SPEC_FILE, spec.to_dict())
     return out
 
 

@@ -36,9 +36,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import imageops
+from . import atomic, imageops
 from .errors import DataError, InputError
-from .modelio import ModelSpec, atomic_write_bytes, load_model_dir, load_spec
+from .modelio import ModelSpec, load_model_dir, load_spec
 
 OUTPUTS = ("rgba", "alpha", "composite")
 SUFFIX = {"rgba": "_cutout", "alpha": "_alpha", "composite": "_composite"}
@@ -298,7 +298,13 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -341,5 +347,5 @@ def write_grid(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | o
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    atomic_write_bytes(path, buf.getvalue())
+    atomic.write_bytes(path, buf.getvalue())
     return Path(path)

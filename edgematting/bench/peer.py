@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..errors import DependencyError, InputError
-from ..modelio import atomic_write_bytes
 
 MEDIAPIPE_VERSION = "0.10.21"
 MEDIAPIPE_FILES = {
@@ -84,9 +84,9 @@ def fetch_mediapipe(dest: Path | None = None, wheel: Path | None = None) -> dict
                 if member not in names:
                     raise DependencyError(f"{wheel.name} does not contain {member}.")
                 target = dest / Path(member).name
-                atomic_write_bytes(target, zf.read(member))
+                atomic.write_bytes(target, zf.read(member))
                 out[variant] = target
-        atomic_write_bytes(dest / "LICENSE-NOTE.txt", LICENSE_NOTE.encode())
+        atomic.write_bytes(dest / "LICENSE-NOTE.txt", LICENSE_NOTE.encode())
     return out
 
 

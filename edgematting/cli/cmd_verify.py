@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import atomic
+
 HELP = "Check that a .tflite/.onnx/.mlpackage reproduces its Keras model (exit 6 if not)."
 
 
@@ -31,7 +33,6 @@ def run(args) -> int:
     from rich.table import Table
 
     from ..errors import ParityError
-    from ..modelio import atomic_write_json
     from ..verify import verify_artifact
 
     console = Console()
@@ -51,13 +52,13 @@ def run(args) -> int:
     console.print(table)
     console.print(f"engine: {report.engine}; reference: {report.reference}")
     if args.json_out:
-        atomic_write_json(args.json_out, report.to_dict())
+        atomic.write_json(args.json_out, report.to_dict())
     side = art.with_name(art.name + ".json")
     if args.update_sidecar and side.is_file():
         try:
             meta = json.loads(side.read_text())
             meta["verification"] = report.to_dict()
-            atomic_write_json(side, meta)
+            atomic.write_json(side, meta)
         except (OSError, json.JSONDecodeError) as e:
             console.print(f"[yellow]could not update {side}: {e}[/]")
     if not report.passed:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from .. import atomic
 from ..errors import DataError
-from ..modelio import atomic_write_bytes
 
 # A truncated file must fail loudly, never decode as a half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -129,7 +129,7 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
         raise ValueError(f"write_png expects HxW, HxWx3 or HxWx4, got shape {a.shape}")
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG", compress_level=1)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def list_images(dir: str | os.PathLike) -> list[Path]:

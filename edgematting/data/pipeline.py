@@ -247,24 +247,23 @@ def _load_pool(path: Path, n: int, size) -> dict | None:
 
 def _save_pool(path: Path, pool: dict) -> None:
     """Write the pool atomically (temp file + rename); a failure only costs the cache."""
+    from .. import atomic
+
     need = sum(a.nbytes for a in pool.values()) + (1 << 20)
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         import shutil
         if shutil.disk_usage(path.parent).free < 2 * need:
             warnings.warn(f"Not caching the synthetic pool in {path.parent}: too little free disk", stacklevel=3)
             return
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **pool)
-        os.replace(tmp, path)
-        tmp = None
+
+        def save(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, **pool)
+
+        atomic.write_with(path, save)
     except OSError as e:
         warnings.warn(f"Could not cache the synthetic pool in {path}: {e}", stacklevel=3)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _pool_worker_main() -> None:  # pragma: no cover - runs in a subprocess

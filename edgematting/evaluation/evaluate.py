@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import atomic
 from ..errors import DataError, InputError
-from ..modelio import ModelSpec, atomic_write_json
-from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, evaluate_alpha
+from ..modelio import ModelSpec
+from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, evaluate_alpha, summarize
 
 EVAL_FILE = "eval.json"
 
@@ -115,11 +116,7 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
     if not rows:
         raise DataError(f"No usable image/alpha pairs in {data}: every sample was skipped.")
 
-    mean = {}
-    for k in METRIC_KEYS:
-        vals = np.array([r[k] for r in rows], dtype=np.float64)
-        vals = vals[np.isfinite(vals)]
-        mean[k] = float(vals.mean()) if vals.size else math.nan
+    mean = summarize(rows, METRIC_KEYS)
     return {
         "format": "edgematting-eval",
         "model": spec.name,
@@ -185,7 +182,7 @@ def write_report(result: dict[str, Any], path: str | os.PathLike) -> Path:
             return [clean(v) for v in o]
         return _nan_to_none(o)
 
-    atomic_write_json(path, clean({k: v for k, v in result.items() if k != "json"}))
+    atomic.write_json(path, clean({k: v for k, v in result.items() if k != "json"}))
     return Path(path)
 
 

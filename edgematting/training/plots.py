@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..modelio import atomic_write_bytes
+from .. import atomic
 
 _LABELS = {"iou": "IoU (threshold 0.5)", "mae": "alpha MAE", "sad": "SAD / 1000"}
 
@@ -49,5 +49,5 @@ def plot_history(history: dict, out_png: str | os.PathLike, metric: str = "iou",
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     out = Path(out_png)
-    atomic_write_bytes(out, buf.getvalue())
+    atomic.write_bytes(out, buf.getvalue())
     return out

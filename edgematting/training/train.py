@@ -45,8 +45,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..errors import InputError
-from ..modelio import ModelSpec, atomic_write_bytes, atomic_write_json
+from ..modelio import ModelSpec
 
 STATE_FILE = "state.json"
 BACKUP_DIR = "backup"
@@ -359,8 +360,8 @@ def _write_history(out: Path, history: dict, metric: str) -> None:
     w.writerow(["epoch", *keys])
     for i in range(n):
         w.writerow([i + 1, *[history[k][i] if i < len(history[k]) else "" for k in keys]])
-    atomic_write_bytes(out / HISTORY_CSV, buf.getvalue().encode())
-    atomic_write_json(out / HISTORY_JSON, {"epochs": n, "monitor": metric, "history": history})
+    atomic.write_bytes(out / HISTORY_CSV, buf.getvalue().encode())
+    atomic.write_json(out / HISTORY_JSON, {"epochs": n, "monitor": metric, "history": history})
     from .plots import plot_history
 
     plot_history(history, out / CURVES_PNG, metric=metric.removeprefix("val_"))
@@ -614,7 +615,7 @@ class _Run:
         self.epochs_done = epoch
         if self.chief:
             _write_history(self.work, self.history, monitor)
-        atomic_write_json(self.work / STATE_FILE, self.state_dict(monitor))
+        atomic.write_json(self.work / STATE_FILE, self.state_dict(monitor))
         # Committed: files no longer referenced by state.json can go.
         if old_ckpt and old_ckpt != self.checkpoint:
             _remove_checkpoint(str(backup / old_ckpt))
