@@ -1,47 +1,52 @@
-"""Converters: Keras model directory -> TFLite / Core ML / ONNX artifact, verified.
+"""Converters: Keras model directory -> TFLite / Core ML / ONNX artifacts, verified.
 
-    >>> from edgematting.converters import ExportConfig, convert_model
+    >>> from edgematting.converters import ExportConfig, convert, convert_model
     >>> art = convert_model("runs/fast", ExportConfig(target="tflite", precision="int8"))
     >>> art.path, art.verification.passed
+    >>> run = convert("runs/fast", configs_for("all", precision="fp32")[0])  # several at once
+    >>> run.artifacts, run.failures
 
-`convert_model` loads the model, dispatches to ``REGISTRY[target].module.convert`` (the
-uint8/4-channel input wrapper, `wrappers.wrap_model`, is applied by each target module so
-it can choose the pixel dtype its quantizer wants), times it, verifies the result
-against the Keras model (unless ``config.verify`` is False) and only then publishes the
-artifact and its sidecar ``<file>.json``.
+This is the one conversion path: the CLI (`convert`), `bench` (missing artifacts, the
+keep-float model), `quickstart` and the QAT report all call `convert` or `convert_model`.
+
+`convert_model` dispatches to ``REGISTRY[target].module.convert`` (the uint8/4-channel
+input wrapper, `wrappers.wrap_model`, is applied by each target module so it can choose
+the pixel dtype its quantizer wants), times it, verifies the result against the Keras
+model (unless ``config.verify`` is False) and only then publishes the artifact and its
+sidecar (`edgematting.contract.sidecar_path`). `convert` loads the model once and
+converts every config, collecting failures instead of stopping at the first.
 
 Nothing half-written is ever left in the output folder: the target writes into a hidden
 staging folder inside it (same filesystem, so publishing is an ``os.replace``); the
 staging folder is removed on any failure, a failed verification or Ctrl-C.
 
-The sidecar holds the embedded metadata (`artifact_metadata`) plus the sidecar-only
-sections listed in `SIDECAR_ONLY_KEYS` ("conversion", "verification").
+The sidecar holds the embedded metadata (`contract.artifact_metadata`) plus the
+sidecar-only sections listed in `contract.SIDECAR_ONLY_KEYS` ("conversion", "verification").
 """
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConversionError, DependencyError, InputError, UnsupportedError
-from .base import (REGISTRY, Artifact, ExportConfig, Precision, TargetSpec, artifact_filename,
-                   artifact_metadata, check_supported, get_target, support_table_markdown,
-                   valid_combinations)
+from ..contract import SIDECAR_ONLY_KEYS, sidecar_path
+from ..errors import ConversionError, DependencyError, EdgemattingError, InputError, UnsupportedError
+from .base import (REGISTRY, Artifact, CoreMLOptions, ExportConfig, OnnxOptions, Precision, QATOptions,
+                   TargetSpec, TFLiteOptions, add_option_arguments, artifact_filename, check_supported,
+                   get_target, support_table_markdown, valid_combinations)
 
 __all__ = [
-    "REGISTRY", "Artifact", "ExportConfig", "Precision", "TargetSpec", "artifact_filename",
-    "artifact_metadata", "check_supported", "get_target", "support_table_markdown",
-    "valid_combinations", "convert_model", "convert_all", "plan_targets", "target_module",
-    "read_embedded_metadata", "read_sidecar", "SIDECAR_ONLY_KEYS", "CALIBRATED",
+    "REGISTRY", "Artifact", "ExportConfig", "TFLiteOptions", "CoreMLOptions", "OnnxOptions", "QATOptions",
+    "Precision", "TargetSpec", "artifact_filename", "add_option_arguments", "check_supported", "get_target",
+    "support_table_markdown", "valid_combinations", "convert", "convert_model", "configs_for",
+    "ConversionRun", "target_module", "read_embedded_metadata", "SIDECAR_ONLY_KEYS", "CALIBRATED",
 ]
 
-#: Sections of the sidecar JSON that are not embedded in the artifact itself.
-SIDECAR_ONLY_KEYS = ("conversion", "verification")
 #: Precisions that read calibration images.
 CALIBRATED = ("int8", "int8-qat", "int16x8")
 
@@ -60,63 +65,35 @@ def target_module(target: str):
 
 def read_embedded_metadata(path: str | os.PathLike) -> dict:
     """The metadata embedded in an artifact, read the format's own way."""
-    from ..runners import runner_kind
+    from ..contract import target_of
 
-    kind = runner_kind(path)
+    kind = target_of(path)
     if kind not in REGISTRY:
         raise InputError(f"{path} is not a converted artifact (.tflite, .onnx, .mlpackage).")
     return target_module(kind).read_embedded_metadata(path)
 
 
-def read_sidecar(path: str | os.PathLike) -> dict:
-    p = Path(path)
-    side = p.with_name(p.name + ".json")
-    if not side.is_file():
-        raise InputError(f"No sidecar {side} next to {p}.")
-    return json.loads(side.read_text())
+STAGING_PREFIX = ".staging-"
 
 
-def plan_targets(precision: str, input_type: str = "float", channels: int = 3,
-                 targets: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
-    """(targets that support this combination, {skipped target: why})."""
-    todo, skipped = [], {}
-    for t in targets or list(REGISTRY):
-        try:
-            check_supported(t, precision, input_type, channels)
-        except UnsupportedError as e:
-            skipped[t] = str(e)
+def _remove_stale_staging(out: Path) -> None:
+    """Remove staging folders left by a convert that was killed (kill -9, power loss):
+    those whose process is gone, or, for names without a process id, older than a day."""
+    for d in out.glob(STAGING_PREFIX + "*"):
+        if not d.is_dir():
             continue
-        todo.append(t)
-    return todo, skipped
-
-
-def _default_mode(path: Path) -> None:
-    """Give published files the usual permissions (mkstemp creates them 0600)."""
-    from ..modelio import publish_mode
-
-    paths = [path] if path.is_file() else [p for p in path.rglob("*")] + [path]
-    for p in paths:
-        try:
-            publish_mode(p, directory=p.is_dir())
-        except OSError:
-            pass
-
-
-def _publish(src: Path, dst: Path) -> None:
-    """Move a staged file or directory (.mlpackage) over `dst`."""
-    _default_mode(src)
-    if src.is_dir():
-        old = None
-        if dst.exists():
-            old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-            os.replace(dst, old)
-        os.replace(src, dst)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    else:
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        os.replace(src, dst)
+        pid_text = d.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid_text.isdigit():
+            try:
+                os.kill(int(pid_text), 0)
+                continue  # a live process owns it (this one, or a parallel convert)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        elif time.time() - d.stat().st_mtime < 86400:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
 
 
 class _Status:
@@ -156,15 +133,15 @@ def convert_model(
     ConversionError, ParityError (verification failed: nothing is published),
     DependencyError. Ctrl-C leaves nothing behind either.
     """
+    from .. import atomic
     from ..calibration import check_source
-    from ..modelio import atomic_write_json, load_model_dir
+    from ..modelio import load_model_dir
 
     if not isinstance(config, ExportConfig):
         raise TypeError("config must be an ExportConfig")
     model_dir = Path(model_dir)
     if model is None and not model_dir.exists():
         raise InputError(f"Model not found: {model_dir}. Train one with `edgematting train` first.")
-    check_supported(config.target, config.precision, config.input_type, config.channels)
     if config.precision in CALIBRATED:
         check_source(config.calib)
     status = _Status(progress, console)
@@ -178,7 +155,8 @@ def convert_model(
         if not d.exists():
             created.append(d)
     out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    _remove_stale_staging(out)
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
     label = f"{config.target} {config.precision}"
     try:
         staged = stage / filename
@@ -191,7 +169,7 @@ def convert_model(
         sidecar["conversion"] = {
             "seconds": round(seconds, 3),
             "source_model": str(model_dir),
-            "options": _options(config),
+            "options": config.options_dict(),
         }
         report = None
         if config.verify:
@@ -199,14 +177,15 @@ def convert_model(
 
             report = status.run(
                 f"Verifying {label} against Keras on {config.verify_samples} images ...",
-                lambda: verify_artifact(staged, model=model, spec=spec, n=config.verify_samples),
+                lambda: verify_artifact(staged, model=model, spec=spec, n=config.verify_samples,
+                                        data=config.verify_data),
             )
             sidecar["verification"] = report.to_dict()
-        atomic_write_json(stage / (filename + ".json"), sidecar)
+        staged_side = sidecar_path(staged)
+        atomic.write_json(staged_side, sidecar)
         final = out / filename
-        _publish(staged, final)
-        _default_mode(stage / (filename + ".json"))
-        os.replace(stage / (filename + ".json"), out / (filename + ".json"))
+        atomic.publish(staged, final)
+        atomic.publish(staged_side, sidecar_path(final))
         status.print(f"[green]wrote[/] {final}" + (f"  ({report.summary()})" if report else ""))
         return Artifact(path=final, target=config.target, precision=config.precision,
                         input_type=config.input_type, channels=config.channels, metadata=sidecar,
@@ -223,54 +202,96 @@ def convert_model(
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _options(config: ExportConfig) -> dict:
-    keys = ("input_type", "channels", "calib", "calib_samples", "tflite_io", "opset", "nchw",
-            "dynamic_batch", "coreml_target", "coreml_palettize", "coreml_alpha_image")
-    d = {k: getattr(config, k) for k in keys}
-    return {k: v for k, v in d.items() if v is not None}
+def configs_for(targets, precision: str = "fp32", **common) -> tuple[list[ExportConfig], dict[str, str]]:
+    """ExportConfigs for `targets` ("all", one name or a list) at `precision`.
+
+    With "all", targets that do not support the combination are skipped and returned as
+    {target: why}; a target named explicitly that does not support it raises
+    UnsupportedError. Raises UnsupportedError when nothing is left, InputError for an
+    unknown name or option (with a suggestion).
+    """
+    if targets in (None, "all", ["all"]):
+        names, explicit = list(REGISTRY), False
+    else:
+        names = [targets] if isinstance(targets, str) else list(targets)
+        names, explicit = [get_target(t).name for t in names], True
+    configs, skipped = [], {}
+    for t in names:
+        try:
+            configs.append(ExportConfig(target=t, precision=precision, **common))
+        except UnsupportedError as e:
+            if explicit:
+                raise
+            skipped[t] = str(e)
+    if not configs:
+        raise UnsupportedError(
+            f"No target supports precision '{precision}' with --input {common.get('input_type', 'float')} "
+            f"--channels {common.get('channels', 3)}."
+            + "".join(f"\n  {t}: {why}" for t, why in skipped.items()))
+    return configs, skipped
 
 
-def convert_all(
+@dataclass
+class ConversionRun:
+    """What `convert` did: published artifacts, failures (config, error), skipped existing files."""
+
+    artifacts: list[Artifact] = field(default_factory=list)
+    failures: list[tuple[ExportConfig, Exception]] = field(default_factory=list)
+    existing: list[Path] = field(default_factory=list)
+
+    def raise_for_failures(self) -> None:
+        """Raise the first failure, naming every failed and written target."""
+        if not self.failures:
+            return
+        first = self.failures[0][1]
+        if len(self.failures) > 1 or self.artifacts:
+            failed = ", ".join(f"{c.target} {c.precision}" for c, _ in self.failures)
+            done = ", ".join(a.path.name for a in self.artifacts) or "none"
+            first.args = (f"{first} [failed: {failed}; written: {done}]",)
+        raise first
+
+
+def convert(
     model_dir: str | os.PathLike,
-    precision: str,
+    configs: ExportConfig | list[ExportConfig],
     out_dir: str | os.PathLike | None = None,
     progress: bool = True,
-    targets: list[str] | None = None,
-    **config_kwargs,
-) -> list[Artifact]:
-    """Convert to every target supporting `precision` (+ input type/channels); the model
-    is loaded once. A failing target does not stop the others; the first error is raised
-    at the end (after every other target has been published), naming all that failed."""
+    *,
+    console=None,
+    model=None,
+    spec=None,
+    skip_existing: bool = False,
+) -> ConversionRun:
+    """Convert the model in `model_dir` once per config (the model is loaded once).
+
+    A failing config does not stop the others: its error is collected in
+    ``run.failures`` (call ``run.raise_for_failures()`` to raise it); Ctrl-C stops at once.
+    `skip_existing`: leave artifacts that are already in the output folder alone.
+    """
+    from ..calibration import check_source
     from ..modelio import load_model_dir
 
-    input_type = config_kwargs.get("input_type", "float")
-    channels = int(config_kwargs.get("channels", 3))
-    todo, skipped = plan_targets(precision, input_type, channels, targets)
-    status = _Status(progress)
-    for t, why in skipped.items():
-        status.print(f"[yellow]skipping {t}[/]: {why}")
-    if not todo:
-        raise UnsupportedError(
-            f"No target supports precision '{precision}' with {input_type} input and {channels} channels."
-        )
-    configs = [ExportConfig(target=t, precision=precision, **config_kwargs) for t in todo]
+    configs = [configs] if isinstance(configs, ExportConfig) else list(configs)
     model_dir = Path(model_dir)
-    if not model_dir.exists():
+    if model is None and not model_dir.exists():
         raise InputError(f"Model not found: {model_dir}. Train one with `edgematting train` first.")
-    model, spec = load_model_dir(model_dir)
-    artifacts, errors = [], []
-    for cfg in configs:
+    for c in configs:  # fail before any work on a bad calibration folder
+        if c.precision in CALIBRATED:
+            check_source(c.calib)
+    run = ConversionRun()
+    if model is None:
+        model, spec = _Status(progress, console).run(f"Loading {model_dir}", lambda: load_model_dir(model_dir))
+    out = Path(out_dir) if out_dir is not None else model_dir / "export"
+    for c in configs:
+        if skip_existing and (out / artifact_filename(spec.name, c)).exists():
+            run.existing.append(out / artifact_filename(spec.name, c))
+            continue
         try:
-            artifacts.append(convert_model(model_dir, cfg, out_dir, progress, model=model, spec=spec))
+            run.artifacts.append(convert_model(model_dir, c, out, progress, model=model, spec=spec, console=console))
         except KeyboardInterrupt:
             raise
-        except Exception as e:  # noqa: BLE001 - collected, re-raised below
-            errors.append((cfg.target, e))
-            status.print(f"[red]{cfg.target} failed[/]: {e}")
-    if errors:
-        first = errors[0][1]
-        if len(errors) > 1 or artifacts:
-            done = ", ".join(a.target for a in artifacts) or "none"
-            first.args = (f"{first} [failed: {', '.join(t for t, _ in errors)}; written: {done}]",)
-        raise first
-    return artifacts
+        except EdgemattingError as e:
+            run.failures.append((c, e))
+            if progress and len(configs) > 1:
+                _Status(progress, console).print(f"[red]{c.target} {c.precision} failed[/]: {e}")
+    return run

@@ -2,17 +2,24 @@
 
 The registry is the capability table: the CLI's choices, argument validation and the
 README's support table are all generated from `REGISTRY`. Every target module
-(`edgematting.converters.tflite`, `.coreml`, `.onnx`) exposes the same function::
+(`edgematting.converters.tflite`, `.coreml`, `.onnx`) exposes the same functions::
 
+    check_config(config: ExportConfig) -> None        # combination checks, before any work
     convert(model, spec: ModelSpec, config: ExportConfig, out_path: Path) -> dict
+    read_embedded_metadata(path) -> dict
 
-which writes the artifact to `out_path` (atomically) and returns the metadata to record.
-The sidecar schema (`artifact_metadata`) is what apps (android_demo) read; the same
-metadata is embedded in each file.
+`convert` writes the artifact to `out_path` (atomically) and returns the metadata to record
+(the schema is `edgematting.contract.artifact_metadata`; apps read it from the sidecar and
+the same metadata is embedded in each file).
+
+`ExportConfig` holds the options common to every target and one typed options dataclass
+per target (`TFLiteOptions`, `CoreMLOptions`, `OnnxOptions`). Each option field carries its
+command-line flag, choices and help in its metadata, so `add_option_arguments` builds the
+`convert` command's flags and `config_kwargs_from_args` reads them back: one definition.
 """
 from __future__ import annotations
 
-import datetime as _dt
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -51,6 +58,7 @@ class TargetSpec:
     channels: tuple[int, ...]
     module: str  # imported lazily: heavy dependencies load only when used
     runtime: str  # what runs it
+    other_suffixes: tuple[str, ...] = ()  # also recognised as this target (never written)
 
     def supports(self, precision: str) -> bool:
         return precision in self.precisions
@@ -85,6 +93,7 @@ REGISTRY: dict[str, TargetSpec] = {
         channels=(3,),
         module="edgematting.converters.coreml",
         runtime="Core ML (macOS) / numpy MIL reference interpreter (elsewhere)",
+        other_suffixes=(".mlmodel",),
     ),
     "onnx": TargetSpec(
         name="onnx",
@@ -161,9 +170,111 @@ def support_table_markdown() -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------------------
+# options: one dataclass per target; field metadata is the command-line flag
+# --------------------------------------------------------------------------------------
+def option(default=None, *, flag: str | None = None, help: str = "", choices=None, kind=None,
+           action: str | None = None, factory=None):
+    """A dataclass field that is also a `convert` flag (flag=None: library-only option)."""
+    md = {"flag": flag, "help": help, "choices": choices, "kind": kind, "action": action}
+    if factory is not None:
+        return field(default_factory=factory, metadata=md)
+    return field(default=default, metadata=md)
+
+
+def _choice(value, choices, flag: str):
+    if value is not None and value not in choices:
+        raise InputError(f"{flag} takes {', '.join(map(str, choices))}, not {value!r}."
+                         + _suggest(str(value), [str(c) for c in choices]))
+
+
+@dataclass
+class QATOptions:
+    """Quantization-aware fine-tuning (`edgematting.quantization.qat`), int8-qat only."""
+
+    steps: int = option(200, help="fine-tuning steps")
+    batch: int = option(8, help="batch size")
+    lr: float = option(1e-4, help="Adam learning rate")
+    freeze_bn: bool = option(True, help="keep BatchNormalization in inference mode")
+    range_samples: int = option(32, help="images that initialize the activation ranges")
+
+    def __post_init__(self):
+        for name in ("steps", "batch", "range_samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"QAT {name} must be a positive integer, got {v!r}.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise InputError(f"QAT lr must be a positive number, got {self.lr!r}.")
+
+
+TFLITE_IO = ("int8", "uint8", "float")
+
+
+@dataclass
+class TFLiteOptions:
+    io: str | None = option(None, flag="--tflite-io", choices=TFLITE_IO,
+                            help="I/O type around a full-integer body (default: uint8 with --input uint8, else float)")
+    #: tensors left in float in a full-integer model (`bench --keep-float N` picks them)
+    keep_float: tuple[str, ...] = option(factory=tuple)
+    qat: QATOptions = option(factory=QATOptions)
+
+    def __post_init__(self):
+        _choice(self.io, TFLITE_IO, "--tflite-io")
+        self.keep_float = tuple(str(n) for n in self.keep_float)
+        if isinstance(self.qat, dict):
+            self.qat = QATOptions(**self.qat)
+
+
+COREML_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18")
+
+
+@dataclass
+class CoreMLOptions:
+    deployment_target: str = option("iOS15", flag="--coreml-target", choices=COREML_TARGETS,
+                                    help="minimum deployment target (ML programs start at iOS15)")
+    palettize: int | None = option(None, flag="--palettize", choices=(2, 4, 6, 8), kind=int,
+                                   help="palettize weights to 2/4/6/8 bits (with fp16/fp32)")
+    palettize_mode: str = option("kmeans", flag="--palettize-mode", choices=("kmeans", "uniform"),
+                                 help="how palette entries are chosen")
+    weight_threshold: int | None = option(None, help="smallest weight tensor (elements) that is compressed")
+    alpha_image: bool = option(False, flag="--alpha-image", action="store_true",
+                               help="grayscale image output (alpha x 255)")
+    author: str = option("", flag="--author", help="author stored in the model")
+    license: str = option("", flag="--license", help="license stored in the model")
+
+    def __post_init__(self):
+        from .coreml import parse_target  # light: coremltools is imported only to convert
+
+        self.deployment_target = parse_target(self.deployment_target)
+        _choice(self.palettize, (2, 4, 6, 8), "--palettize")
+        _choice(self.palettize_mode, ("kmeans", "uniform"), "--palettize-mode")
+
+
+ONNX_OPSETS = (13, 18)
+
+
+@dataclass
+class OnnxOptions:
+    opset: int = option(17, flag="--opset", kind=int, help=f"ONNX opset ({ONNX_OPSETS[0]}..{ONNX_OPSETS[1]})")
+    nchw: bool = option(False, flag="--nchw", action="store_true", help="NCHW input layout")
+    dynamic_batch: bool = option(True, flag="--no-dynamic-batch", action="store_false", help="fixed batch size 1")
+
+    def __post_init__(self):
+        lo, hi = ONNX_OPSETS
+        if isinstance(self.opset, bool) or not isinstance(self.opset, int) or not lo <= self.opset <= hi:
+            raise InputError(f"--opset {self.opset} is outside the range this converter supports ({lo}..{hi}).")
+
+
+#: ExportConfig field -> (options class, argument group title)
+TARGET_OPTIONS = {"tflite": (TFLiteOptions, "TFLite"), "coreml": (CoreMLOptions, "Core ML"),
+                  "onnx": (OnnxOptions, "ONNX")}
+
+
 @dataclass
 class ExportConfig:
-    """Everything one conversion needs. Strings are converted to enums and checked."""
+    """Everything one conversion needs. Strings are converted to enums and checked.
+
+    Per-target options live in `tflite`, `coreml` and `onnx` (dataclasses or dicts)."""
 
     target: str = "tflite"
     precision: str = "fp32"
@@ -171,23 +282,13 @@ class ExportConfig:
     channels: int = 3
     calib: str = "synthetic"  # "synthetic" or a folder of images
     calib_samples: int = 64
-    # TFLite, full-integer only: the I/O type around the int8 body. None = derived from
-    # input_type ("uint8" input -> uint8 pixels with folded normalization; else float).
-    tflite_io: str | None = None
-    # Core ML
-    coreml_target: str = "iOS15"
-    coreml_palettize: int | None = None  # 2/4/6/8-bit palettization of weights
-    coreml_alpha_image: bool = False  # grayscale image output
-    author: str = ""
-    license: str = ""
-    # ONNX
-    opset: int = 17
-    nchw: bool = False
-    dynamic_batch: bool = True
     # verification after conversion
     verify: bool = True
     verify_samples: int = 8
-    extra: dict[str, Any] = field(default_factory=dict)
+    verify_data: str | None = None  # None: synthetic images
+    tflite: TFLiteOptions = field(default_factory=TFLiteOptions)
+    coreml: CoreMLOptions = field(default_factory=CoreMLOptions)
+    onnx: OnnxOptions = field(default_factory=OnnxOptions)
 
     def __post_init__(self):
         self.target = Target(get_target(str(self.target)).name).value
@@ -199,12 +300,79 @@ class ExportConfig:
             self.input_type = InputType(str(self.input_type)).value
         except ValueError:
             raise InputError(f"Unknown input type '{self.input_type}'. Valid: float, uint8.") from None
+        if self.channels not in (3, 4, "3", "4"):
+            raise InputError(f"--channels takes 3 or 4, not {self.channels!r}.")
         self.channels = int(self.channels)
         if self.calib_samples < 1:
             raise InputError("--calib-samples must be at least 1.")
+        if self.verify_samples < 1:
+            raise InputError("--verify-samples must be at least 1.")
+        for name, (cls, _) in TARGET_OPTIONS.items():
+            v = getattr(self, name)
+            if isinstance(v, dict):
+                setattr(self, name, cls(**v))
+            elif not isinstance(v, cls):
+                raise TypeError(f"ExportConfig.{name} must be a {cls.__name__} or a dict")
         check_supported(self.target, self.precision, self.input_type, self.channels)
-        if self.coreml_palettize is not None and self.coreml_palettize not in (2, 4, 6, 8):
-            raise InputError("--palettize takes 2, 4, 6 or 8 bits.")
+        from . import target_module
+
+        target_module(self.target).check_config(self)
+
+    @property
+    def options(self):
+        """The options dataclass of this config's target."""
+        return getattr(self, self.target)
+
+    @property
+    def layout(self) -> str:
+        return "NCHW" if (self.target == "onnx" and self.onnx.nchw) else "NHWC"
+
+    def replace(self, **changes) -> "ExportConfig":
+        return dataclasses.replace(self, **changes)
+
+    def options_dict(self) -> dict[str, Any]:
+        """What the sidecar records under conversion.options."""
+        d = {k: getattr(self, k) for k in ("input_type", "channels", "calib", "calib_samples")}
+        d[self.target] = dataclasses.asdict(self.options)
+        return d
+
+
+def _dest(target: str, f) -> str:
+    return f"{target}__{f.name}"
+
+
+def config_kwargs_from_args(args) -> dict[str, Any]:
+    """ExportConfig keyword arguments (all but target) from `convert`'s parsed arguments:
+    the common options plus one dict per target from `add_option_arguments`' flags."""
+    kw: dict[str, Any] = dict(
+        precision=args.precision, input_type=args.input_type, channels=args.channels, calib=args.calib,
+        calib_samples=args.calib_samples, verify=args.verify, verify_samples=args.verify_samples,
+        verify_data=args.verify_data)
+    for name, (opt_cls, _) in TARGET_OPTIONS.items():
+        kw[name] = {f.name: getattr(args, _dest(name, f)) for f in dataclasses.fields(opt_cls)
+                    if f.metadata.get("flag")}
+    return kw
+
+
+def add_option_arguments(parser) -> None:
+    """Add every per-target option flag to `parser`, one argument group per target."""
+    for name, (opt_cls, title) in TARGET_OPTIONS.items():
+        group = parser.add_argument_group(title)
+        for f in dataclasses.fields(opt_cls):
+            md = f.metadata
+            if not md.get("flag"):
+                continue
+            kw: dict[str, Any] = {"dest": _dest(name, f), "help": md.get("help") or None}
+            if md.get("action"):
+                kw["action"] = md["action"]
+            else:
+                kw["default"] = f.default
+                if md.get("kind"):
+                    kw["type"] = md["kind"]
+                if md.get("choices"):
+                    # checked by the dataclass (with a suggestion), not argparse
+                    kw["metavar"] = "{" + ",".join(map(str, md["choices"])) + "}"
+            group.add_argument(md["flag"], **kw)
 
 
 def artifact_filename(model_name: str, config: ExportConfig) -> str:
@@ -213,13 +381,15 @@ def artifact_filename(model_name: str, config: ExportConfig) -> str:
         parts.append(config.input_type)
     if config.channels != 3:
         parts.append(f"{config.channels}ch")
-    if config.coreml_palettize and config.target == "coreml":
-        parts.append(f"pal{config.coreml_palettize}")
     # variants that must not overwrite the default file of the same precision
-    if config.target == "onnx" and config.nchw:
+    if config.target == "coreml" and config.coreml.palettize:
+        parts.append(f"pal{config.coreml.palettize}")
+    if config.target == "onnx" and config.onnx.nchw:
         parts.append("nchw")
-    if config.target == "tflite" and config.tflite_io is not None:
-        parts.append(f"io{config.tflite_io}")
+    if config.target == "tflite" and config.tflite.io is not None:
+        parts.append(f"io{config.tflite.io}")
+    if config.target == "tflite" and config.tflite.keep_float:
+        parts.append(f"keepfloat{len(config.tflite.keep_float)}")
     return "_".join(parts) + REGISTRY[config.target].suffix
 
 
@@ -236,7 +406,9 @@ class Artifact:
 
     @property
     def sidecar(self) -> Path:
-        return self.path.with_name(self.path.name + ".json")
+        from ..contract import sidecar_path
+
+        return sidecar_path(self.path)
 
     @property
     def size_bytes(self) -> int:
@@ -244,51 +416,3 @@ class Artifact:
         if p.is_dir():
             return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
         return p.stat().st_size if p.exists() else 0
-
-
-def artifact_metadata(spec, config: ExportConfig, filename: str, **io) -> dict[str, Any]:
-    """The sidecar/embedded metadata schema (format_version 1). Apps read this.
-
-    io may override: input_dtype, input_quant (scale, zero_point), output_dtype,
-    output_quant, normalization_in_model.
-    """
-    from .. import __version__
-
-    h, w = spec.input_size
-    uint8 = config.input_type == "uint8"
-    return {
-        "format": "edgematting-artifact",
-        "format_version": 1,
-        "model_name": spec.name,
-        "model_version": spec.version,
-        "architecture": spec.architecture,
-        "target": config.target,
-        "precision": config.precision,
-        "file": filename,
-        "input": {
-            "name": spec.input_name,
-            "height": h,
-            "width": w,
-            "channels": config.channels,
-            "channel_order": "RGBA" if config.channels == 4 else spec.channel_order,
-            "layout": "NCHW" if (config.target == "onnx" and config.nchw) else "NHWC",
-            "dtype": io.get("input_dtype", "uint8" if uint8 else "float32"),
-            "mean": list(spec.mean),
-            "std": list(spec.std),
-            "normalization_in_model": io.get("normalization_in_model", uint8),
-            "quantization": io.get("input_quant"),
-        },
-        "output": {
-            "name": spec.output_name,
-            "height": h,
-            "width": w,
-            "channels": 1,
-            "meaning": spec.output_meaning,
-            "range": list(spec.output_range),
-            "threshold": spec.threshold,
-            "dtype": io.get("output_dtype", "float32"),
-            "quantization": io.get("output_quant"),
-        },
-        "edgematting_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }

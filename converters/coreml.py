@@ -4,35 +4,32 @@
 
 What the options do (``ExportConfig``):
 
-* ``coreml_target`` "iOS15".."iOS18": the minimum deployment target (ML programs need
-  iOS15). Compressed weights (``precision="int8"`` or ``coreml_palettize``) are stored
+* ``coreml.deployment_target`` "iOS15".."iOS18": the minimum deployment target (ML programs need
+  iOS15). Compressed weights (``precision="int8"`` or ``coreml.palettize``) are stored
   with ``constexpr_*`` ops that exist from iOS16 on, so for those the program is built
-  for ``max(coreml_target, iOS16)`` -- coremltools would otherwise bump it on its own --
+  for ``max(deployment_target, iOS16)`` -- coremltools would otherwise bump it on its own --
   and the effective target is logged and recorded (``metadata["coreml"]``).
 * ``precision``: "fp32" -> ``compute_precision=FLOAT32``; "fp16" -> FLOAT16; "int8" ->
   8-bit linear symmetric per-channel weight quantization
   (``coremltools.optimize.coreml.linear_quantize_weights``) with fp16 compute.
-* ``coreml_palettize`` 2/4/6/8: k-means palettization of the weights
+* ``coreml.palettize`` 2/4/6/8: k-means palettization of the weights
   (``palettize_weights``, ``OpPalettizerConfig(nbits, mode="kmeans")``; k-means needs
-  scikit-learn). ``config.extra["coreml_palettize_mode"]`` may name another coremltools
-  mode ("uniform"). Not combined with "int8".
-  ``config.extra["coreml_weight_threshold"]`` sets the smallest weight (elements) that
-  is compressed (coremltools' default: 2048).
+  scikit-learn). ``coreml.palettize_mode`` "uniform" uses coremltools' uniform LUT
+  instead. Not combined with "int8". ``coreml.weight_threshold`` sets the smallest weight
+  (elements) that is compressed (coremltools' default: 2048).
 * ``input_type`` "uint8" -> ``ct.ImageType`` RGB input named "image": iOS code passes a
   ``CVPixelBuffer`` directly; the training normalization is the image's scale/bias
   (``scale = 1/std``, ``bias = -mean/std``; Core ML has one scale for all channels, so
   a per-channel std is folded into the graph instead). "float" -> float32
   ``ct.TensorType`` (1, H, W, 3), normalized as model.json says.
-* ``coreml_alpha_image`` -> the output "alpha" is a GRAYSCALE ``ct.ImageType``
+* ``coreml.alpha_image`` -> the output "alpha" is a GRAYSCALE ``ct.ImageType``
   (8-bit, 0..255: the graph multiplies alpha by 255 and lays it out (1, 1, H, W)).
   coremltools allows 8-bit grayscale image outputs for every ML program target; only
   GRAYSCALE_FLOAT16 needs iOS16 (not used).
 * Float inputs/outputs stay float32 on every target (coremltools would make them fp16
   for iOS16+ fp16 programs); the metadata's dtypes say so.
 
-Metadata: the caller (``edgematting.converters.convert_model``) passes the artifact
-metadata (``base.artifact_metadata``) as ``config.extra["metadata"]``; called directly,
-it is built here. It is embedded as ``user_defined_metadata["edgematting"]`` (JSON) plus
+Metadata (``edgematting.contract.artifact_metadata``) is embedded as ``user_defined_metadata["edgematting"]`` (JSON) plus
 flat ``edgematting.*`` keys, and read back with :func:`read_embedded_metadata`.
 
 The package is written atomically: built in a temporary directory beside ``out_path``
@@ -42,7 +39,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -86,14 +82,15 @@ def _ct_target(ct, name: str):
 
 
 def effective_target(config) -> str:
-    requested = parse_target(config.coreml_target)
-    compressed = config.precision == "int8" or bool(config.coreml_palettize)
+    requested = parse_target(config.coreml.deployment_target)
+    compressed = config.precision == "int8" or bool(config.coreml.palettize)
     if compressed and TARGETS.index(requested) < TARGETS.index(COMPRESSION_MIN_TARGET):
         return COMPRESSION_MIN_TARGET
     return requested
 
 
-def _check_options(config) -> None:
+def check_config(config) -> None:
+    """Combination checks, before any work (UnsupportedError / InputError)."""
     if config.target != "coreml":
         raise InputError(f"converters.coreml got a config for target '{config.target}'.")
     if config.precision not in ("fp32", "fp16", "int8"):
@@ -102,14 +99,11 @@ def _check_options(config) -> None:
         )
     if config.channels != 3:
         raise UnsupportedError("Core ML export takes 3-channel input only (an RGB image or tensor).")
-    if config.coreml_palettize and config.precision == "int8":
+    if config.coreml.palettize and config.precision == "int8":
         raise UnsupportedError(
             "Palettization and int8 linear quantization are alternatives for Core ML weights: "
             "use --precision fp16 (or fp32) with --palettize, or --precision int8 alone."
         )
-    if config.coreml_palettize is not None and config.coreml_palettize not in (2, 4, 6, 8):
-        raise InputError("--palettize takes 2, 4, 6 or 8 bits.")
-    parse_target(config.coreml_target)
 
 
 def _image_scale_bias(spec):
@@ -124,7 +118,7 @@ def _image_scale_bias(spec):
 def _wrap(model, spec, config, fold_normalization: bool):
     """The Keras graph that is converted: the model, plus (only when asked) the
     per-channel normalization an ImageType cannot express and the alpha-image tail."""
-    if not fold_normalization and not config.coreml_alpha_image:
+    if not fold_normalization and not config.coreml.alpha_image:
         return model
     import numpy as np
 
@@ -140,19 +134,16 @@ def _wrap(model, spec, config, fold_normalization: bool):
         mean = np.asarray(spec.mean, np.float32)
         x = L.Rescaling(scale=1.0 / std, offset=-mean / std, name="normalize")(x)
     y = model(x)
-    if config.coreml_alpha_image:
+    if config.coreml.alpha_image:
         y = L.Rescaling(255.0, name="alpha_to_255")(y)
         y = L.Permute((3, 1, 2), name="alpha_nchw")(y)  # (1, 1, H, W): Core ML image layout
     return k.Model(inp, y, name=f"{model.name}_coreml")
 
 
 def _metadata(spec, config, out_path: Path) -> dict[str, Any]:
-    md = config.extra.get("metadata") if isinstance(config.extra, dict) else None
-    if md is None:
-        from .base import artifact_metadata
+    from ..contract import artifact_metadata
 
-        md = artifact_metadata(spec, config, out_path.name)
-    return json.loads(json.dumps(md))  # a deep copy that is surely JSON
+    return json.loads(json.dumps(artifact_metadata(spec, config, out_path.name)))  # surely JSON
 
 
 def _flat_metadata(md: dict[str, Any]) -> dict[str, str]:
@@ -180,15 +171,15 @@ def _flat_metadata(md: dict[str, Any]) -> dict[str, str]:
 def _compress(ct, mlmodel, config):
     import coremltools.optimize.coreml as cto
 
-    threshold = config.extra.get("coreml_weight_threshold") if isinstance(config.extra, dict) else None
+    threshold = config.coreml.weight_threshold
     kw = {} if threshold is None else {"weight_threshold": int(threshold)}
     if config.precision == "int8":
         op_cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", **kw)
         return cto.linear_quantize_weights(mlmodel, config=cto.OptimizationConfig(global_config=op_cfg)), (
             "int8 linear symmetric, per channel"
         )
-    if config.coreml_palettize:
-        mode = str(config.extra.get("coreml_palettize_mode", "kmeans")) if isinstance(config.extra, dict) else "kmeans"
+    if config.coreml.palettize:
+        mode = config.coreml.palettize_mode
         if mode == "kmeans":
             try:
                 import sklearn  # noqa: F401
@@ -196,48 +187,38 @@ def _compress(ct, mlmodel, config):
                 raise DependencyError(
                     "k-means palettization (--palettize) needs scikit-learn: pip install scikit-learn"
                 ) from e
-        op_cfg = cto.OpPalettizerConfig(nbits=int(config.coreml_palettize), mode=mode, **kw)
+        op_cfg = cto.OpPalettizerConfig(nbits=int(config.coreml.palettize), mode=mode, **kw)
         return cto.palettize_weights(mlmodel, config=cto.OptimizationConfig(global_config=op_cfg)), (
-            f"{int(config.coreml_palettize)}-bit palettization ({mode})"
+            f"{int(config.coreml.palettize)}-bit palettization ({mode})"
         )
     return mlmodel, None
 
 
 def _save_atomic(mlmodel, out_path: Path) -> None:
+    from .. import atomic
+
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".part", dir=out_path.parent))
-    old = None
     try:
         staged = tmp_dir / out_path.name
         mlmodel.save(str(staged))
         if not (staged / "Manifest.json").exists():
             raise ConversionError(f"coremltools did not write a complete package at {staged}")
-        if out_path.exists():
-            old = out_path.with_name(f".{out_path.name}.{os.getpid()}.old")
-            if old.exists():
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
-            os.replace(out_path, old)
-        os.replace(staged, out_path)
-    except BaseException:
-        if old is not None and old.exists() and not out_path.exists():
-            os.replace(old, out_path)  # put the previous artifact back
-        raise
+        atomic.publish_dir(staged, out_path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        if old is not None and old.exists() and out_path.exists():
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
 
 
 def convert(model, spec, config, out_path) -> dict[str, Any]:
     """Convert `model` (tf-keras, NHWC float input) to an ML program at `out_path`."""
-    _check_options(config)
+    check_config(config)
     ct = _coremltools()
     import numpy as np
 
     out_path = Path(out_path)
     if out_path.suffix != ".mlpackage":
         raise InputError(f"A Core ML ML program is a .mlpackage; got output path {out_path}.")
-    requested = parse_target(config.coreml_target)
+    requested = parse_target(config.coreml.deployment_target)
     target = effective_target(config)
     if target != requested:
         log.warning(
@@ -253,7 +234,7 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
                                color_layout=ct.colorlayout.RGB)]
     else:
         inputs = [ct.TensorType(name=spec.input_name, shape=(1, h, w, 3), dtype=np.float32)]
-    if config.coreml_alpha_image:
+    if config.coreml.alpha_image:
         outputs = [ct.ImageType(color_layout=ct.colorlayout.GRAYSCALE)]
     else:
         outputs = [ct.TensorType(dtype=np.float32)]
@@ -283,7 +264,7 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
     mlmodel, compression = _compress(ct, mlmodel, config)
 
     md = _metadata(spec, config, out_path)
-    if config.coreml_alpha_image:
+    if config.coreml.alpha_image:
         md["output"]["dtype"] = "uint8"
         md["output"]["quantization"] = {"scale": 1.0 / 255.0, "zero_point": 0}
     if not image_in:
@@ -303,12 +284,12 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
         ),
         "output": (
             {"type": "image", "color_layout": "GRAYSCALE", "shape": [1, 1, h, w], "values": "alpha*255"}
-            if config.coreml_alpha_image else {"type": "multiarray", "shape": [1, h, w, 1], "dtype": "float32"}
+            if config.coreml.alpha_image else {"type": "multiarray", "shape": [1, h, w, 1], "dtype": "float32"}
         ),
     }
 
-    mlmodel.author = config.author or "edgematting"
-    mlmodel.license = config.license or ""
+    mlmodel.author = config.coreml.author or "edgematting"
+    mlmodel.license = config.coreml.license or ""
     mlmodel.short_description = (
         f"{spec.name} ({spec.architecture}) v{spec.version}: portrait "
         f"{'segmentation' if spec.output_meaning == 'person_probability' else 'matting'}, "
@@ -326,7 +307,7 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
         )
     meaning = spec.output_meaning.replace("_", " ")
     mlmodel.output_description[spec.output_name] = (
-        f"grayscale image {w}x{h}: {meaning} x 255" if config.coreml_alpha_image
+        f"grayscale image {w}x{h}: {meaning} x 255" if config.coreml.alpha_image
         else f"float32 (1, {h}, {w}, 1): {meaning} in [0, 1]"
     )
     mlmodel.user_defined_metadata[META_KEY] = json.dumps(md, sort_keys=False)

@@ -1,7 +1,7 @@
 """ONNX converter: tf2onnx, then optional fp16 or onnxruntime int8 quantization.
 
 ============  ================================================================
-fp32          tf2onnx.convert.from_keras (opset `config.opset`, default 17)
+fp32          tf2onnx.convert.from_keras (opset `config.onnx.opset`, default 17)
 fp16          onnxruntime.transformers.float16.convert_float_to_float16,
               keep_io_types=True (I/O stays float32; onnxconverter_common is not
               a dependency, the same converter ships with onnxruntime)
@@ -12,8 +12,8 @@ int8          onnxruntime.quantization.quantize_static, QDQ, int8 activations an
               `calibration_images` as TFLite
 ============  ================================================================
 
-Options: NCHW input (`config.nchw`, tf2onnx ``inputs_as_nchw``), dynamic batch axis
-(`config.dynamic_batch`; else batch 1). uint8 and 4-channel inputs use the shared Keras
+Options (`config.onnx`): NCHW input (`nchw`, tf2onnx ``inputs_as_nchw``), dynamic batch
+axis (`dynamic_batch`; else batch 1). uint8 and 4-channel inputs use the shared Keras
 wrapper (`wrappers.wrap_model`). Metadata: ``metadata_props["edgematting"]`` = JSON. The
 result passes ``onnx.checker.check_model``. Intermediate files live in a temporary
 directory outside the output folder; the artifact is written atomically.
@@ -24,13 +24,17 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
+from .. import atomic
 from ..errors import ConversionError, InputError
-from .base import ExportConfig, artifact_metadata
+from ..contract import artifact_metadata, encode_pixels
+from .base import ExportConfig
 
 METADATA_KEY = "edgematting"
-MIN_OPSET, MAX_OPSET = 13, 18
+
+
+def check_config(config: ExportConfig) -> None:
+    """Combination checks, before any work: the option dataclass checks everything here."""
 
 
 def _to_onnx(model, spec, config: ExportConfig):
@@ -41,18 +45,15 @@ def _to_onnx(model, spec, config: ExportConfig):
     from .wrappers import wrap_model
 
     tf = _tf()
-    if not MIN_OPSET <= int(config.opset) <= MAX_OPSET:
-        raise InputError(f"--opset {config.opset} is outside the range this converter supports "
-                         f"({MIN_OPSET}..{MAX_OPSET}).")
     km = wrap_model(model, spec, config.input_type, config.channels, pixels_dtype="uint8")
     h, w = spec.input_size
     dtype = tf.uint8 if config.input_type == "uint8" else tf.float32
-    batch = None if config.dynamic_batch else 1
+    batch = None if config.onnx.dynamic_batch else 1
     sig = (tf.TensorSpec((batch, h, w, config.channels), dtype, name=spec.input_name),)
     try:
         proto, _ = tf2onnx.convert.from_keras(
-            km, input_signature=sig, opset=int(config.opset),
-            inputs_as_nchw=[spec.input_name] if config.nchw else None,
+            km, input_signature=sig, opset=int(config.onnx.opset),
+            inputs_as_nchw=[spec.input_name] if config.onnx.nchw else None,
         )
     except KeyboardInterrupt:
         raise
@@ -130,12 +131,11 @@ class _Reader:
     """onnxruntime CalibrationDataReader over the shared calibration images."""
 
     def __init__(self, spec, config: ExportConfig, input_name: str):
-        from edgematting.calibration import calibration_images, to_native
+        from edgematting.calibration import calibration_images
 
         px = calibration_images(spec, config.calib, config.calib_samples)
-        x = to_native(px, spec, config.input_type, config.channels,
-                      layout="NCHW" if config.nchw else "NHWC",
-                      dtype=np.uint8 if config.input_type == "uint8" else np.float32)
+        # the fp32 graph's own input: pixels (uint8) or normalized float, in its layout
+        x = encode_pixels(px, artifact_metadata(spec, config, "calibration"))
         self._items = iter([{input_name: x[i : i + 1]} for i in range(len(x))])
 
     def get_next(self):
@@ -147,8 +147,13 @@ class _Reader:
 
 def _quantize(proto, spec, config: ExportConfig, tmp: Path):
     import onnx
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src = tmp / "fp32.onnx"
@@ -235,15 +240,13 @@ def _io_dtype(proto, value_info) -> str:
 def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
     import onnx
 
-    from edgematting.modelio import atomic_write_bytes
-
     proto = convert_proto(model, spec, config)
     meta = artifact_metadata(
         spec, config, Path(out_path).name,
         input_dtype=_io_dtype(proto, proto.graph.input[0]),
         output_dtype=_io_dtype(proto, proto.graph.output[0]),
     )
-    meta["onnx"] = {"opset": int(config.opset), "dynamic_batch": bool(config.dynamic_batch)}
+    meta["onnx"] = {"opset": int(config.onnx.opset), "dynamic_batch": bool(config.onnx.dynamic_batch)}
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
@@ -252,7 +255,7 @@ def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as e:
         raise ConversionError(f"onnx.checker rejected the {config.precision} model: {e}") from e
-    atomic_write_bytes(out_path, proto.SerializeToString())
+    atomic.write_bytes(out_path, proto.SerializeToString())
     return meta
 
 

@@ -8,7 +8,8 @@ fp32          plain conversion
 fp16          Optimize.DEFAULT + supported_types=[float16] (weights fp16)
 dynamic       Optimize.DEFAULT, no data (int8 weights, float activations)
 int8          Optimize.DEFAULT + representative dataset + TFLITE_BUILTINS_INT8;
-              I/O int8, uint8 or float around the int8 body (``tflite_io``)
+              I/O int8, uint8 or float around the int8 body (``tflite.io``);
+              ``tflite.keep_float`` leaves named tensors in float
 int8-qat      `quantization.qat.qat_finetune`, then as int8
 int16x8       EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, float I/O
 ============  ================================================================
@@ -30,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..errors import ConversionError, DependencyError, InputError, UnsupportedError
-from .base import ExportConfig, artifact_metadata
+from ..contract import artifact_metadata, encode_pixels
+from .base import ExportConfig
 
 METADATA_NAME = "edgematting"
 FULL_INTEGER = ("int8", "int8-qat", "int16x8")
@@ -40,34 +43,43 @@ IO_TYPES = ("int8", "uint8", "float")
 
 def io_type(config: ExportConfig) -> str:
     """The I/O dtype around a full-integer body ("float" for other precisions)."""
+    io = config.tflite.io
     if config.precision not in FULL_INTEGER:
-        if config.tflite_io not in (None, "float"):
+        if io not in (None, "float"):
             raise UnsupportedError(
-                f"--tflite-io {config.tflite_io} needs a full-integer precision (int8, int8-qat); "
+                f"--tflite-io {io} needs a full-integer precision (int8, int8-qat); "
                 f"'{config.precision}' keeps float I/O. Drop --tflite-io or use --precision int8."
             )
         return "float"
-    if config.tflite_io is None:
+    if io is None:
         return "uint8" if (config.input_type == "uint8" and config.precision != "int16x8") else "float"
-    if config.tflite_io not in IO_TYPES:
-        raise InputError(f"--tflite-io takes one of {', '.join(IO_TYPES)}, not '{config.tflite_io}'.")
-    if config.precision == "int16x8" and config.tflite_io != "float":
+    if io not in IO_TYPES:
+        raise InputError(f"--tflite-io takes one of {', '.join(IO_TYPES)}, not '{io}'.")
+    if config.precision == "int16x8" and io != "float":
         raise UnsupportedError(
             "int16x8 models keep float I/O (int16 activations have no 8-bit I/O); "
             "drop --tflite-io or use --precision int8."
         )
-    return config.tflite_io
+    return io
+
+
+def check_config(config: ExportConfig) -> None:
+    """Combination checks, before any work (UnsupportedError / InputError)."""
+    io_type(config)
+    if config.tflite.keep_float and config.precision not in ("int8", "int8-qat"):
+        raise UnsupportedError("Keeping layers in float (keep_float) needs --precision int8.")
 
 
 def _representative(spec, config: ExportConfig, pixels_input: bool):
-    from ..calibration import calibration_images, to_native
+    from ..calibration import calibration_images
 
     px = calibration_images(spec, config.calib, config.calib_samples).copy()
     if pixels_input:
         # Anchor the input range to exactly [0, 255] -> uint8 scale 1, zero point 0.
         px[0, 0, 0, :] = 0
         px[0, 0, 1, :] = 255
-    x = to_native(px, spec, config.input_type, config.channels)
+    # The float graph's input, before the converter adds input quantization.
+    x = encode_pixels(px, artifact_metadata(spec, config, "calibration"), quantized=False)
 
     def gen():
         for i in range(len(x)):
@@ -77,13 +89,8 @@ def _representative(spec, config: ExportConfig, pixels_input: bool):
 
 
 def _qat_model(model, spec, config):
-    try:
-        from ..quantization.qat import qat_finetune
-    except ImportError as e:
-        raise DependencyError(
-            "int8-qat needs edgematting.quantization.qat.qat_finetune, which is not available "
-            f"({e}). Use --precision int8 (post-training quantization) meanwhile."
-        ) from e
+    from ..quantization.qat import qat_finetune
+
     return qat_finetune(model, spec, config)
 
 
@@ -120,21 +127,30 @@ def convert_bytes(model, spec, config: ExportConfig) -> tuple[bytes, dict]:
         conv.target_spec.supported_types = [tf.float16]
     elif p == "dynamic":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif p in ("int8", "int8-qat"):
+    rep = None
+    if p in ("int8", "int8-qat"):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = _representative(spec, config, config.input_type == "uint8")
+        conv.representative_dataset = rep = _representative(spec, config, config.input_type == "uint8")
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         dt = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io]
         conv.inference_input_type = dt
         conv.inference_output_type = dt
-    elif p == "int16x8":
+    if p == "int16x8":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = _representative(spec, config, config.input_type == "uint8")
         conv.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
     try:
-        data = conv.convert()
+        if config.tflite.keep_float:
+            # Selective quantization: the named tensors stay float (QuantizationDebugger's
+            # denylist), everything else is full-integer as above.
+            opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(config.tflite.keep_float))
+            dbg = tf.lite.experimental.QuantizationDebugger(
+                converter=conv, debug_dataset=rep, debug_options=opts)
+            data = dbg.get_nondebug_quantized_model()
+        else:
+            data = conv.convert()
     except (KeyboardInterrupt, InputError, DependencyError):
         raise
     except Exception as e:  # the converter raises many types (ConverterError, ValueError, ...)
@@ -226,15 +242,13 @@ def read_embedded_metadata(path) -> dict:
     raise InputError(f"{p} has no '{METADATA_NAME}' metadata; was it written by edgematting?")
 
 
-read_tflite_metadata = read_embedded_metadata
-
-
 def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
     """Convert, embed metadata, write `out_path` atomically; return the metadata."""
-    from ..modelio import atomic_write_bytes
 
     data, io = convert_bytes(model, spec, config)
     meta = artifact_metadata(spec, config, Path(out_path).name, **io)
     meta["tflite"] = {"io": io_type(config), "batch": 1}
-    atomic_write_bytes(out_path, embed_metadata(data, meta))
+    if config.tflite.keep_float:
+        meta["tflite"]["keep_float"] = list(config.tflite.keep_float)
+    atomic.write_bytes(out_path, embed_metadata(data, meta))
     return meta

@@ -56,25 +56,3 @@ def wrap_model(model, spec, input_type: str = "float", channels: int = 3, pixels
     y = model(x)
     out = L.Activation("linear", dtype="float32", name=spec.output_name)(y)
     return k.Model(inp, out, name=f"{model.name}_{input_type}_{channels}ch")
-
-
-def native_input(x_norm: np.ndarray, metadata: dict) -> np.ndarray:
-    """Normalized float NHWC (N,H,W,3) -> the artifact's own input values, before any
-    input quantization: float (normalized) or pixels 0..255 (as float32, rounded exactly as
-    `imageops.round_to_uint8`), plus a 4th channel (255 for pixels, 0 for normalized).
-    Layout stays NHWC; dtype conversion/quantization is the runner's job.
-    """
-    from edgematting.imageops import round_to_uint8
-
-    inp = metadata["input"]
-    x = np.asarray(x_norm, np.float32)
-    if inp.get("normalization_in_model"):
-        mean = np.asarray(inp["mean"], np.float32)
-        std = np.asarray(inp["std"], np.float32)
-        x = round_to_uint8(x * std + mean).astype(np.float32)
-        fill = 255.0
-    else:
-        fill = 0.0
-    if int(inp.get("channels", 3)) == 4:
-        x = np.concatenate([x, np.full(x.shape[:-1] + (1,), fill, np.float32)], axis=-1)
-    return x

@@ -7,7 +7,8 @@ turns the pixels into its own input format (normalized float, raw uint8, 4 chann
 
 source: "synthetic" (`SyntheticPortraits(size, seed=1234)`) or a folder of images (or a
 labelled dataset folder, whose image/ subfolder is used)
-(resized with `imageops.resize_bilinear`, rounded with `imageops.round_to_uint8`).
+(resized with `imageops.resize_bilinear`, rounded with `imageops.round_to_uint8`). Each
+consumer maps the pixels to its graph's input with `contract.encode_pixels`.
 Verification uses a different synthetic seed (`VERIFY_SEED`) so an artifact is never
 checked on the very images it was calibrated on.
 """
@@ -111,21 +112,3 @@ def verification_images(spec, data: str | None = None, n: int = 8) -> np.ndarray
     if data:
         return folder_images(spec, data, n)
     return _synthetic(tuple(spec.input_size), int(n), VERIFY_SEED)
-
-
-def to_native(pixels: np.ndarray, spec, input_type: str = "float", channels: int = 3,
-              layout: str = "NHWC", dtype=np.float32) -> np.ndarray:
-    """uint8 pixels (N,H,W,3) -> an artifact's own input: normalized float or raw pixels,
-    optional 4th channel (255 for pixels, 0 for float), optional NCHW layout."""
-    px = np.asarray(pixels)
-    if input_type == "uint8":
-        x = px.astype(np.float32)
-        fill = 255.0
-    else:
-        x = spec.normalize(px).astype(np.float32)
-        fill = 0.0
-    if channels == 4:
-        x = np.concatenate([x, np.full(x.shape[:-1] + (1,), fill, np.float32)], axis=-1)
-    if layout == "NCHW":
-        x = np.transpose(x, (0, 3, 1, 2))
-    return np.ascontiguousarray(x.astype(dtype))

@@ -123,22 +123,14 @@ def run_quickstart(cfg: QuickstartConfig, console=None) -> dict:
     # 5. convert + verify, then benchmark
     if cfg.convert:
         console.rule("[bold]5/5 convert, verify and benchmark")
-        from .converters import convert_model
-        from .converters.base import ExportConfig
+        from .converters import ExportConfig, convert
 
-        arts = []
-        for target, precision, input_type in [
-            ("tflite", "fp32", "float"),
-            ("tflite", "int8", "uint8"),
-            ("onnx", "fp32", "float"),
-            ("coreml", "fp16", "float"),
-        ]:
-            try:
-                art = convert_model(model_dir, ExportConfig(target=target, precision=precision, input_type=input_type))
-                arts.append({"file": str(art.path), "verification": art.metadata.get("verification")})
-            except EdgemattingError as e:  # keep going: the table shows what failed
-                arts.append({"target": target, "precision": precision, "error": str(e)})
-                console.print(f"[red]{target} {precision} failed: {e}")
+        configs = [ExportConfig(target=t, precision=p, input_type=i) for t, p, i in (
+            ("tflite", "fp32", "float"), ("tflite", "int8", "uint8"), ("onnx", "fp32", "float"),
+            ("coreml", "fp16", "float"))]
+        run = convert(model_dir, configs, console=console)  # a failure does not stop the others
+        arts = [{"file": str(a.path), "verification": a.metadata.get("verification")} for a in run.artifacts]
+        arts += [{"target": c.target, "precision": c.precision, "error": str(e)} for c, e in run.failures]
         summary["artifacts"] = arts
         if cfg.bench:
             try:

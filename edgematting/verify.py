@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .contract import target_of
 from .errors import InputError, ParityError
 
 
@@ -257,7 +258,8 @@ def verify_artifact(
         raise InputError("-n/--verify-samples must be at least 1.")
     runner = load_runner(artifact, **(runner_kwargs or {}))
     meta = getattr(runner, "metadata", None) or {}
-    target = meta.get("target") or _target_of(artifact)
+    check_sidecar(artifact, meta)
+    target = meta.get("target") or target_of(artifact)
     precision = meta.get("precision", "fp32")
     if meta.get("input"):
         h, w = meta["input"].get("height"), meta["input"].get("width")
@@ -288,7 +290,29 @@ def verify_artifact(
     return report
 
 
-def _target_of(path: Path) -> str:
-    from .runners import runner_kind
+def check_sidecar(artifact: str | os.PathLike, embedded: dict) -> None:
+    """InputError when the artifact's sidecar describes another file than the metadata
+    embedded in it (e.g. an int8 file copied over the fp32 name). No sidecar: nothing to check."""
+    from .contract import SIDECAR_ONLY_KEYS, read_sidecar, sidecar_path
 
-    return runner_kind(path)
+    side = read_sidecar(artifact, required=False)
+    if side is None or not embedded:
+        return
+    side = {k: v for k, v in side.items() if k not in SIDECAR_ONLY_KEYS}
+    if side == embedded:
+        return
+    diffs = []
+    for key in ("target", "precision", "model_name", "file"):
+        if side.get(key) != embedded.get(key):
+            diffs.append(f"{key} {side.get(key)!r} in the sidecar, {embedded.get(key)!r} in the file")
+    for part in ("input", "output"):
+        a, b = side.get(part) or {}, embedded.get(part) or {}
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                diffs.append(f"{part}.{key} {a.get(key)!r} in the sidecar, {b.get(key)!r} in the file")
+    if not diffs:
+        diffs = ["other keys differ"]
+    raise InputError(
+        f"{sidecar_path(artifact)} does not describe {Path(artifact).name}: " + "; ".join(diffs[:4])
+        + ". The file was replaced or renamed after conversion; convert it again with `edgematting convert`."
+    )

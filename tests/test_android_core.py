@@ -1,7 +1,7 @@
 """The Android demo: its plain-Java core against the Python pipeline, and `android-assets`.
 
 The JVM part compiles `android_demo/core` (main + JUnit tests) with `javac` and runs JUnit 4
-on golden vectors written here by `edgematting.android.write_golden_vectors`. It needs a JDK
+on golden vectors written by `tests/android_golden.py` (`write_golden_vectors`). It needs a JDK
 and Debian's `junit4` package (CI installs both in `.ci/run`); without them it is skipped.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgematting import android, imageops
+import android_golden
+from edgematting import android_assets, contract, imageops
 from edgematting.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,9 +35,9 @@ INT_STAGES = {"input_uint8", "input_int8", "composite_color", "composite_image",
 
 # -- golden generation -----------------------------------------------------------------
 def test_golden_generation_is_deterministic(tmp_path):
-    a = android.write_golden_vectors(tmp_path / "a", seed=0).parent
-    b = android.write_golden_vectors(tmp_path / "b", seed=0).parent
-    c = android.write_golden_vectors(tmp_path / "c", seed=1).parent
+    a = android_golden.write_golden_vectors(tmp_path / "a", seed=0).parent
+    b = android_golden.write_golden_vectors(tmp_path / "b", seed=0).parent
+    c = android_golden.write_golden_vectors(tmp_path / "c", seed=1).parent
     names = sorted(p.name for p in a.iterdir())
     assert names == sorted(p.name for p in b.iterdir())
     match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
@@ -45,7 +46,7 @@ def test_golden_generation_is_deterministic(tmp_path):
 
 
 def test_goldens_cover_every_stage_and_variant(tmp_path):
-    manifest = json.loads(android.write_golden_vectors(tmp_path).read_text())
+    manifest = json.loads(android_golden.write_golden_vectors(tmp_path).read_text())
     cases = manifest["cases"]
     inputs = [c for c in cases if c["stage"] == "input"]
     combos = {(c["metadata"]["input"]["dtype"], c["metadata"]["input"]["channels"],
@@ -63,34 +64,34 @@ def test_goldens_cover_every_stage_and_variant(tmp_path):
 
 
 def test_python_validator_names_the_same_keys_as_java_expects(tmp_path):
-    manifest = json.loads(android.write_golden_vectors(tmp_path).read_text())
+    manifest = json.loads(android_golden.write_golden_vectors(tmp_path).read_text())
     for f in manifest["metadata_files"]:
         text = (tmp_path / f["file"]).read_text()
         if f["valid"]:
-            android.validate_metadata(json.loads(text))
+            contract.validate_metadata(json.loads(text), layouts=android_assets.LAYOUTS)
         elif f["key"] == "(json)":
             with pytest.raises(json.JSONDecodeError):
                 json.loads(text)
         else:
-            with pytest.raises(android.MetadataError) as e:
-                android.validate_metadata(json.loads(text))
+            with pytest.raises(contract.MetadataError) as e:
+                contract.validate_metadata(json.loads(text), layouts=android_assets.LAYOUTS)
             assert e.value.key == f["key"], f["file"]
             assert f"'{f['key']}'" in str(e.value)
 
 
 def test_converter_schema_is_accepted():
-    meta = android._schema_metadata()
+    meta = android_golden._schema_metadata()
     assert meta is not None, "converters.base.artifact_metadata could not build a sidecar"
-    c = android.validate_metadata(meta)
+    c = contract.validate_metadata(meta)
     assert (c["channels"], c["channel_order"], c["dtype"]) == (4, "RGBA", "uint8")
 
 
 def test_quantize_rounds_half_up_and_clips():
     x = np.array([-1000.0, -0.26, -0.25, 0.0, 0.24, 0.25, 1000.0], np.float32)
-    q = android.quantize(x, 0.5, 3, "int8")
+    q = contract.quantize(x, 0.5, 3, "int8")
     np.testing.assert_array_equal(q, np.array([-128, 2, 3, 3, 3, 4, 127], np.int8))
-    np.testing.assert_array_equal(android.dequantize(q, 0.5, 3), (q.astype(np.float32) - 3) * np.float32(0.5))
-    assert android.quantize(np.float32(300.0), 1.0, 0, "uint8") == 255
+    np.testing.assert_array_equal(contract.dequantize(q, 0.5, 3), (q.astype(np.float32) - 3) * np.float32(0.5))
+    assert contract.quantize(np.float32(300.0), 1.0, 0, "uint8") == 255
 
 
 # -- the Java core on the JVM --------------------------------------------------------------
@@ -109,7 +110,7 @@ def junit_run(tmp_path_factory):
     if not (junit and hamcrest):
         pytest.skip("no JUnit 4 jars in /usr/share/java; CI installs Debian's junit4 package")
     tmp = tmp_path_factory.mktemp("android_core")
-    golden = android.write_golden_vectors(tmp / "golden").parent
+    golden = android_golden.write_golden_vectors(tmp / "golden").parent
     classes = tmp / "classes"
     sources = sorted(str(p) for p in (CORE / "src").rglob("*.java"))
     cp = os.pathsep.join(map(str, (junit, hamcrest)))
@@ -134,7 +135,7 @@ def test_java_core_matches_python_goldens(junit_run):
     n_cases = sum(n for n, _, _ in stages.values())
     assert n_cases == len(manifest["cases"])
     for s, (n, d, tol) in stages.items():
-        bound = android.INT_TOLERANCE if s in INT_STAGES else android.FLOAT_TOLERANCE
+        bound = android_golden.INT_TOLERANCE if s in INT_STAGES else android_golden.FLOAT_TOLERANCE
         assert tol == bound, (s, tol)
         assert d <= bound, f"stage {s}: Java vs Python max abs diff {d} > {bound}"
     print("\n".join(f"{s}: cases={n} max_abs_diff={d:g}" for s, (n, d, _) in sorted(stages.items())))
@@ -161,8 +162,8 @@ def _artifact(folder: Path, name: str, meta: dict | None, payload: bytes = b"TFL
 
 def test_android_assets_copies_and_indexes(tmp_path, capsys):
     cam = _artifact(tmp_path / "exp", "fast_scnn_int8_uint8.tflite",
-                    android._metadata(24, 40, dtype="uint8", output_dtype="uint8", output_quant=[1 / 256, 0]), b"camera")
-    photo = _artifact(tmp_path / "exp", "mattingnet_fp32.tflite", android._metadata(32, 32, architecture="mattingnet"), b"photo")
+                    android_golden._metadata(24, 40, dtype="uint8", output_dtype="uint8", output_quant=[1 / 256, 0]), b"camera")
+    photo = _artifact(tmp_path / "exp", "mattingnet_fp32.tflite", android_golden._metadata(32, 32, architecture="mattingnet"), b"photo")
     assets = tmp_path / "assets"
     assert cli_main(["android-assets", str(cam), str(photo), "--assets", str(assets)]) == 0
     index = json.loads((assets / "models.json").read_text())
@@ -176,7 +177,7 @@ def test_android_assets_copies_and_indexes(tmp_path, capsys):
     assert "models.json" in capsys.readouterr().out
 
     # a later run replaces one role and keeps the other; --role overrides the architecture
-    other = _artifact(tmp_path / "exp2", "other.tflite", android._metadata(32, 32), b"other")
+    other = _artifact(tmp_path / "exp2", "other.tflite", android_golden._metadata(32, 32), b"other")
     assert cli_main(["android-assets", str(other), "--assets", str(assets), "--role", "photo"]) == 0
     index = json.loads((assets / "models.json").read_text())
     assert index["models"]["photo"]["file"] == "other.tflite"
@@ -185,21 +186,21 @@ def test_android_assets_copies_and_indexes(tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["onnx_sidecar", "no_sidecar", "bad_dtype", "not_tflite", "same_role"])
 def test_android_assets_rejects_and_writes_nothing(tmp_path, case, capsys):
-    good = _artifact(tmp_path / "exp", "good.tflite", android._metadata(32, 32, architecture="mattingnet"))
+    good = _artifact(tmp_path / "exp", "good.tflite", android_golden._metadata(32, 32, architecture="mattingnet"))
     if case == "onnx_sidecar":
-        meta = android._metadata(32, 32)
+        meta = android_golden._metadata(32, 32)
         meta["target"] = "onnx"
         bad = _artifact(tmp_path / "exp", "bad.tflite", meta)
     elif case == "no_sidecar":
         bad = _artifact(tmp_path / "exp", "bad.tflite", None)
     elif case == "bad_dtype":
-        meta = android._metadata(32, 32)
+        meta = android_golden._metadata(32, 32)
         meta["input"]["dtype"] = "float64"
         bad = _artifact(tmp_path / "exp", "bad.tflite", meta)
     elif case == "not_tflite":
-        bad = _artifact(tmp_path / "exp", "bad.onnx", android._metadata(32, 32))
+        bad = _artifact(tmp_path / "exp", "bad.onnx", android_golden._metadata(32, 32))
     else:
-        bad = _artifact(tmp_path / "exp", "bad.tflite", android._metadata(32, 32, architecture="mattingnet"))
+        bad = _artifact(tmp_path / "exp", "bad.tflite", android_golden._metadata(32, 32, architecture="mattingnet"))
     assets = tmp_path / "assets"
     rc = cli_main(["android-assets", str(good), str(bad), "--assets", str(assets)])
     assert rc == 2
@@ -211,7 +212,7 @@ def test_android_assets_rejects_and_writes_nothing(tmp_path, case, capsys):
 
 
 def test_android_assets_role_needs_one_artifact(tmp_path):
-    a = _artifact(tmp_path, "a.tflite", android._metadata(32, 32))
-    b = _artifact(tmp_path, "b.tflite", android._metadata(32, 32, architecture="mattingnet"))
+    a = _artifact(tmp_path, "a.tflite", android_golden._metadata(32, 32))
+    b = _artifact(tmp_path, "b.tflite", android_golden._metadata(32, 32, architecture="mattingnet"))
     assert cli_main(["android-assets", str(a), str(b), "--assets", str(tmp_path / "as"), "--role", "camera"]) == 2
     assert not (tmp_path / "as").exists()

@@ -7,28 +7,31 @@ import shutil
 import numpy as np
 import pytest
 
+from edgematting.bench import measure, report as bench_report_mod
 from edgematting.bench import run as bench
 
 
 def test_pareto_front_keeps_only_undominated_points():
     pts = [(1.0, 0.80), (2.0, 0.90), (3.0, 0.85), (0.5, 0.70), (2.0, 0.95)]
     # (3.0, .85) is dominated by (2.0, .90); (2.0, .90) by (2.0, .95).
-    assert sorted(bench._pareto(pts)) == [0, 3, 4]
+    assert sorted(bench_report_mod._pareto(pts)) == [0, 3, 4]
 
 
 def test_slow_path_is_flagged_and_speedup_derived():
     lat = lambda ms: {"model": {"median_ms": ms, "p90_ms": ms, "mean_ms": ms, "runs": 3}}  # noqa: E731
+    Row = measure.BenchRow
     rows = [
-        {"artifact": "a", "target": "tflite", "precision": "fp32", "input": "float32 x3", "latency": {"1": lat(2.4)}},
-        {"artifact": "b", "target": "tflite", "precision": "dynamic", "input": "float32 x3", "latency": {"1": lat(6.0)}},
-        {"artifact": "c", "target": "tflite", "precision": "int8", "input": "float32 x3", "latency": {"1": lat(1.2)}},
+        Row(artifact="a", target="tflite", precision="fp32", input="float32 x3", latency={"1": lat(2.4)}),
+        Row(artifact="b", target="tflite", precision="dynamic", input="float32 x3", latency={"1": lat(6.0)}),
+        Row(artifact="c", target="tflite", precision="int8", input="float32 x3", latency={"1": lat(1.2)}),
     ]
-    bench._derive(rows, [1], flops=int(1e9), peaks={1: 100.0})
-    assert rows[1]["speedup_vs_fp32"]["1"] == pytest.approx(2.4 / 6.0, abs=0.01)
-    assert any("SLOW PATH" in f for f in rows[1]["flags"])
-    assert not any("SLOW PATH" in f for f in rows[2]["flags"])
-    assert rows[2]["speedup_vs_fp32"]["1"] == pytest.approx(2.0)
-    assert rows[0]["gflops_per_s"]["1"] == pytest.approx(1e9 / 2.4e-3 / 1e9, rel=1e-2)
+    measure._derive(rows, [1], flops=int(1e9), peaks={1: 100.0})
+    assert rows[1].speedup_vs_fp32["1"] == pytest.approx(2.4 / 6.0, abs=0.01)
+    assert any("SLOW PATH" in f for f in rows[1].flags)
+    assert not any("SLOW PATH" in f for f in rows[2].flags)
+    assert rows[2].speedup_vs_fp32["1"] == pytest.approx(2.0)
+    assert rows[0].gflops_per_s["1"] == pytest.approx(1e9 / 2.4e-3 / 1e9, rel=1e-2)
+    assert rows[0].pct_of_peak["1"] == pytest.approx(100 * (1e9 / 2.4e-3 / 1e9) / 100.0, rel=1e-2)
 
 
 def _tiny_peer(path):
@@ -127,7 +130,7 @@ def test_peer_rows_absent_not_faked(tmp_path, monkeypatch):
     from edgematting.bench.peer import resolve_peer
 
     assert resolve_peer("mediapipe") is None
-    assert bench._peer_rows(bench.BenchConfig(model=".", peer="mediapipe"), [], None) == []
+    assert measure._peer_rows(bench.BenchConfig(model=".", peer="mediapipe"), [], None) == []
     assert bench.peer_comparison({"rows": [], "config": {"threads": [1]}}) == []
 
 

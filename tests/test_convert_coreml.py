@@ -107,11 +107,11 @@ CASES = {
     "fp32": (dict(precision="fp32"), "fp32", None),
     "fp16": (dict(precision="fp16"), "fp16", None),
     "int8": (dict(precision="int8"), "int8", "constexpr_affine_dequantize"),
-    "pal6": (dict(precision="fp16", coreml_palettize=6, extra={"coreml_palettize_mode": "uniform"}), "pal6",
+    "pal6": (dict(precision="fp16", coreml={"palettize": 6, "palettize_mode": "uniform"}), "pal6",
              "constexpr_lut_to_dense"),
     "image_in": (dict(precision="fp32", input_type="uint8"), "fp32", None),
-    "image_in_out_fp16": (dict(precision="fp16", input_type="uint8", coreml_alpha_image=True), "fp16", None),
-    "int8_ios18": (dict(precision="int8", coreml_target="iOS18"), "int8", "constexpr_blockwise_shift_scale"),
+    "image_in_out_fp16": (dict(precision="fp16", input_type="uint8", coreml={"alpha_image": True}), "fp16", None),
+    "int8_ios18": (dict(precision="int8", coreml={"deployment_target": "iOS18"}), "int8", "constexpr_blockwise_shift_scale"),
 }
 MATRIX = [("fast-scnn", c) for c in CASES] + [
     ("mattingnet", c) for c in ("fp32", "fp16", "int8", "image_in_out_fp16")
@@ -166,12 +166,12 @@ def test_convert_and_interpret_matches_keras(spread_models, tmp_path, arch, case
     emb = C.read_embedded_metadata(out)
     assert emb == md
     assert emb["precision"] == config.precision and emb["target"] == "coreml"
-    assert emb["coreml"]["deployment_target"] == ("iOS16" if constexpr and config.coreml_target == "iOS15"
-                                                  else config.coreml_target)
+    assert emb["coreml"]["deployment_target"] == ("iOS16" if constexpr and config.coreml.deployment_target == "iOS15"
+                                                  else config.coreml.deployment_target)
     desc = C.read_model_description(out)
     assert list(desc["inputs"]) == ["image"] and list(desc["outputs"]) == ["alpha"]
     assert desc["inputs"]["image"]["type"] == ("imageType" if config.input_type == "uint8" else "multiArrayType")
-    assert desc["outputs"]["alpha"]["type"] == ("imageType" if config.coreml_alpha_image else "multiArrayType")
+    assert desc["outputs"]["alpha"]["type"] == ("imageType" if config.coreml.alpha_image else "multiArrayType")
     assert desc["user_defined"]["edgematting.model_name"] == spec.name
     assert json.loads(desc["user_defined"]["edgematting.input.mean"]) == list(spec.mean)
 
@@ -192,18 +192,16 @@ def test_image_input_scale_bias_in_program(spread_models, tmp_path):
     assert tuple(prog.functions["main"].inputs["image"].shape) == (1, 3) + tuple(spec.input_size)
 
 
-def test_metadata_from_caller_author_license(spread_models, tmp_path):
+def test_author_license_and_descriptions(spread_models, tmp_path):
     model, spec, _ = spread_models["fast-scnn"]
-    given = {"format": "edgematting-artifact", "format_version": 1, "model_name": "given",
-             "input": {"mean": [1, 2, 3], "std": [4, 5, 6]}, "output": {"threshold": 0.4}}
-    config = ExportConfig(target="coreml", author="A. Person", license="MIT", extra={"metadata": given})
+    config = ExportConfig(target="coreml", coreml={"author": "A. Person", "license": "MIT"})
     out = tmp_path / "m.mlpackage"
     md = C.convert(model, spec, config, out)
-    assert md["model_name"] == "given" and md["input"]["mean"] == [1, 2, 3]
+    assert md["model_name"] == spec.name and md["input"]["mean"] == list(spec.mean)
     desc = C.read_model_description(out)
     assert desc["author"] == "A. Person" and desc["license"] == "MIT" and desc["short_description"]
     assert desc["inputs"]["image"]["description"] and desc["outputs"]["alpha"]["description"]
-    assert C.read_embedded_metadata(out)["model_name"] == "given"
+    assert C.read_embedded_metadata(out) == md
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("disk full"), KeyboardInterrupt()])
@@ -243,12 +241,13 @@ def test_failed_save_keeps_previous_artifact(spread_models, tmp_path, monkeypatc
 
 def test_option_errors(spread_models, tmp_path):
     model, spec, _ = spread_models["fast-scnn"]
+    # option checks happen when the config is made, before any work
     with pytest.raises(UnsupportedError, match="alternatives"):
-        C.convert(model, spec, ExportConfig(target="coreml", precision="int8", coreml_palettize=4), tmp_path / "a.mlpackage")
+        ExportConfig(target="coreml", precision="int8", coreml={"palettize": 4})
     with pytest.raises(UnsupportedError, match="ML programs"):
-        C.convert(model, spec, ExportConfig(target="coreml", coreml_target="iOS14"), tmp_path / "b.mlpackage")
+        ExportConfig(target="coreml", coreml={"deployment_target": "iOS14"})
     with pytest.raises(InputError, match="Valid"):
-        C.convert(model, spec, ExportConfig(target="coreml", coreml_target="iOS99"), tmp_path / "c.mlpackage")
+        ExportConfig(target="coreml", coreml={"deployment_target": "iOS99"})
     with pytest.raises(InputError, match=".mlpackage"):
         C.convert(model, spec, ExportConfig(target="coreml"), tmp_path / "d.mlmodel")
     assert list(tmp_path.iterdir()) == []
@@ -260,7 +259,7 @@ def test_kmeans_palettization_needs_sklearn(spread_models, tmp_path, monkeypatch
     model, spec, _ = spread_models["fast-scnn"]
     monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn -> ImportError
     with pytest.raises(DependencyError, match="scikit-learn"):
-        C.convert(model, spec, ExportConfig(target="coreml", precision="fp16", coreml_palettize=6),
+        C.convert(model, spec, ExportConfig(target="coreml", precision="fp16", coreml={"palettize": 6}),
                   tmp_path / "p.mlpackage")
     assert list(tmp_path.iterdir()) == []
 
@@ -273,7 +272,7 @@ def test_kmeans_palettization(spread_models, tmp_path):
     out = tmp_path / "k.mlpackage"
     # 8-bit k-means (256 centroids per tensor) is the palettization comparable to the int8
     # tolerance row; 6 bits exceeds it on these deliberately hypersensitive spread models.
-    C.convert(model, spec, ExportConfig(target="coreml", precision="fp16", coreml_palettize=8), out)
+    C.convert(model, spec, ExportConfig(target="coreml", precision="fp16", coreml={"palettize": 8}), out)
     runner = CoreMLRunner(out, engine="interpreter")
     assert "constexpr_lut_to_dense" in runner._interp.op_types
     x = _inputs(spec)
@@ -286,14 +285,15 @@ def test_runner_via_load_runner_and_batch(spread_models, tmp_path):
 
     model, spec, _ = spread_models["fast-scnn"]
     out = tmp_path / "r.mlpackage"
-    C.convert(model, spec, ExportConfig(target="coreml", input_type="uint8", coreml_alpha_image=True), out)
+    C.convert(model, spec, ExportConfig(target="coreml", input_type="uint8", coreml={"alpha_image": True}), out)
     r = load_runner(out)
     x = _inputs(spec, n=3)
     y = r.run(x)
     assert y.shape == (3,) + tuple(spec.input_size) + (1,)
     raw = r.run_raw(np.round(x * 127.5 + 127.5).astype(np.uint8))
     assert raw.dtype == np.uint8
-    np.testing.assert_array_equal(raw.astype(np.float32) / 255, y)  # image output: 8-bit levels
+    # image output: 8-bit levels, dequantized with the metadata's scale 1/255
+    np.testing.assert_array_equal(raw.astype(np.float32) * np.float32(1 / 255), y)
 
 
 def test_end_to_end_convert_model_verifies(spread_models, tmp_path):

@@ -34,8 +34,8 @@ def test_onnx_precisions(tiny_model_dir, precision, tmp_path):
 
 
 def test_onnx_nchw_fixed_batch(tiny_fast_scnn_dir, tmp_path):
-    art, _ = assert_export_matches(tiny_fast_scnn_dir, "onnx", "fp32", tmp_path, nchw=True,
-                                   dynamic_batch=False, opset=15)
+    art, _ = assert_export_matches(tiny_fast_scnn_dir, "onnx", "fp32", tmp_path,
+                                   onnx={"nchw": True, "dynamic_batch": False, "opset": 15})
     import onnx
 
     m = onnx.load(str(art.path))
@@ -50,9 +50,12 @@ def test_onnx_uint8_4ch_int8(tiny_fast_scnn_dir, tmp_path):
 
     r = load_runner(art.path)
     assert r.input.type == "tensor(uint8)"
+    from edgematting.contract import encode_normalized
+
     x = np.zeros((2, 64, 64, 3), np.float32)
-    assert r.native(x).shape == (2, 64, 64, 4) and r.native(x).dtype == np.uint8
-    assert (r.native(x)[..., 3] == 255).all()
+    native = encode_normalized(x, r.contract)  # what the runner feeds: pixels 127/128 + alpha 255
+    assert native.shape == (2, 64, 64, 4) and native.dtype == np.uint8
+    assert (native[..., 3] == 255).all() and (native[..., :3] == 128).all()
 
 
 def test_onnx_non_integer_resize_sizes(tmp_path):

@@ -58,7 +58,9 @@ def test_tflite_int8_uint8_input_is_raw_bytes(tiny_fast_scnn_dir, tmp_path):
     px = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     from edgematting.modelio import load_spec
 
-    native = runner.native(load_spec(tiny_fast_scnn_dir).normalize(px))
+    from edgematting.contract import encode_normalized
+
+    native = encode_normalized(load_spec(tiny_fast_scnn_dir).normalize(px), runner.contract)
     assert native.dtype == np.uint8 and np.array_equal(native, px)
     # and run_raw on those bytes equals run() on the normalized input
     raw = runner.run_raw(px)
@@ -91,7 +93,7 @@ def test_tflite_uint8_4ch_int8(tiny_fast_scnn_dir, tmp_path):
 
 def test_read_tflite_metadata_roundtrip(tmp_path):
     """embed_metadata keeps the model runnable and replaces (not duplicates) the entry."""
-    from edgematting.converters.tflite import embed_metadata, read_tflite_metadata
+    from edgematting.converters.tflite import embed_metadata, read_embedded_metadata
     from edgematting._tf import keras, tf
 
     k = keras()
@@ -102,7 +104,7 @@ def test_read_tflite_metadata_roundtrip(tmp_path):
     twice = embed_metadata(once, {"a": 2})
     p = tmp_path / "m.tflite"
     p.write_bytes(twice)
-    assert read_tflite_metadata(p) == {"a": 2}
+    assert read_embedded_metadata(p) == {"a": 2}
     from tensorflow.lite.python import schema_py_generated as schema_fb
 
     model = schema_fb.Model.GetRootAsModel(bytearray(twice), 0)

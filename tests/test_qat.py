@@ -141,7 +141,7 @@ def test_qat_finetune_converts_to_full_int8(request, arch):
 
     model, spec = _load(request, arch)
     w0 = [w.copy() for w in model.get_weights()]
-    cfg = ExportConfig(target="tflite", precision="int8-qat", extra={"qat_steps": 2, "qat_batch": 2})
+    cfg = ExportConfig(target="tflite", precision="int8-qat", tflite={"qat": {"steps": 2, "batch": 2}})
     qat = qat_finetune(model, spec, cfg, progress=False)
     # The input model is untouched; the QAT model has fake-quant wrappers and was trained.
     assert all(np.array_equal(a, b) for a, b in zip(w0, model.get_weights()))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ..modelio import atomic_write_bytes, atomic_write_json, load_model_dir
+from .. import atomic
+from ..modelio import load_model_dir
 
 
 def _converter_and_data(model_dir: Path, data: str | None, n: int = 16):
@@ -73,12 +73,9 @@ def int8_error_report(model_dir, export_dir, out_dir, keep_float: int = 0, data=
     Returns {"worst": [...10 rows], "csv": path, "keep_float_artifact": path|None} (the
     selective model is an ordinary artifact in export_dir, so the bench picks it up).
     """
-    from .._tf import tf
-    from ..converters.base import ExportConfig, artifact_metadata
-
     model_dir, export_dir, out_dir = Path(model_dir), Path(export_dir), Path(out_dir)
     rows, text, conv, gen, spec = layer_errors(model_dir, data)
-    atomic_write_bytes(out_dir / "int8_layer_errors.csv", text.encode())
+    atomic.write_bytes(out_dir / "int8_layer_errors.csv", text.encode())
     worst = rows[:10]
     if console is not None and worst:
         from rich.table import Table
@@ -92,22 +89,14 @@ def int8_error_report(model_dir, export_dir, out_dir, keep_float: int = 0, data=
         console.print(t)
     result = {"worst": worst, "csv": str(out_dir / "int8_layer_errors.csv"), "keep_float_artifact": None}
     if keep_float > 0 and rows:
-        names = [r["tensor_name"] for r in rows[:keep_float]]
-        opts = tf().lite.experimental.QuantizationDebugOptions(denylisted_nodes=names)
-        # A fresh converter: the first debugger switched the old one to calibrate-only.
-        conv, gen, spec = _converter_and_data(model_dir, data)
-        dbg = tf().lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=gen, debug_options=opts)
-        data_bytes = dbg.get_nondebug_quantized_model()
-        cfg = ExportConfig(target="tflite", precision="int8", verify=False)
-        fname = f"{spec.name}_int8_keepfloat{keep_float}.tflite"
-        meta = artifact_metadata(spec, cfg, fname)
-        meta["keep_float"] = names
-        from ..converters.tflite import embed_metadata
+        # An ordinary, verified artifact in export_dir (so the bench picks it up), made by
+        # the one conversion path with the worst tensors denylisted.
+        from ..converters import ExportConfig, convert_model
 
-        data_bytes = embed_metadata(data_bytes, meta)  # embedded like every TFLite artifact
-        path = export_dir / fname
-        atomic_write_bytes(path, data_bytes)
-        atomic_write_json(path.with_name(path.name + ".json"), meta)
-        result["keep_float_artifact"] = str(path)
-    atomic_write_json(out_dir / "int8_debug.json", result)
+        names = [r["tensor_name"] for r in rows[:keep_float]]
+        cfg = ExportConfig(target="tflite", precision="int8", calib=data or "synthetic", calib_samples=16,
+                           verify_data=data, tflite={"keep_float": names})
+        art = convert_model(model_dir, cfg, export_dir, progress=console is not None)
+        result["keep_float_artifact"] = str(art.path)
+    atomic.write_json(out_dir / "int8_debug.json", result)
     return result

@@ -26,7 +26,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..android import android_assets
+    from ..android_assets import android_assets
 
     index = android_assets(args.artifacts, args.assets, role=args.role)
     for role, entry in sorted(index["models"].items()):

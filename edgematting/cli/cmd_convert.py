@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 HELP = "Convert a model directory to TFLite, Core ML and/or ONNX, and verify each artifact."
 
@@ -14,6 +13,8 @@ def _registry():
 
 
 def register(sub) -> argparse.ArgumentParser:
+    from ..converters.base import add_option_arguments
+
     registry, precisions = _registry()
     targets = list(registry) + ["all"]
     p = sub.add_parser(
@@ -36,102 +37,33 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=3, metavar="{3,4}",
                    help="4 = RGBA/BGRA input (alpha ignored), e.g. Android bitmaps")
     p.add_argument("--out", default=None, help="output folder (default: MODEL/export)")
-    g = p.add_argument_group("TFLite")
-    g.add_argument("--tflite-io", default=None, metavar="{int8,uint8,float}",
-                   help="I/O type around a full-integer body (default: uint8 with --input uint8, else float)")
-    g = p.add_argument_group("ONNX")
-    g.add_argument("--opset", type=int, default=17)
-    g.add_argument("--nchw", action="store_true", help="NCHW input layout")
-    g.add_argument("--no-dynamic-batch", dest="dynamic_batch", action="store_false",
-                   help="fixed batch size 1")
-    g = p.add_argument_group("Core ML")
-    g.add_argument("--coreml-target", default="iOS15", metavar="{iOS15,iOS16,iOS17,iOS18}")
-    g.add_argument("--palettize", type=int, default=None, metavar="{2,4,6,8}")
-    g.add_argument("--alpha-image", action="store_true", help="grayscale image output")
-    g.add_argument("--author", default="")
-    g.add_argument("--license", default="")
+    add_option_arguments(p)  # per-target flags, from the option dataclasses
     g = p.add_argument_group("verification")
     g.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the parity check against the Keras model")
     g.add_argument("--verify-samples", type=int, default=8, metavar="N")
+    g.add_argument("--verify-data", default=None, metavar="DIR",
+                   help="images to verify on (default: synthetic)")
     p.set_defaults(func=run)
     return p
-
-
-def _config_kwargs(args) -> dict:
-    from ..errors import InputError
-
-    if args.channels not in (3, 4):
-        raise InputError(f"--channels takes 3 or 4, not {args.channels}.")
-    if args.coreml_target not in ("iOS15", "iOS16", "iOS17", "iOS18"):
-        raise InputError(f"--coreml-target takes iOS15, iOS16, iOS17 or iOS18, not {args.coreml_target}.")
-    if args.tflite_io not in (None, "int8", "uint8", "float"):
-        raise InputError(f"--tflite-io takes int8, uint8 or float, not {args.tflite_io}.")
-    if args.verify_samples < 1:
-        raise InputError("--verify-samples must be at least 1.")
-    return dict(
-        precision=args.precision, input_type=args.input_type, channels=args.channels,
-        calib=args.calib, calib_samples=args.calib_samples, tflite_io=args.tflite_io,
-        coreml_target=args.coreml_target, coreml_palettize=args.palettize,
-        coreml_alpha_image=args.alpha_image, author=args.author, license=args.license,
-        opset=args.opset, nchw=args.nchw, dynamic_batch=args.dynamic_batch,
-        verify=args.verify, verify_samples=args.verify_samples,
-    )
 
 
 def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..converters import CALIBRATED, ExportConfig, convert_model, plan_targets
-    from ..converters.base import get_target
-    from ..errors import InputError, UnsupportedError
+    from ..converters import CALIBRATED, configs_for, convert
+    from ..converters.base import config_kwargs_from_args
 
     console = Console(stderr=True)
-    kw = _config_kwargs(args)
     # Validate everything before loading anything: unknown names exit 2, unsupported 4.
-    if args.target == "all":
-        ExportConfig(target="tflite", **{**kw, "precision": "fp32", "input_type": "float", "channels": 3})
-        todo, skipped = plan_targets(args.precision, args.input_type, args.channels)
-        if not todo:
-            # re-run one check to raise the precise error (unknown precision -> 2, else 4)
-            ExportConfig(target="tflite", **kw)
-            raise UnsupportedError(
-                f"No target supports precision '{args.precision}' with --input {args.input_type} "
-                f"--channels {args.channels}.")
-        for t, why in skipped.items():
-            console.print(f"[yellow]skipping {t}[/]: {why}")
-    else:
-        get_target(args.target)
-        todo = [args.target]
-    configs = [ExportConfig(target=t, **kw) for t in todo]
-    model_dir = Path(args.model)
-    if not model_dir.exists():
-        raise InputError(f"Model not found: {model_dir}. Train one with `edgematting train` first.")
+    configs, skipped = configs_for(args.target, **config_kwargs_from_args(args))
+    for t, why in skipped.items():
+        console.print(f"[yellow]skipping {t}[/]: {why}")
     if args.precision not in CALIBRATED and args.calib != "synthetic":
         console.print(f"[yellow]note[/]: --calib is not used by precision {args.precision}.")
-    if args.precision in CALIBRATED:
-        from ..calibration import check_source
-
-        check_source(args.calib)
-
-    from ..modelio import load_model_dir
-
-    with console.status(f"Loading {model_dir}"):
-        model, spec = load_model_dir(model_dir)
-    artifacts, errors = [], []
-    for cfg in configs:
-        try:
-            artifacts.append(convert_model(model_dir, cfg, args.out, progress=True,
-                                           model=model, spec=spec, console=console))
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:
-            if len(configs) == 1:
-                raise
-            errors.append((cfg.target, e))
-            console.print(f"[red]{cfg.target} {cfg.precision} failed[/]: {e}")
-
+    run_ = convert(args.model, configs, args.out, progress=True, console=console)
+    artifacts = run_.artifacts
     table = Table(title="Artifacts")
     for col in ("file", "size KB", "convert s", "verification", "max abs", "mean abs", "IoU", "engine"):
         table.add_column(col, justify="right" if col in ("size KB", "convert s", "max abs", "mean abs", "IoU") else "left")
@@ -144,9 +76,6 @@ def run(args) -> int:
             f"{r.iou:.4f}" if r else "-", r.engine if r else "-",
         )
     Console().print(table)
-    if errors:
-        first = errors[0][1]
-        first.args = (f"{first} [failed targets: {', '.join(t for t, _ in errors)}]",)
-        raise first
-    print(f"next: edgematting bench {model_dir}")
+    run_.raise_for_failures()
+    print(f"next: edgematting bench {args.model}")
     return 0

@@ -1,6 +1,6 @@
 """Quantization-aware fine-tuning (tfmot) for full-integer int8 TFLite export.
 
-    qat = qat_finetune(model, spec, ExportConfig(precision="int8-qat", extra={"qat_steps": 200}))
+    qat = qat_finetune(model, spec, ExportConfig(precision="int8-qat", tflite={"qat": {"steps": 200}}))
     # -> a tf-keras model with fake-quant nodes; the TFLite converter (Optimize.DEFAULT +
     #    representative dataset + TFLITE_BUILTINS_INT8) turns it into a full-int8 model.
 
@@ -17,9 +17,9 @@ Steps:
    on calibration images -- the same statistic TFLite's post-training calibration uses, so
    fine-tuning starts from the PTQ point and then trains the weights to fit it.
 3. Fine-tune with the architecture's task loss (`training.losses.loss_for`) for
-   ``config.extra["qat_steps"]`` steps (default 200), Adam, ``lr`` (1e-4), batch
-   ``config.extra["qat_batch"]`` (8). BatchNormalization is frozen (inference mode, fixed
-   gamma/beta/statistics, ``config.extra["qat_freeze_bn"]``, default True): a few hundred
+   ``config.tflite.qat.steps`` steps (default 200), Adam, ``lr`` (1e-4), batch
+   ``qat.batch`` (8). BatchNormalization is frozen (inference mode, fixed
+   gamma/beta/statistics, ``qat.freeze_bn``, default True): a few hundred
    small batches should not re-estimate the statistics the converter folds into the convs.
 4. Return the QAT Keras model (its weights are still float; the converter quantizes them
    with the fake-quant ranges).
@@ -38,12 +38,8 @@ import numpy as np
 from ..errors import DependencyError, InputError
 from .policy import quantize_model
 
-DEFAULT_STEPS = 200
-DEFAULT_BATCH = 8
 #: SyntheticPortraits seed of the QAT training images (calibration uses 1234, verify 4321).
 QAT_SEED = 7919
-#: Images whose float activations set the initial fake-quant ranges.
-RANGE_INIT_SAMPLES = 32
 
 _RANGE_SUFFIXES = ("output", "post_activation", "pre_activation", "quantize_layer")
 
@@ -79,7 +75,7 @@ def _folder_dataset(spec, folder: str, batch: int):
     return train_ds.repeat()
 
 
-def qat_data(spec, source: str = "synthetic", batch: int = DEFAULT_BATCH):
+def qat_data(spec, source: str = "synthetic", batch: int = 8):
     """An endless iterable of (x, y) batches for fine-tuning (see module docstring)."""
     if str(source) == "synthetic":
         return _synthetic_batches(spec, batch)
@@ -168,23 +164,24 @@ def _freeze_batchnorm(qat_model) -> int:
 
 # -- main entry --------------------------------------------------------------------------------
 def qat_finetune(model, spec, config=None, steps: int | None = None, data_source: str | None = None,
-                 lr: float = 1e-4, progress: bool = True):
+                 progress: bool = True):
     """Quantization-aware fine-tuning of `model` -> the QAT (fake-quant) tf-keras model.
 
-    `config` is an ExportConfig (or None): ``config.extra`` may hold ``qat_steps``,
-    ``qat_batch``, ``qat_lr``, ``qat_freeze_bn``; ``config.calib`` (a folder) is used as
-    training data when `data_source` is not given. The input `model` is not modified.
+    `config` is an ExportConfig (or None): its ``tflite.qat`` (`converters.QATOptions`)
+    sets steps, batch, learning rate, BatchNorm freezing and range samples;
+    ``config.calib`` (a folder) is used as training data when `data_source` is not given.
+    The input `model` is not modified.
     """
     from .._tf import keras, tf
+    from ..converters.base import QATOptions
 
     tf()
     k = keras()
-    extra = dict(getattr(config, "extra", None) or {})
-    steps = int(steps if steps is not None else extra.get("qat_steps", DEFAULT_STEPS))
+    opts = config.tflite.qat if config is not None else QATOptions()
+    steps = int(steps if steps is not None else opts.steps)
     if steps < 0:
         raise InputError(f"qat_steps must be >= 0, got {steps}.")
-    batch = int(extra.get("qat_batch", DEFAULT_BATCH))
-    lr = float(extra.get("qat_lr", lr))
+    batch, lr = opts.batch, opts.lr
     calib = getattr(config, "calib", "synthetic") if config is not None else "synthetic"
     source = data_source or calib or "synthetic"
     range_source = source if source == "synthetic" or Path(source).is_dir() else "synthetic"
@@ -193,9 +190,9 @@ def qat_finetune(model, spec, config=None, steps: int | None = None, data_source
 
     qmodel = quantize_model(model)
     n_ranges = init_quantizer_ranges(
-        qmodel, model, _range_images(spec, range_source, int(extra.get("qat_range_samples", RANGE_INIT_SAMPLES)))
+        qmodel, model, _range_images(spec, range_source, opts.range_samples)
     )
-    if bool(extra.get("qat_freeze_bn", True)):
+    if opts.freeze_bn:
         _freeze_batchnorm(qmodel)
     qmodel.compile(optimizer=k.optimizers.Adam(learning_rate=lr), loss=loss_for(spec.architecture))
     if steps > 0:

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
+
 
 def _eval_images(spec, data, n: int):
     """(x normalized (n,H,W,3), reference alpha (n,H,W) or None)."""
@@ -53,11 +55,12 @@ def _eval_images(spec, data, n: int):
 
 def mean_iou(pred: np.ndarray, ref: np.ndarray, threshold: float = 0.5) -> float:
     """Mean per-image mask IoU of alpha maps (N,H,W[,1]) thresholded at `threshold`."""
-    from ..evaluation.metrics import iou
+    from ..evaluation.metrics import evaluate_alpha, summarize
 
     pred = np.asarray(pred).reshape(len(pred), *np.asarray(pred).shape[1:3])
     ref = np.asarray(ref).reshape(len(ref), *np.asarray(ref).shape[1:3])
-    return float(np.mean([iou(p, r, threshold=threshold) for p, r in zip(pred, ref)]))
+    rows = [evaluate_alpha(p, r, threshold=threshold, keys=("iou",)) for p, r in zip(pred, ref)]
+    return summarize(rows, ("iou",))["iou"]
 
 
 def _keras_predict(model, x, batch=8):
@@ -66,7 +69,7 @@ def _keras_predict(model, x, batch=8):
 
 
 def qat_recovery(model_dir, data: str | os.PathLike | None = None, n: int = 32, qat_steps: int = 200,
-                 calib_samples: int = 64, out_dir=None, progress: bool = False, extra: dict | None = None) -> dict:
+                 calib_samples: int = 64, out_dir=None, progress: bool = False, qat: dict | None = None) -> dict:
     """Measure IoU of fp32 / PTQ int8 / QAT int8 and the fraction of the PTQ drop QAT recovers."""
     from ..converters import convert_model
     from ..converters.base import ExportConfig
@@ -85,7 +88,7 @@ def qat_recovery(model_dir, data: str | os.PathLike | None = None, n: int = 32, 
     ious = {"fp32": mean_iou(y_fp32, ref, thr)}
     for key, precision in (("ptq", "int8"), ("qat", "int8-qat")):
         cfg = ExportConfig(target="tflite", precision=precision, calib_samples=calib_samples, verify=False,
-                           extra={"qat_steps": int(qat_steps), **(extra or {})})
+                           tflite={"qat": {"steps": int(qat_steps), **(qat or {})}})
         t0 = time.perf_counter()
         art = convert_model(model_dir, cfg, out_dir=out / key, progress=progress, model=model, spec=spec)
         result[f"{key}_seconds"] = round(time.perf_counter() - t0, 1)
@@ -118,9 +121,8 @@ def main(argv=None) -> int:  # python -m edgematting.quantization.report MODEL_D
     text = json.dumps(r, indent=2)
     print(text)
     if a.json:
-        from ..modelio import atomic_write_json
 
-        atomic_write_json(a.json, r)
+        atomic.write_json(a.json, r)
     return 0
 
 

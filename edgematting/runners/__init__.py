@@ -17,20 +17,10 @@ __all__ = ["Runner", "load_runner", "runner_kind"]
 
 
 def runner_kind(path: str | os.PathLike) -> str:
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".tflite":
-        return "tflite"
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in (".mlpackage", ".mlmodel"):
-        return "coreml"
-    if p.is_dir() or suffix == ".keras":
-        return "keras"
-    raise InputError(
-        f"Don't know how to run '{p}': expected a .tflite, .onnx or .mlpackage file, or a "
-        "model directory (model.keras + model.json)."
-    )
+    """"tflite" | "onnx" | "coreml" | "keras" (`edgematting.contract.target_of`)."""
+    from ..contract import target_of
+
+    return target_of(path)
 
 
 def load_runner(path: str | os.PathLike, **kw) -> Runner:

@@ -6,7 +6,7 @@ the exact ops and weights on disk -- is computed by the numpy reference interpre
 (:mod:`edgematting.runners.mil_interpreter`). ``runner.engine`` says which one did.
 
 Like every runner, ``run`` takes normalized float NHWC input and returns (N, H, W, 1)
-float32 alpha:
+float32 alpha, through the artifact contract (`edgematting.contract`) and ``run_raw``:
 
 * image input (``ct.ImageType``): the normalized input is turned back into the pixels a
   camera buffer would hold, ``round_to_uint8(x * std + mean)`` (mean/std from the
@@ -16,8 +16,8 @@ float32 alpha:
   there for ML programs), so they are applied by the program, not by this runner.
 * grayscale image output: Core ML writes the program's 0..255 float output into an
   8-bit buffer; the interpreter path does the same with ``round_to_uint8`` (Core ML's
-  own rounding mode is not documented: a difference of 1/255 is possible), and ``run``
-  divides by 255.
+  own rounding mode is not documented: a difference of 1/255 is possible), and the
+  contract dequantizes it with the metadata's scale 1/255.
 """
 from __future__ import annotations
 
@@ -78,15 +78,6 @@ class CoreMLRunner(Runner):
             == ct.proto.FeatureTypes_pb2.ImageFeatureType.ColorSpace.Value("BGR"))
         ud = dict(desc.metadata.userDefined)
         self.metadata = json.loads(ud["edgematting"]) if "edgematting" in ud else {}
-        if self.image_input:
-            inp = self.metadata.get("input", {})
-            if "mean" not in inp or "std" not in inp:
-                raise InputError(
-                    f"{self.path} has an image input but no edgematting metadata with mean/std, so "
-                    "normalized input cannot be turned back into pixels; use run_raw with uint8 pixels."
-                )
-            self.mean = np.asarray(inp["mean"], np.float32)
-            self.std = np.asarray(inp["std"], np.float32)
 
         if engine == "auto":
             engine = "coreml" if coreml_native_available() else "interpreter"
@@ -139,16 +130,3 @@ class CoreMLRunner(Runner):
         if self.image_input and x.dtype != np.uint8:
             raise InputError("run_raw on an image-input Core ML model takes uint8 pixels (N, H, W, 3).")
         return np.stack([self._predict_one(xi) for xi in x])
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float32)
-        if x.ndim == 3:
-            x = x[None]
-        if x.shape[-1] != 3:
-            raise InputError(f"Core ML models take 3-channel NHWC input; got shape {x.shape}.")
-        if self.image_input:
-            x = round_to_uint8(x * self.std + self.mean)
-        y = self.run_raw(x)
-        if self.image_output:
-            return y.astype(np.float32) / np.float32(255.0)
-        return y.astype(np.float32)

@@ -26,6 +26,9 @@ class KerasRunner(Runner):
             "output": {"threshold": getattr(spec, "threshold", 0.5)},
         }
 
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        return self.run(x)
+
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32)
         outs = [

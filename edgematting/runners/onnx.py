@@ -1,9 +1,7 @@
 """onnxruntime (CPU execution provider) runner for .onnx artifacts.
 
-`run` takes normalized float NHWC and builds the artifact's own input from its
-metadata (``metadata_props["edgematting"]``): uint8 pixels, 4 channels, NCHW layout and
-the input tensor's dtype (float32, float16, uint8). Output is returned as (N, H, W, 1)
-float32.
+The artifact contract comes from the model's ``metadata_props["edgematting"]`` and is
+checked against the session's input/output element types when the runner is built.
 """
 from __future__ import annotations
 
@@ -16,17 +14,19 @@ from ..errors import InputError
 from .base import Runner
 
 _ORT_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(uint8)": np.uint8,
-    "tensor(int8)": np.int8,
-    "tensor(double)": np.float64,
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(double)": "float64",
 }
 
 
 class OnnxRunner(Runner):
     def __init__(self, path, threads: int = 1, num_threads: int | None = None, metadata: dict | None = None):
         import onnxruntime as ort
+
+        from ..contract import MetadataError
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -36,7 +36,11 @@ class OnnxRunner(Runner):
         so.intra_op_num_threads = n
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise InputError(f"onnxruntime cannot load {self.path}: {str(e).strip()[:300]}. Is it a damaged "
+                             "file? Convert it again with `edgematting convert`.") from e
         if metadata is None:
             raw = self.session.get_modelmeta().custom_metadata_map.get("edgematting")
             if raw is None:
@@ -45,32 +49,14 @@ class OnnxRunner(Runner):
         self.metadata = metadata
         self.input = self.session.get_inputs()[0]
         self.output = self.session.get_outputs()[0]
+        for side, tensor, want in (("input", self.input, self.contract["dtype"]),
+                                   ("output", self.output, self.contract["output_dtype"])):
+            have = _ORT_TYPES.get(tensor.type, tensor.type)
+            if have != want:
+                raise MetadataError(f"{side}.dtype", f"says {want} but the model's {side} tensor is {have}")
+        shape = self.input.shape
+        self.batch_one = bool(shape) and isinstance(shape[0], int) and shape[0] == 1
         self.engine = f"onnxruntime {ort.__version__} CPU ({n} thread(s))"
-
-    @property
-    def nchw(self) -> bool:
-        return self.metadata["input"].get("layout", "NHWC") == "NCHW"
-
-    def native(self, x: np.ndarray) -> np.ndarray:
-        from ..converters.wrappers import native_input
-
-        v = native_input(x, self.metadata)
-        if self.nchw:
-            v = np.transpose(v, (0, 3, 1, 2))
-        dt = _ORT_TYPES.get(self.input.type, np.float32)
-        return np.ascontiguousarray(v.astype(dt))
 
     def run_raw(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self.output.name], {self.input.name: x})[0]
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        native = self.native(np.asarray(x, np.float32))
-        shape = self.input.shape
-        if shape and isinstance(shape[0], int) and shape[0] == 1 and len(native) > 1:
-            y = np.concatenate([self.run_raw(native[i : i + 1]) for i in range(len(native))], 0)
-        else:
-            y = self.run_raw(native)
-        y = np.asarray(y, np.float32)
-        if y.ndim == 4 and y.shape[1] == 1 and y.shape[-1] != 1:  # NCHW output
-            y = np.transpose(y, (0, 2, 3, 1))
-        return y

@@ -1,11 +1,10 @@
 """LiteRT (ai-edge-litert) runner for .tflite artifacts.
 
-`run` takes normalized float NHWC (what Keras takes) and converts it to the artifact's
-own input using its embedded metadata: uint8-pixel artifacts get the pixels back
-(``round_to_uint8(x * std + mean)``, exact for inputs made from uint8 pixels), 4-channel
-artifacts get an alpha channel (255 for pixels, 0 for float), quantized tensors are
-quantized with their scale/zero point and the output is dequantized. Models have a
-static batch of 1, so batches are run one sample at a time.
+The artifact contract (input mapping, quantization, output dequantization) comes from the
+metadata embedded in the flatbuffer, and is checked against the interpreter's own tensor
+details when the runner is built: a file whose input/output dtype or quantization differs
+from its metadata is refused (MetadataError) instead of giving a wrong matte. Models have
+a static batch of 1, so batches are run one sample at a time.
 """
 from __future__ import annotations
 
@@ -17,23 +16,26 @@ from ..errors import InputError
 from .base import Runner
 
 
-def _quantize(x: np.ndarray, dtype, scale: float, zp: int) -> np.ndarray:
-    if np.issubdtype(dtype, np.floating):
-        return x.astype(dtype)
-    info = np.iinfo(dtype)
-    if scale:
-        q = np.floor(x / np.float32(scale) + np.float32(0.5)) + zp
-    else:
-        q = np.floor(x + np.float32(0.5))
-    return np.clip(q, info.min, info.max).astype(dtype)
+def check_tensor(detail: dict, c: dict, side: str) -> None:
+    """MetadataError unless the interpreter's tensor `detail` has the dtype and
+    quantization that the contract `c` gives for `side` ("input" | "output")."""
+    from ..contract import MetadataError
 
-
-def _dequantize(y: np.ndarray, scale: float, zp: int) -> np.ndarray:
-    if np.issubdtype(y.dtype, np.floating):
-        return y.astype(np.float32)
-    if not scale:
-        return y.astype(np.float32)
-    return ((y.astype(np.float32) - np.float32(zp)) * np.float32(scale)).astype(np.float32)
+    dtype = np.dtype(detail["dtype"]).name
+    want = c["dtype"] if side == "input" else c["output_dtype"]
+    if dtype != want:
+        raise MetadataError(f"{side}.dtype", f"says {want} but the model's {side} tensor is {dtype}")
+    scale, zp = detail["quantization"]
+    q = c["input_quant"] if side == "input" else c["output_quant"]
+    if q is None:
+        if scale and dtype != "float32" and not (side == "input" and c["normalization_in_model"]
+                                                 and abs(scale - 1.0) < 1e-6 and zp == 0):
+            raise MetadataError(f"{side}.quantization", f"is missing but the model's {side} tensor has "
+                                f"scale {scale:g}, zero point {zp}")
+        return
+    if not scale or abs(float(q[0]) - scale) > 1e-6 * max(1.0, scale) or int(q[1]) != int(zp):
+        raise MetadataError(f"{side}.quantization", f"says scale {float(q[0]):g}, zero point {q[1]} but the "
+                            f"model's {side} tensor has scale {scale:g}, zero point {zp}")
 
 
 class TFLiteRunner(Runner):
@@ -48,23 +50,16 @@ class TFLiteRunner(Runner):
         if not self.path.is_file():
             raise InputError(f"TFLite file not found: {self.path}")
         self.metadata = metadata if metadata is not None else read_embedded_metadata(self.path)
-        self.interpreter = Interpreter(model_path=str(self.path), num_threads=int(num_threads))
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=int(num_threads))
+            self.interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as e:
+            raise InputError(f"LiteRT cannot load {self.path}: {str(e).strip()[:300]}") from e
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
+        check_tensor(self.input, self.contract, "input")
+        check_tensor(self.output, self.contract, "output")
         self.engine = f"ai-edge-litert {version('ai-edge-litert')} (CPU, {int(num_threads)} thread(s))"
-
-    @property
-    def input_dtype(self):
-        return np.dtype(self.input["dtype"])
-
-    def native(self, x: np.ndarray) -> np.ndarray:
-        """Normalized float NHWC -> this artifact's input tensor values (dtype included)."""
-        from ..converters.wrappers import native_input
-
-        v = native_input(x, self.metadata)
-        scale, zp = self.input["quantization"]
-        return _quantize(v, self.input_dtype, scale, zp)
 
     def run_raw(self, x: np.ndarray) -> np.ndarray:
         """One native input (1, H, W, C) of the artifact's dtype -> raw output tensor."""
@@ -72,13 +67,3 @@ class TFLiteRunner(Runner):
         it.set_tensor(self.input["index"], np.ascontiguousarray(x))
         it.invoke()
         return it.get_tensor(self.output["index"])
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float32)
-        native = self.native(x)
-        scale, zp = self.output["quantization"]
-        outs = []
-        for i in range(len(native)):
-            y = self.run_raw(native[i : i + 1])
-            outs.append(_dequantize(np.array(y), scale, zp))
-        return np.concatenate(outs, axis=0).reshape(len(native), *outs[0].shape[1:3], -1)

@@ -1,0 +1,204 @@
+"""Bench output: what people read (rich table, Markdown, CSV, a latency-vs-accuracy PNG) and
+the comparison line against the peer model, all from one report dict.
+
+The report is `measure`'s output: ``report["rows"]`` are `BenchRow.to_dict()` dicts; the
+Markdown table and the CSV have the same columns (`flat_rows`), so they always agree.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import atomic
+
+
+def write_report(report: dict, out: Path, console) -> dict:
+    """bench.json, bench.md, bench.csv and latency_vs_accuracy.png in `out`; the table and
+    the peer comparison on the console. Returns {"json": path, "png": path or None}."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / "bench.json", report)
+    atomic.write_bytes(out / "bench.md", to_markdown(report).encode())
+    atomic.write_bytes(out / "bench.csv", to_csv(report).encode())
+    png = plot_pareto(report, out / "latency_vs_accuracy.png")
+    print_table(report, console)
+    for line in report["peer_comparison"]:
+        console.print(line)
+    console.print(f"written: {out / 'bench.md'}, bench.json, bench.csv" + (f", {png.name}" if png else ""))
+    return {"json": out / "bench.json", "png": png}
+
+
+def _pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points not dominated (lower latency and higher accuracy are better)."""
+    front = []
+    for i, (li, ai) in enumerate(points):
+        if not any((lj <= li and aj >= ai) and (lj < li or aj > ai) for j, (lj, aj) in enumerate(points) if j != i):
+            front.append(i)
+    return front
+
+
+def flat_rows(report: dict) -> list[dict]:
+    """One flat dict per row: the columns of the Markdown table and the CSV."""
+    threads = report["config"]["threads"]
+    out = []
+    for r in report["rows"]:
+        f = {
+            "artifact": r["artifact"], "target": r["target"], "precision": r["precision"],
+            "input": r.get("input", ""), "size_kb": r.get("size_kb"), "status": r["status"],
+            "load_ms": r.get("load_ms"),
+        }
+        for t in threads:
+            lat = r.get("latency", {}).get(str(t), {})
+            f[f"model_ms_t{t}"] = _r(lat.get("model", {}).get("median_ms"))
+            f[f"model_p90_t{t}"] = _r(lat.get("model", {}).get("p90_ms"))
+            f[f"e2e_ms_t{t}"] = _r(lat.get("e2e", {}).get("median_ms"))
+            f[f"e2e_p90_t{t}"] = _r(lat.get("e2e", {}).get("p90_ms"))
+            f[f"speedup_t{t}"] = r.get("speedup_vs_fp32", {}).get(str(t))
+        if "keras" in r.get("latency", {}):
+            f[f"model_ms_t{threads[0]}"] = _r(r["latency"]["keras"]["model"]["median_ms"])
+            f[f"model_p90_t{threads[0]}"] = _r(r["latency"]["keras"]["model"]["p90_ms"])
+        f["peak_mem_mb"] = r.get("peak_mem_mb")
+        p = r.get("parity", {})
+        f["max_abs"], f["mean_abs"], f["psnr"], f["parity_iou"] = (_r(p.get(k), 6) for k in ("max_abs", "mean_abs", "psnr", "iou"))
+        a = r.get("accuracy", {})
+        f["iou"], f["boundary_f"], f["mse"], f["sad"] = (_r(a.get(k), 4) for k in ("iou", "boundary_f", "mse", "sad"))
+        f["gflops_t1"] = r.get("gflops_per_s", {}).get(str(threads[0]))
+        f["pct_peak_t1"] = r.get("pct_of_peak", {}).get(str(threads[0]))
+        f["notes"] = " | ".join(([r["reason"]] if r.get("reason") else []) + r.get("flags", []))
+        out.append(f)
+    return out
+
+
+def _r(v, nd=3):
+    return None if v is None else round(float(v), nd)
+
+
+def to_markdown(report: dict) -> str:
+    rows = flat_rows(report)
+    cols = list(rows[0]) if rows else []
+    fmt = lambda v: "" if v is None else str(v).replace("|", "/")  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    m = report["machine"]
+    head = [
+        f"# edgematting bench: {report['model']}",
+        "",
+        f"{m['platform']}, {m['cpus']} CPUs; matmul peak (LiteRT): "
+        + ", ".join(f"{v:.1f} GFLOP/s @{k} thread(s)" for k, v in report["peak_gflops"].items())
+        + (f"; model FLOPs {report['flops'] / 1e9:.3f} G" if report.get("flops") else ""),
+        "",
+    ]
+    return "\n".join(head + lines) + "\n"
+
+
+def to_csv(report: dict) -> str:
+    import csv
+    import io
+
+    rows = flat_rows(report)
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def plot_pareto(report: dict, path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = str(report["config"]["threads"][0])
+    pts, labels = [], []
+    for r in report["rows"]:
+        lat = r.get("latency", {}).get(t, {}).get("model", {}).get("median_ms")
+        acc = (r.get("accuracy") or {}).get("iou")
+        if acc is None:
+            acc = (r.get("parity") or {}).get("iou")
+        if lat and acc is not None:
+            pts.append((lat, acc))
+            labels.append(f"{r['reason']} (peer)" if r["target"] == "peer" else
+                          f"{r['target']} {r['precision']}" + (" u8" if "uint8" in r.get("input", "") else ""))
+    if not pts:
+        return None
+    front = _pareto(pts)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, ((x, y), lab) in enumerate(zip(pts, labels)):
+        ax.scatter(x, y, s=60 if i in front else 30, c="tab:red" if i in front else "tab:blue", zorder=3)
+        ax.annotate(lab, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    fp = sorted(pts[i] for i in front)
+    ax.plot([p[0] for p in fp], [p[1] for p in fp], "r--", lw=1, label="Pareto front")
+    ax.set_xscale("log")  # slow paths (e.g. int16x8) sit an order of magnitude away
+    ax.set_xlabel(f"latency, model alone (ms, median, {t} thread, log scale)")
+    ax.set_ylabel("IoU on --data" if any(r.get("accuracy") for r in report["rows"]) else "mask IoU vs Keras")
+    ax.set_title(f"{report['model']}: latency vs accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110)
+    plt.close(fig)
+    atomic.write_bytes(path, buf.getvalue())
+    return path
+
+
+def print_table(report: dict, console) -> None:
+    """The headline columns as a rich table; every note (reasons, slow paths) listed below it.
+
+    The full set of columns is in bench.md / bench.csv / bench.json.
+    """
+    from rich.table import Table
+
+    threads = report["config"]["threads"]
+    prefix = report["model"] + "_"
+    tab = Table(title=f"edgematting bench: {report['model']} (ms = median, model alone / end-to-end photo)")
+    cols = ["artifact", "status", "KB"] + [f"ms t{t}" for t in threads] + [f"e2e t{t}" for t in threads] + \
+        [f"x fp32 t{threads[0]}", "max abs", "IoU/keras", "IoU data"]
+    for c in cols:
+        tab.add_column(c, no_wrap=c == "artifact", justify="left" if c in ("artifact", "status") else "right")
+    notes = []
+    for f in flat_rows(report):
+        name = f["artifact"][len(prefix):] if f["artifact"].startswith(prefix) else f["artifact"]
+        st = {"verified": "green", "failed": "red", "peer": "cyan"}.get(f["status"], "white")
+        flag = " *" if f["notes"] else ""
+        tab.add_row(
+            name + flag, f"[{st}]{f['status']}", _s(f["size_kb"]),
+            *[_s(f[f"model_ms_t{t}"]) for t in threads], *[_s(f[f"e2e_ms_t{t}"]) for t in threads],
+            _s(f[f"speedup_t{threads[0]}"]), _s(f["max_abs"]), _s(f["parity_iou"]), _s(f["iou"]),
+        )
+        if f["notes"]:
+            notes.append(f"* {name}: {f['notes']}")
+    console.print(tab)
+    for n in notes:
+        console.print(n, highlight=False)
+
+
+def _s(v):
+    return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+
+def peer_comparison(report: dict) -> list[str]:
+    """Lines comparing the fastest full-int8 TFLite row with the peer, per thread count."""
+    peer = next((r for r in report["rows"] if r["target"] == "peer"), None)
+    if not peer:
+        return []
+    ours = [r for r in report["rows"] if r["target"] == "tflite" and r["precision"] == "int8" and r.get("latency")]
+    lines = []
+    for t in report["config"]["threads"]:
+        cand = [r for r in ours if str(t) in r["latency"]]
+        if not cand or str(t) not in peer["latency"]:
+            continue
+        best = min(cand, key=lambda r: r["latency"][str(t)]["e2e"]["median_ms"])
+        a, b = best["latency"][str(t)], peer["latency"][str(t)]
+        line = (
+            f"vs {peer['reason']} ({t} thread{'s' if t > 1 else ''}): model {a['model']['median_ms']:.2f} vs "
+            f"{b['model']['median_ms']:.2f} ms (x{b['model']['median_ms'] / a['model']['median_ms']:.2f}), "
+            f"end-to-end {a['e2e']['median_ms']:.2f} vs {b['e2e']['median_ms']:.2f} ms "
+            f"(x{b['e2e']['median_ms'] / a['e2e']['median_ms']:.2f}) [{best['artifact']}]"
+        )
+        if best.get("accuracy") and peer.get("accuracy"):
+            line += f"; IoU {best['accuracy']['iou']:.4f} vs {peer['accuracy']['iou']:.4f}"
+        lines.append(line)
+    return lines

@@ -1,0 +1,304 @@
+"""Golden vectors for the Android demo's plain-Java core (`android_demo/core`).
+
+`write_golden_vectors` writes test cases computed with the Python definition of the photo
+pipeline (`edgematting.contract`: `model_input`, `output_to_alpha`, `quantize`;
+`edgematting.imageops`: compositing and blur); the Java JUnit tests
+(`android_demo/core/src/test`) read them and must reproduce them exactly (integer paths)
+or within `FLOAT_TOLERANCE` (float paths; in practice bit-exact). Used by
+tests/test_android_core.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgematting import imageops
+from edgematting.contract import model_input, output_to_alpha, quantize, validate_metadata
+
+#: Max |Java - Python| allowed on float stages (model input floats, alpha, blur): 0, i.e.
+#: bit-exact. The Java core repeats the float32 operations in numpy's order and Java 17 float
+#: math is strict IEEE 754, so every stage agrees bit for bit. A looser bound (1e-6) would
+#: let operation-order slips through: rewriting the resize's last step as
+#: ``top + (bot - top) * wy`` moves alpha by only 6e-8.
+FLOAT_TOLERANCE = 0.0
+#: Integer stages (uint8/int8 input tensors, ARGB composites and cut-outs) must match exactly.
+INT_TOLERANCE = 0
+
+GOLDEN_FORMAT = "edgematting-android-golden"
+
+
+# --------------------------------------------------------------------------------------
+def _metadata(
+    h: int,
+    w: int,
+    *,
+    architecture: str = "fast-scnn",
+    channels: int = 3,
+    order: str | None = None,
+    dtype: str = "float32",
+    norm_in_model: bool | None = None,
+    mean=(127.5, 127.5, 127.5),
+    std=(127.5, 127.5, 127.5),
+    input_quant=None,
+    output_dtype: str = "float32",
+    output_quant=None,
+    output_range=(0.0, 1.0),
+) -> dict:
+    """A sidecar dict in the schema of `edgematting.contract.artifact_metadata`."""
+    from edgematting import __version__
+
+    if norm_in_model is None:
+        norm_in_model = dtype == "uint8" and input_quant is None
+    return {
+        "format": "edgematting-artifact",
+        "format_version": 1,
+        "model_name": architecture,
+        "model_version": "1",
+        "architecture": architecture,
+        "target": "tflite",
+        "precision": "fp32" if dtype == "float32" else "int8",
+        "file": f"{architecture}.tflite",
+        "input": {
+            "name": "image",
+            "height": h,
+            "width": w,
+            "channels": channels,
+            "channel_order": order or ("RGBA" if channels == 4 else "RGB"),
+            "layout": "NHWC",
+            "dtype": dtype,
+            "mean": list(mean),
+            "std": list(std),
+            "normalization_in_model": norm_in_model,
+            "quantization": input_quant,
+        },
+        "output": {
+            "name": "alpha",
+            "height": h,
+            "width": w,
+            "channels": 1,
+            "meaning": "person_probability" if architecture == "fast-scnn" else "alpha_matte",
+            "range": list(output_range),
+            "threshold": 0.5,
+            "dtype": output_dtype,
+            "quantization": output_quant,
+        },
+        "edgematting_version": __version__,
+        "created": "2024-01-01T00:00:00+00:00",  # fixed: goldens must be deterministic
+    }
+
+
+def _schema_metadata() -> dict:
+    """A sidecar made by the converters' own `contract.artifact_metadata`."""
+    from edgematting.contract import artifact_metadata
+    from edgematting.converters.base import ExportConfig
+    from edgematting.modelio import ModelSpec
+
+    spec = ModelSpec(architecture="fast-scnn", config={}, input_size=(24, 40))
+    cfg = ExportConfig(target="tflite", precision="int8", input_type="uint8", channels=4, verify=False)
+    meta = artifact_metadata(spec, cfg, "fast-scnn_int8_uint8_4ch.tflite",
+                             output_dtype="uint8", output_quant={"scale": 1.0 / 256.0, "zero_point": 0})
+    meta["created"] = "2024-01-01T00:00:00+00:00"
+    return meta
+
+
+# imagenet-style statistics: unequal per colour, so a channel swap that forgets to swap the
+# mean/std with it is caught.
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+#: (name, offending key, how to break a good sidecar)
+BAD_METADATA = [
+    ("missing_input", "input", lambda m: m.pop("input")),
+    ("dtype_float64", "input.dtype", lambda m: m["input"].__setitem__("dtype", "float64")),
+    ("size_mismatch", "output.height", lambda m: m["output"].__setitem__("height", m["input"]["height"] + 8)),
+    ("channels_5", "input.channels", lambda m: m["input"].__setitem__("channels", 5)),
+    ("missing_height", "input.height", lambda m: m["input"].pop("height")),
+    ("order_vs_channels", "input.channel_order", lambda m: m["input"].__setitem__("channel_order", "RGB") or m["input"].__setitem__("channels", 4)),
+    ("int8_without_quant", "input.quantization", lambda m: m["input"].update(dtype="int8", quantization=None, normalization_in_model=False)),
+    ("output_dtype_unknown", "output.dtype", lambda m: m["output"].__setitem__("dtype", "int4")),
+    ("output_quant_missing", "output.quantization", lambda m: m["output"].update(dtype="uint8", quantization=None)),
+    ("meaning_unknown", "output.meaning", lambda m: m["output"].__setitem__("meaning", "depth")),
+    ("nchw", "input.layout", lambda m: m["input"].__setitem__("layout", "NCHW")),
+    ("std_zero", "input.std", lambda m: m["input"].__setitem__("std", [127.5, 0, 127.5])),
+    ("missing_format_version", "format_version", lambda m: m.pop("format_version")),
+]
+
+
+def _gradient(h: int, w: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 255.0 * x / max(w - 1, 1)
+    g = 255.0 * y / max(h - 1, 1)
+    b = 127.5 + 127.5 * np.sin(x / 3.0) * np.cos(y / 4.0)
+    return np.clip(np.round(np.stack([r, g, b], -1)), 0, 255).astype(np.uint8)
+
+
+def _fake_alpha(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A smooth person-like blob with noise, spilling slightly outside [0, 1] (tests clipping)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    d = ((y - h * 0.55) / (h * 0.4)) ** 2 + ((x - w * 0.5) / (w * 0.3)) ** 2
+    a = 1.1 / (1.0 + np.exp(6.0 * (d - 1.0))) - 0.05 + rng.normal(0, 0.05, (h, w))
+    return a.astype(np.float32)
+
+
+class _Writer:
+    def __init__(self, out: Path):
+        self.out = out
+        self.cases: list[dict] = []
+
+    def array(self, name: str, a: np.ndarray) -> dict:
+        a = np.ascontiguousarray(a)
+        dt = {np.dtype(np.float32): "float32", np.dtype(np.uint8): "uint8", np.dtype(np.int8): "int8"}[a.dtype]
+        fname = f"{name}.bin"
+        (self.out / fname).write_bytes(a.astype(a.dtype.newbyteorder("<")).tobytes())
+        return {"file": fname, "dtype": dt, "shape": list(a.shape)}
+
+
+def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """Write golden vectors for the Java core into `out_dir`; return the manifest path.
+
+    Every file is little-endian raw data; `manifest.json` lists each case's stage, inputs,
+    sidecar metadata and expected output. Deterministic for a given seed.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    w = _Writer(out)
+
+    photos = {
+        "photo_37x53": rng.integers(0, 256, (37, 53, 3), dtype=np.uint8),
+        "photo_64x48": rng.integers(0, 256, (64, 48, 3), dtype=np.uint8),
+        "gradient_40x30": _gradient(40, 30),
+        "gradient_20x16": _gradient(20, 16),  # smaller than the models: upsampling
+    }
+    photo_refs = {k: w.array(k, v) for k, v in photos.items()}
+    backgrounds = {
+        "bg_20x25": rng.integers(0, 256, (20, 25, 3), dtype=np.uint8),
+        "bg_37x53": rng.integers(0, 256, (37, 53, 3), dtype=np.uint8),
+    }
+    bg_refs = {k: w.array(k, v) for k, v in backgrounds.items()}
+
+    def add(stage: str, name: str, **fields):
+        w.cases.append({"stage": stage, "name": name, **fields})
+
+    # -- stage: model input --------------------------------------------------------------
+    q_int8 = {"scale": 0.0078125, "zero_point": 3}
+    inputs = [
+        ("float_rgb", "photo_37x53", _metadata(32, 32)),
+        ("float_rgba_imagenet", "photo_64x48", _metadata(24, 40, channels=4, mean=IMAGENET_MEAN, std=IMAGENET_STD)),
+        ("float_bgr_imagenet", "photo_64x48", _metadata(32, 32, order="BGR", mean=IMAGENET_MEAN, std=IMAGENET_STD)),
+        ("float_bgra", "gradient_40x30", _metadata(24, 40, channels=4, order="BGRA")),
+        ("float_raw_pixels", "photo_37x53", _metadata(24, 40, norm_in_model=True)),
+        ("float_raw_rgba_upsample", "gradient_20x16", _metadata(32, 32, channels=4, norm_in_model=True)),
+        ("uint8_rgb", "photo_37x53", _metadata(24, 40, dtype="uint8")),
+        ("uint8_rgba", "gradient_40x30", _metadata(32, 32, channels=4, dtype="uint8")),
+        ("uint8_bgr_upsample", "gradient_20x16", _metadata(24, 40, order="BGR", dtype="uint8")),
+        ("uint8_bgra", "photo_37x53", _metadata(32, 32, channels=4, order="BGRA", dtype="uint8")),
+        ("uint8_quant_identity", "photo_64x48", _metadata(24, 40, dtype="uint8", norm_in_model=True,
+                                                           input_quant={"scale": 1.0, "zero_point": 0})),
+        ("uint8_quant_normalized", "photo_64x48", _metadata(32, 32, dtype="uint8", norm_in_model=False,
+                                                             input_quant=[1.0 / 127.5, 128])),
+        ("int8_quant", "photo_64x48", _metadata(24, 40, dtype="int8", input_quant=q_int8)),
+        ("int8_quant_rgba_imagenet", "photo_37x53", _metadata(32, 32, channels=4, dtype="int8", mean=IMAGENET_MEAN,
+                                                               std=IMAGENET_STD, input_quant={"scale": 0.0187, "zero_point": -14})),
+        ("int8_raw_pixels", "gradient_40x30", _metadata(24, 40, dtype="int8", norm_in_model=True,
+                                                         input_quant={"scale": 1.0, "zero_point": -128})),
+    ]
+    schema_meta = _schema_metadata()
+    if schema_meta is not None:  # the real converter schema, 4 channels uint8 in, uint8 out
+        inputs.append(("schema_uint8_rgba", "photo_37x53", schema_meta))
+    for name, photo, meta in inputs:
+        x = model_input(photos[photo], meta)
+        add("input", name, photo=photo_refs[photo], metadata=meta, expected=w.array(f"in_{name}", x[0]))
+
+    # -- stage: model output -> alpha at photo size ----------------------------------------
+    out_cases = [
+        ("float_32x32_to_37x53", "photo_37x53", _metadata(32, 32), "float32", None),
+        ("float_24x40_to_64x48", "photo_64x48", _metadata(24, 40, architecture="mattingnet"), "float32", None),
+        ("float_upsample_24x40_to_20x16", "gradient_20x16", _metadata(24, 40), "float32", None),
+        ("uint8_32x32_to_64x48", "photo_64x48", _metadata(32, 32, output_dtype="uint8",
+                                                          output_quant={"scale": 1.0 / 255.0, "zero_point": 0}), "uint8", (1.0 / 255.0, 0)),
+        ("int8_24x40_to_37x53", "photo_37x53", _metadata(24, 40, architecture="mattingnet", output_dtype="int8",
+                                                         output_quant=[1.0 / 256.0, -128]), "int8", (1.0 / 256.0, -128)),
+        ("float_range_pm1", "gradient_40x30", _metadata(32, 32, output_range=(-1.0, 1.0)), "range", None),
+    ]
+    alphas: dict[str, np.ndarray] = {}
+    for name, photo, meta, kind, qp in out_cases:
+        h, wd = meta["output"]["height"], meta["output"]["width"]
+        a = _fake_alpha(rng, h, wd)
+        if kind == "range":
+            raw = (a * np.float32(2.0) - np.float32(1.0)).astype(np.float32)
+        elif qp is not None:
+            raw = quantize(a, qp[0], qp[1], kind)
+        else:
+            raw = a
+        alpha = output_to_alpha(raw.reshape(1, h, wd, 1), meta, photos[photo].shape[:2])
+        alphas[name] = alpha
+        add("alpha", name, photo=photo_refs[photo], metadata=meta, raw=w.array(f"raw_{name}", raw),
+            expected=w.array(f"alpha_{name}", alpha))
+
+    # -- stage: compositing -------------------------------------------------------------
+    a37 = w.array("alpha_in_37x53", alphas["int8_24x40_to_37x53"])
+    a64 = w.array("alpha_in_64x48", alphas["uint8_32x32_to_64x48"])
+    a40 = w.array("alpha_in_40x30", alphas["float_range_pm1"])
+    p37, p64, p40 = photos["photo_37x53"], photos["photo_64x48"], photos["gradient_40x30"]
+    al37, al64, al40 = alphas["int8_24x40_to_37x53"], alphas["uint8_32x32_to_64x48"], alphas["float_range_pm1"]
+    comps = [
+        ("color_37x53", "photo_37x53", a37, {"type": "color", "rgb": [0, 177, 64]}, imageops.composite(p37, al37, (0, 177, 64))),
+        ("color_white_40x30", "gradient_40x30", a40, {"type": "color", "rgb": [255, 255, 255]}, imageops.composite(p40, al40, (255, 255, 255))),
+        ("image_resized_64x48", "photo_64x48", a64, {"type": "image", "image": bg_refs["bg_20x25"]},
+         imageops.composite(p64, al64, backgrounds["bg_20x25"])),
+        ("image_same_size_37x53", "photo_37x53", a37, {"type": "image", "image": bg_refs["bg_37x53"]},
+         imageops.composite(p37, al37, backgrounds["bg_37x53"])),
+        ("blur_default_37x53", "photo_37x53", a37, {"type": "blur", "radius": None}, imageops.composite(p37, al37, "blur")),
+        ("blur_default_64x48", "photo_64x48", a64, {"type": "blur", "radius": None}, imageops.composite(p64, al64, "blur")),
+        ("blur_r4_40x30", "gradient_40x30", a40, {"type": "blur", "radius": 4},
+         imageops.composite(p40, al40, imageops.box_blur(p40, 4))),
+        ("cutout_37x53", "photo_37x53", a37, {"type": "cutout"}, imageops.rgba_cutout(p37, al37)),
+        ("cutout_64x48", "photo_64x48", a64, {"type": "cutout"}, imageops.rgba_cutout(p64, al64)),
+    ]
+    for name, photo, aref, bg, expected in comps:
+        add("composite", name, photo=photo_refs[photo], alpha=aref, background=bg, expected=w.array(f"comp_{name}", expected))
+
+    # -- stage: box blur alone (float) ----------------------------------------------------
+    for name, photo, radius in (("r1_37x53", "photo_37x53", 1), ("r3_64x48", "photo_64x48", 3), ("r7_gradient", "gradient_40x30", 7)):
+        add("blur", name, photo=photo_refs[photo], radius=radius,
+            expected=w.array(f"blur_{name}", imageops.box_blur(photos[photo], radius)))
+
+    # -- metadata files -------------------------------------------------------------------
+    good_meta = [("float_rgb", _metadata(32, 32)), ("uint8_rgba", _metadata(24, 40, channels=4, dtype="uint8")),
+                 ("int8_io", _metadata(24, 40, architecture="mattingnet", dtype="int8", input_quant=q_int8,
+                                       output_dtype="int8", output_quant=[1.0 / 256.0, -128]))]
+    if schema_meta is not None:
+        good_meta.append(("schema", schema_meta))
+    meta_list = []
+    for name, m in good_meta:
+        validate_metadata(m)
+        fname = f"meta_good_{name}.json"
+        (out / fname).write_text(json.dumps(m, indent=2) + "\n")
+        meta_list.append({"file": fname, "valid": True})
+    for name, key, breaker in BAD_METADATA:
+        m = json.loads(json.dumps(_metadata(32, 32)))
+        breaker(m)
+        fname = f"meta_bad_{name}.json"
+        (out / fname).write_text(json.dumps(m, indent=2) + "\n")
+        meta_list.append({"file": fname, "valid": False, "key": key})
+    (out / "meta_bad_not_json.json").write_text('{"format_version": 1, "input": {"height": 32,}')
+    meta_list.append({"file": "meta_bad_not_json.json", "valid": False, "key": "(json)"})
+
+    manifest = {
+        "format": GOLDEN_FORMAT,
+        "format_version": 1,
+        "seed": seed,
+        "tolerance": {"float": FLOAT_TOLERANCE, "int": INT_TOLERANCE},
+        "stages": sorted({c["stage"] for c in w.cases}),
+        "cases": w.cases,
+        "metadata_files": meta_list,
+    }
+    path = out / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
