@@ -99,7 +99,7 @@ class ArchitectureSpec:
 
     @property
     def task(self) -> str:
-        """"segmentation" or "matting": the task its output solves."""
+        """The task its output solves: "segmentation" or "matting"."""
         return OUTPUT_MEANINGS[self.output_meaning]
 
     @property
