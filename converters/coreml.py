@@ -211,6 +211,8 @@ def _save_atomic(mlmodel, out_path: Path) -> None:
 
 def convert(model, spec, config, out_path) -> dict[str, Any]:
     """Convert `model` (tf-keras, NHWC float input) to an ML program at `out_path`."""
+    from ..models.registry import OUTPUT_MEANINGS
+
     check_config(config)
     ct = _coremltools()
     import numpy as np
@@ -292,7 +294,7 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
     mlmodel.license = config.coreml.license or ""
     mlmodel.short_description = (
         f"{spec.name} ({spec.architecture}) v{spec.version}: portrait "
-        f"{'segmentation' if spec.output_meaning == 'person_probability' else 'matting'}, "
+        f"{OUTPUT_MEANINGS.get(spec.output_meaning, 'matting')}, "
         f"{h}x{w}, {config.precision}" + (f", {compression}" if compression else "")
     )
     mlmodel.version = str(spec.version)

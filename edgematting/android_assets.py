@@ -14,15 +14,17 @@ from pathlib import Path
 from . import atomic
 from .contract import MetadataError, read_sidecar, sidecar_path, validate_metadata
 from .errors import InputError
+from .models.registry import ANDROID_ROLES as ROLES
+from .models.registry import find_architecture
 
 INDEX_FILE = "models.json"
-ROLES = ("camera", "photo")
 #: The app feeds NHWC tensors only (LiteRT's layout).
 LAYOUTS = ("NHWC",)
 
 
 def _default_role(architecture: str) -> str | None:
-    return {"fast-scnn": "camera", "mattingnet": "photo"}.get(architecture)  # -> models registry
+    a = find_architecture(architecture)
+    return a.android_role if a else None
 
 
 def load_sidecar(artifact: str | os.PathLike) -> dict:
@@ -46,8 +48,8 @@ def load_sidecar(artifact: str | os.PathLike) -> dict:
 def android_assets(artifacts, assets_dir: str | os.PathLike, role: str | None = None) -> dict:
     """Copy .tflite artifacts and their sidecars into the app's assets; update `models.json`.
 
-    Each artifact's role is `role` if given (one artifact only), else derived from its
-    architecture (fast-scnn -> camera, mattingnet -> photo). Everything is validated before
+    Each artifact's role is `role` if given (one artifact only), else the architecture's
+    `android_role` in the model registry. Everything is validated before
     anything is written; every file is copied atomically and the index is written last, so a
     failure leaves the assets as they were. Returns the index written.
     """
@@ -63,7 +65,7 @@ def android_assets(artifacts, assets_dir: str | os.PathLike, role: str | None = 
         meta = load_sidecar(a)
         r = role or _default_role(meta.get("architecture", ""))
         if r is None:
-            raise InputError(f"Cannot tell the role of {a} (architecture {meta.get('architecture')!r}); pass --role camera|photo.")
+            raise InputError(f"Cannot tell the role of {a} (architecture {meta.get('architecture')!r}); pass --role {'|'.join(ROLES)}.")
         if r in plan:
             raise InputError(f"Two artifacts for the '{r}' role: {plan[r][0]} and {a}. Give one per role.")
         plan[r] = (a, meta)

@@ -44,7 +44,6 @@ DTYPES = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8}
 QRANGE = {"uint8": (0, 255), "int8": (-128, 127)}
 CHANNEL_ORDERS = ("RGB", "BGR", "RGBA", "BGRA")
 LAYOUTS = ("NHWC", "NCHW")
-KNOWN_MEANINGS = ("person_probability", "alpha_matte")
 
 
 # --------------------------------------------------------------------------------------
@@ -320,8 +319,10 @@ def validate_metadata(meta: Any, layouts: tuple[str, ...] = LAYOUTS) -> dict:
         raise MetadataError("output.quantization", f'missing; a {odt} tensor needs {{"scale", "zero_point"}}')
     c["output_quant"] = None if odt == "float32" else quant_params(out.get("quantization"), "output.quantization", odt)
     meaning = _str(out, "meaning", "output.")
-    if meaning not in KNOWN_MEANINGS:
-        raise MetadataError("output.meaning", f'unknown meaning "{meaning}"; expected one of {list(KNOWN_MEANINGS)}')
+    from .models.registry import OUTPUT_MEANINGS
+
+    if meaning not in OUTPUT_MEANINGS:
+        raise MetadataError("output.meaning", f'unknown meaning "{meaning}"; expected one of {list(OUTPUT_MEANINGS)}')
     c["meaning"] = meaning
     rng = out.get("range")
     if rng is None:

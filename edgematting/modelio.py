@@ -27,18 +27,16 @@ MODEL_FILE = "model.keras"
 SPEC_FILE = "model.json"
 FORMAT_VERSION = 1
 
-#: What each architecture's single output channel means.
-OUTPUT_MEANING = {
-    "fast-scnn": "person_probability",
-    "mattingnet": "alpha_matte",
-}
+#: Output meaning of a model whose architecture is not registered (a compatible model
+#: directory from elsewhere); a registered one's comes from its registry entry.
+DEFAULT_OUTPUT_MEANING = "alpha_matte"
 
 
 @dataclass
 class ModelSpec:
     """The contents of `model.json`."""
 
-    architecture: str  # "fast-scnn" | "mattingnet"
+    architecture: str  # a name from models.registry, e.g. "fast-scnn" | "mattingnet"
     config: dict[str, Any]  # kwargs that rebuild the architecture (models.build_model)
     input_size: tuple[int, int]  # (height, width)
     name: str = ""
@@ -64,7 +62,10 @@ class ModelSpec:
         if not self.name:
             self.name = self.architecture
         if not self.output_meaning:
-            self.output_meaning = OUTPUT_MEANING.get(self.architecture, "alpha_matte")
+            from .models.registry import find_architecture
+
+            arch = find_architecture(self.architecture)
+            self.output_meaning = arch.output_meaning if arch else DEFAULT_OUTPUT_MEANING
 
     # -- normalization -------------------------------------------------------------
     def normalize(self, pixels):

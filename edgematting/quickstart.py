@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EdgemattingError, InputError
+from .models.registry import DEFAULT_ARCHITECTURE, get_architecture
 
 
 @dataclass
 class QuickstartConfig:
     out: Path = Path("runs/quickstart")
-    model: str = "fast-scnn"
+    model: str = DEFAULT_ARCHITECTURE
     input_size: tuple[int, int] = (256, 256)
     width: float = 1.0
     minutes: float = 10.0
@@ -35,6 +36,7 @@ class QuickstartConfig:
 
     def __post_init__(self):
         self.out = Path(self.out)
+        self.model = get_architecture(self.model, what="model").name
         if self.minutes <= 0:
             raise InputError("--minutes must be positive.")
 

@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from edgematting import imageops
-from edgematting.contract import model_input, output_to_alpha, quantize, validate_metadata
+from edgematting.contract import (
+    model_input,
+    output_to_alpha,
+    quantize,
+    validate_metadata,
+)
+from edgematting.models.registry import get_architecture
 
 #: Max |Java - Python| allowed on float stages (model input floats, alpha, blur): 0, i.e.
 #: bit-exact. The Java core repeats the float32 operations in numpy's order and Java 17 float
@@ -79,7 +85,7 @@ def _metadata(
             "height": h,
             "width": w,
             "channels": 1,
-            "meaning": "person_probability" if architecture == "fast-scnn" else "alpha_matte",
+            "meaning": get_architecture(architecture).output_meaning,
             "range": list(output_range),
             "threshold": 0.5,
             "dtype": output_dtype,
@@ -92,8 +98,9 @@ def _metadata(
 
 def _schema_metadata() -> dict:
     """A sidecar made by the converters' own `contract.artifact_metadata`."""
-    from edgematting.contract import artifact_metadata
     from edgematting.converters.base import ExportConfig
+
+    from edgematting.contract import artifact_metadata
     from edgematting.modelio import ModelSpec
 
     spec = ModelSpec(architecture="fast-scnn", config={}, input_size=(24, 40))

@@ -4,7 +4,6 @@ import io
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from edgematting.bench import measure, report as bench_report_mod

@@ -1,7 +1,6 @@
 """Data: synthetic portraits, folder datasets and their checks, augmentation, tf.data pipelines."""
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 

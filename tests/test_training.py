@@ -204,12 +204,15 @@ def test_init_weights_by_name_and_shape(tmp_path):
 
 # -- config validation and CLI -----------------------------------------------------------------
 def test_train_config_validation(tmp_path):
-    from edgematting.training import Architecture, Strategy, TrainConfig
+    from edgematting.training import Strategy, TrainConfig
 
     c = TrainConfig(model="mattingnet", strategy="mirrored", input_size="64x32", lite=True, out=str(tmp_path))
-    assert c.model is Architecture.MATTINGNET and c.strategy is Strategy.MIRRORED
+    assert c.model == "mattingnet" and c.strategy is Strategy.MIRRORED
+    assert c.spec.best_metric == "mae" and c.to_dict()["model"] == "mattingnet"
     assert c.input_size == (64, 32) and c.width == 0.5
-    with pytest.raises(InputError, match="fast-scnn"):
+    assert TrainConfig(model="Fast_SCNN").model == "fast-scnn"
+    with pytest.raises(InputError, match="^Unknown model 'fast-scn'. Choose one of: fast-scnn, mattingnet. "
+                       "Did you mean 'fast-scnn'"):
         TrainConfig(model="fast-scn")
     with pytest.raises(InputError):
         TrainConfig(input_size="65")

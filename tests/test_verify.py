@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgematting.errors import InputError, ParityError
-from edgematting.verify import TOLERANCES, Tolerance, check, compare, tolerance_for
+from edgematting.verify import Tolerance, check, compare, tolerance_for
 
 
 def test_every_registry_combination_has_a_reasoned_tolerance():

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.registry import ANDROID_ROLES, REGISTRY
+
 DEFAULT_ASSETS = "android_demo/app/src/main/assets"
 
 
@@ -18,9 +20,9 @@ def register(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help=".tflite file(s) from `edgematting convert`")
     p.add_argument("--assets", default=DEFAULT_ASSETS, help=f"the app's assets folder (default: {DEFAULT_ASSETS})")
-    p.add_argument("--role", choices=["camera", "photo"], default=None,
-                   help="role of the (single) artifact; default: from its architecture "
-                   "(fast-scnn -> camera, mattingnet -> photo)")
+    p.add_argument("--role", choices=ANDROID_ROLES, default=None,
+                   help="role of the (single) artifact; default: from its architecture ("
+                   + ", ".join(f"{a.name} -> {a.android_role}" for a in REGISTRY.values()) + ")")
     p.set_defaults(func=run)
     return p
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.registry import DEFAULT_ARCHITECTURE, architecture_help, architecture_names
+
 
 def register(sub):
     p = sub.add_parser(
@@ -15,7 +17,8 @@ def register(sub):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", default="runs/quickstart", help="output directory")
-    p.add_argument("--model", default="fast-scnn", choices=["fast-scnn", "mattingnet"])
+    p.add_argument("--model", default=DEFAULT_ARCHITECTURE, choices=architecture_names(),
+                   help=f"architecture ({architecture_help()})")
     p.add_argument("--input-size", default="256", help="HEIGHT or HEIGHTxWIDTH (multiples of 16)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier")
     p.add_argument("--minutes", type=float, default=10.0, help="training time budget")

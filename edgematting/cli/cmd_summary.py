@@ -14,6 +14,8 @@ HELP = "Show parameters, FLOPs and layers of an architecture or a trained model.
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from .. import models
+
     p = subparsers.add_parser(
         "summary",
         help=HELP,
@@ -27,7 +29,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("model_dir", nargs="?", help="model directory (model.keras + model.json)")
     p.add_argument("--model", "-m", dest="architecture", metavar="ARCH",
-                   help="architecture to build instead: fast-scnn or mattingnet")
+                   help=f"architecture to build instead: {' or '.join(models.architecture_names())}")
     p.add_argument("--input-size", default="256", metavar="HEIGHTxWIDTH",
                    help="input size for --model: 256 (square) or HEIGHTxWIDTH, e.g. 256x144 "
                    "(multiples of 16, at least 32; default 256)")
@@ -52,7 +54,7 @@ def _load(args):
     if not args.architecture:
         raise InputError(
             "Nothing to summarize. Pass a model directory, or --model "
-            f"{'|'.join(models.ARCHITECTURES)} [--input-size 256x144] [--width 1.0]."
+            f"{'|'.join(models.architecture_names())} [--input-size 256x144] [--width 1.0]."
         )
     size = models.parse_size(args.input_size)
     arch = models.check_architecture(args.architecture)

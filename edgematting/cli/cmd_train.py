@@ -3,27 +3,32 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.registry import DEFAULT_ARCHITECTURE, REGISTRY, architecture_help, architecture_names
+
 DEFAULTS = dict(
-    model="fast-scnn", data="synthetic", input_size="256", epochs=10, batch_size=16, lr=1e-3,
+    model=DEFAULT_ARCHITECTURE, data="synthetic", input_size="256", epochs=10, batch_size=16, lr=1e-3,
     val_ratio=0.1, seed=0, strategy="default",
 )
 
 
 def register(sub):
-    from ..training.train import Architecture, Strategy
+    from ..training.train import Strategy
 
+    archs = REGISTRY.values()
     p = sub.add_parser(
         "train",
-        help="train a segmentation (fast-scnn) or matting (mattingnet) model",
+        help=f"train a {' or '.join(f'{a.task} ({a.name})' for a in archs)} model",
         description="Train a model on synthetic portraits or a folder with image/ and alpha/ "
-        "(or mask/) subfolders. Keeps the best checkpoint by validation metric (IoU for "
-        "fast-scnn, alpha MAE for mattingnet), logs history.csv/json and curves.png, and "
+        "(or mask/) subfolders. Keeps the best checkpoint by validation metric ("
+        + ", ".join(f"{a.best_metric_label} for {a.name}" for a in archs)
+        + "), logs history.csv/json and curves.png, and "
         "writes OUT/model.keras + OUT/model.json. An interrupted run (Ctrl-C, crash, kill) "
         "loses at most the epoch in progress: rerun with --resume.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", choices=[a.value for a in Architecture], default=None,
-                   help=f"architecture (default {DEFAULTS['model']}; with --resume: the run's)")
+    p.add_argument("--model", choices=architecture_names(), default=None,
+                   help=f"architecture (default {DEFAULTS['model']}; with --resume: the run's). "
+                   f"{architecture_help()}")
     p.add_argument("--data", default=None, help="'synthetic' or a dataset folder (default synthetic)")
     val = p.add_mutually_exclusive_group()
     val.add_argument("--val", default=None, help="validation folder (default: split off --data)")

@@ -1,8 +1,12 @@
-"""The two architectures and the one function that builds them.
+"""The architectures and the one function that builds them.
 
     >>> from edgematting.models import build_model, architecture_config
     >>> cfg = architecture_config("fast-scnn", input_size=(256, 144), width=0.5)
     >>> model = build_model("fast-scnn", **cfg)      # the same call rebuilds it later
+
+What each architecture is (builder module, options, loss, metrics, output meaning, ...) is
+one entry of the registry in `edgematting.models.registry`; `get_architecture(name)`
+returns it.
 
 Every model is a functional tf-keras Model with one float32 input ``image``
 (None, H, W, 3), pixels normalized as (p - 127.5) / 127.5, and one output layer ``alpha``
@@ -14,14 +18,22 @@ Input sizes are (height, width); each must be a multiple of 16 and at least 32.
 """
 from __future__ import annotations
 
-import difflib
 import numbers
 import re
 from typing import Any
 
 from ..errors import InputError
+from .registry import (
+    ArchitectureSpec,
+    architecture_names,
+    find_architecture,
+    get_architecture,
+    register_architecture,
+    unregister_architecture,
+)
 
-ARCHITECTURES = ("fast-scnn", "mattingnet")
+#: The built-in architectures (`architecture_names()` also lists ones registered later).
+ARCHITECTURES = architecture_names()
 
 #: Width multiplier of the "lite" variants (channels x 0.5, rounded to multiples of 8).
 LITE_WIDTH = 0.5
@@ -33,26 +45,12 @@ MAX_SIZE = 4096
 
 
 def _module(architecture: str):
-    arch = check_architecture(architecture)
-    if arch == "fast-scnn":
-        from . import fast_scnn as m
-    else:
-        from . import mattingnet as m
-    return m
+    return get_architecture(architecture).load_module()
 
 
 def check_architecture(architecture: str) -> str:
     """Return the canonical architecture name or raise InputError listing the valid ones."""
-    name = str(architecture).strip().lower().replace("_", "-")
-    aliases = {"fastscnn": "fast-scnn", "matting-net": "mattingnet"}
-    name = aliases.get(name, name)
-    if name in ARCHITECTURES:
-        return name
-    close = difflib.get_close_matches(name, ARCHITECTURES, n=1, cutoff=0.5)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise InputError(
-        f"Unknown architecture '{architecture}'. Choose one of: {', '.join(ARCHITECTURES)}.{hint}"
-    )
+    return get_architecture(architecture).name
 
 
 def _nearest_valid(v: int) -> str:
@@ -138,23 +136,8 @@ def _options(arch: str, options: dict) -> dict:
         )
     merged = dict(m.DEFAULT_OPTIONS)
     merged.update(options)
-    if arch == "fast-scnn":
-        bins = merged["ppm_bins"]
-        try:
-            bins = tuple(int(b) for b in bins)
-        except (TypeError, ValueError):
-            raise InputError(f"ppm_bins must be a list of positive integers, got {bins!r}.") from None
-        if not bins or any(b < 1 for b in bins):
-            raise InputError(f"ppm_bins must be a list of positive integers, got {bins!r}.")
-        merged["ppm_bins"] = bins
-        if int(merged["ffm_dilation"]) not in (1, 2, 4):
-            raise InputError("ffm_dilation must be 1, 2 or 4.")
-        merged["ffm_dilation"] = int(merged["ffm_dilation"])
-    else:
-        rc = merged["refine_channels"]
-        if not isinstance(rc, numbers.Integral) or isinstance(rc, bool) or not 8 <= rc <= 64:
-            raise InputError(f"refine_channels must be an integer in 8..64, got {rc!r}.")
-    return merged
+    check = getattr(m, "check_options", None)
+    return check(merged) if check is not None else merged
 
 
 def architecture_config(architecture: str, input_size=(256, 256), width: float = 1.0, **options) -> dict:
@@ -207,6 +190,7 @@ def format_summary(model, per_layer: bool = False) -> str:
 
 __all__ = [
     "ARCHITECTURES",
+    "ArchitectureSpec",
     "LITE_WIDTH",
     "architecture_config",
     "build_model",
@@ -214,7 +198,11 @@ __all__ = [
     "check_input_size",
     "count_flops",
     "custom_objects",
+    "find_architecture",
     "format_summary",
+    "get_architecture",
     "model_summary",
     "parse_size",
+    "register_architecture",
+    "unregister_architecture",
 ]

@@ -24,10 +24,27 @@ Activation(sigmoid). Nothing else (no Conv2DTranspose, no Lambda, no custom laye
 from __future__ import annotations
 
 from .._tf import keras
+from ..errors import InputError
 from .layers import conv_bn, dsconv, dw_bn, inverted_residual, pyramid_pooling, resize_to, scaled, spatial
 
 NAME = "fast-scnn"
 DEFAULT_OPTIONS = {"ppm_bins": (1, 2, 3, 6), "ffm_dilation": 1}
+
+
+def check_options(merged: dict) -> dict:
+    """Validate and normalize DEFAULT_OPTIONS merged with the user's (InputError)."""
+    bins = merged["ppm_bins"]
+    try:
+        bins = tuple(int(b) for b in bins)
+    except (TypeError, ValueError):
+        raise InputError(f"ppm_bins must be a list of positive integers, got {bins!r}.") from None
+    if not bins or any(b < 1 for b in bins):
+        raise InputError(f"ppm_bins must be a list of positive integers, got {bins!r}.")
+    merged["ppm_bins"] = bins
+    if int(merged["ffm_dilation"]) not in (1, 2, 4):
+        raise InputError("ffm_dilation must be 1, 2 or 4.")
+    merged["ffm_dilation"] = int(merged["ffm_dilation"])
+    return merged
 
 
 def build(input_size, width=1.0, ppm_bins=(1, 2, 3, 6), ffm_dilation=1):

@@ -31,11 +31,22 @@ no custom layers.
 """
 from __future__ import annotations
 
+import numbers
+
 from .._tf import keras
+from ..errors import InputError
 from .layers import conv_bn, dsconv, dw_bn, inverted_residual, resize_to, scaled, spatial
 
 NAME = "mattingnet"
 DEFAULT_OPTIONS = {"refine_channels": 16}
+
+
+def check_options(merged: dict) -> dict:
+    """Validate DEFAULT_OPTIONS merged with the user's (InputError)."""
+    rc = merged["refine_channels"]
+    if not isinstance(rc, numbers.Integral) or isinstance(rc, bool) or not 8 <= rc <= 64:
+        raise InputError(f"refine_channels must be an integer in 8..64, got {rc!r}.")
+    return merged
 
 # (stage, out channels at width 1, number of encoder blocks after the strided step,
 #  dilations of each encoder block, expansion of each branch)

@@ -6,7 +6,6 @@ called.
 from __future__ import annotations
 
 from .train import (
-    Architecture,
     InitWeightsReport,
     Strategy,
     TrainConfig,
@@ -17,7 +16,6 @@ from .train import (
 )
 
 __all__ = [
-    "Architecture",
     "InitWeightsReport",
     "Strategy",
     "TrainConfig",

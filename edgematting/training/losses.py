@@ -5,7 +5,8 @@ Every loss takes ``y_true`` of shape (B, H, W, 7) = [alpha, fg_rgb, bg_rgb] (fg/
 probability / alpha), and returns one value per image, shape (B,), so Keras' reduction
 (and `tf.distribute`'s per-replica scaling) averages it correctly over the global batch.
 
-Which loss goes with which architecture lives in one table, `LOSS_FOR_ARCHITECTURE`:
+Which loss, metrics and best-checkpoint metric go with which architecture is part of its
+entry in the architecture registry (`edgematting.models.registry`):
 
 * ``fast-scnn``  -> `segmentation_loss` = BCE + Dice + boundary-weighted BCE
 * ``mattingnet`` -> `matting_loss`      = alpha L1 + composition L1 + Sobel-gradient L1
@@ -240,30 +241,18 @@ def matting_loss_fn(weights: MattingLossWeights | None = None):
     return matting_loss
 
 
-#: architecture -> (loss factory, weights class)
-LOSS_FOR_ARCHITECTURE = {
-    "fast-scnn": (segmentation_loss_fn, SegmentationLossWeights),
-    "mattingnet": (matting_loss_fn, MattingLossWeights),
-}
-
-#: architecture -> (metric that picks the best checkpoint, "max" | "min")
-BEST_METRIC = {
-    "fast-scnn": ("iou", "max"),
-    "mattingnet": ("mae", "min"),
-}
-
-
 def loss_for(architecture: str, weights=None):
-    """The training loss of `architecture` (see `LOSS_FOR_ARCHITECTURE`)."""
-    try:
-        factory, weights_cls = LOSS_FOR_ARCHITECTURE[architecture]
-    except KeyError:
-        raise InputError(
-            f"No loss for architecture '{architecture}'; known: {sorted(LOSS_FOR_ARCHITECTURE)}."
-        ) from None
+    """The training loss of `architecture` (its registry entry's loss factory).
+
+    `weights` is None, an instance of the entry's loss-weights class, or a dict of its
+    fields (validated: InputError).
+    """
+    from ..models.registry import get_architecture
+
+    spec = get_architecture(architecture)
     if isinstance(weights, dict):
-        weights = weights_cls(**weights)
-    return factory(weights)
+        weights = spec.loss_weights_class()(**weights)
+    return spec.loss_factory()(weights)
 
 
 # -- metrics -------------------------------------------------------------------------------
@@ -354,11 +343,12 @@ _METRICS = None
 
 
 def make_metrics(architecture: str):
-    """Fresh Keras metric objects for `architecture` (create them inside strategy.scope())."""
+    """Fresh Keras metric objects for `architecture`, in its registry entry's order (create
+    them inside strategy.scope())."""
+    from ..models.registry import get_architecture
+
     cls = _metric_classes()
-    if architecture == "mattingnet":
-        return [cls["mae"](), cls["sad"](), cls["iou"]()]
-    return [cls["iou"](), cls["mae"]()]
+    return [cls[name]() for name in get_architecture(architecture).metrics]
 
 
 def custom_objects() -> dict:

@@ -42,7 +42,7 @@ def measure_training_details(
 
     from .._tf import keras, tf
     from ..errors import InputError
-    from ..models import architecture_config, build_model, check_architecture, parse_size
+    from ..models import architecture_config, build_model, parse_size
     from .losses import loss_for
 
     if steps < 1 or batch_size < 1 or warmup < 0:
@@ -51,7 +51,7 @@ def measure_training_details(
     h, w = parse_size(input_size)
     cfg = architecture_config(architecture, (h, w), width)
     model = build_model(architecture, **cfg)
-    model.compile(optimizer=k.optimizers.Adam(1e-3), loss=loss_for(check_architecture(architecture)))
+    model.compile(optimizer=k.optimizers.Adam(1e-3), loss=loss_for(architecture))
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (batch_size, h, w, 3)).astype(np.float32)
     y = rng.uniform(0, 1, (batch_size, h, w, 7)).astype(np.float32)
@@ -67,8 +67,10 @@ def measure_training_details(
 
 
 def main(argv=None) -> int:
+    from ..models.registry import DEFAULT_ARCHITECTURE, architecture_names
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="fast-scnn")
+    p.add_argument("--model", default=DEFAULT_ARCHITECTURE, choices=architecture_names())
     p.add_argument("--input-size", default="256")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--steps", type=int, default=10)

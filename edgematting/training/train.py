@@ -48,6 +48,7 @@ from typing import Any
 from .. import atomic
 from ..errors import InputError
 from ..modelio import ModelSpec
+from ..models.registry import DEFAULT_ARCHITECTURE, ArchitectureSpec, get_architecture
 
 STATE_FILE = "state.json"
 BACKUP_DIR = "backup"
@@ -58,11 +59,6 @@ STATE_VERSION = 1
 
 LOGICAL_CPUS_ENV = "EDGEMATTING_LOGICAL_CPUS"
 CRASH_ENV = "EDGEMATTING_CRASH_AT_EPOCH"
-
-
-class Architecture(str, Enum):
-    FAST_SCNN = "fast-scnn"
-    MATTINGNET = "mattingnet"
 
 
 class Strategy(str, Enum):
@@ -98,7 +94,7 @@ class TrainConfig:
     in minutes. ``width=None`` means 1.0, or `models.LITE_WIDTH` with ``lite=True``.
     """
 
-    model: Architecture | str = Architecture.FAST_SCNN
+    model: str = DEFAULT_ARCHITECTURE  # a name from models.registry (aliases accepted)
     data: str = "synthetic"
     out: str = "runs/train"
     input_size: Any = (256, 256)
@@ -129,7 +125,7 @@ class TrainConfig:
     def __post_init__(self):
         from ..models import LITE_WIDTH, check_width, parse_size
 
-        self.model = _enum(Architecture, self.model, "model")
+        self.model = get_architecture(self.model, what="model").name
         self.strategy = _enum(Strategy, self.strategy, "strategy")
         self.input_size = parse_size(self.input_size)
         if self.lite:
@@ -174,22 +170,24 @@ class TrainConfig:
                 "(with model.keras) or a .keras / .h5 file."
             )
         if self.loss_weights is not None:
-            from .losses import LOSS_FOR_ARCHITECTURE
-
-            LOSS_FOR_ARCHITECTURE[self.model.value][1](**self.loss_weights)  # validates
+            self.spec.loss_weights_class()(**self.loss_weights)  # validates
         self.model_options = dict(self.model_options or {})
         # Validates model options (InputError for unknown ones) without building anything.
         from ..models import architecture_config
 
-        architecture_config(self.model.value, self.input_size, self.width, **self.model_options)
+        architecture_config(self.model, self.input_size, self.width, **self.model_options)
 
     @property
     def architecture(self) -> str:
-        return self.model.value
+        return self.model
+
+    @property
+    def spec(self) -> ArchitectureSpec:
+        """The model's registry entry (loss, metrics, best metric, output meaning)."""
+        return get_architecture(self.model)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["model"] = self.model.value
         d["strategy"] = self.strategy.value
         d["input_size"] = list(self.input_size)
         return d
@@ -551,9 +549,8 @@ class _Run:
         self.out = out  # where the user looks (chief only writes there)
         self.work = work  # where this worker writes (== out on the chief)
         self.chief = chief
-        from .losses import BEST_METRIC
-
-        name, self.mode = BEST_METRIC[cfg.architecture]
+        arch = cfg.spec
+        name, self.mode = arch.best_metric, arch.best_mode
         self.metric_base = name
         self.monitor = f"val_{name}"
         state = state or {}
@@ -837,7 +834,7 @@ def _export(run: _Run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, i
         "seed": cfg.seed,
         "strategy": cfg.strategy.value,
         "init_weights": cfg.init_weights,
-        "loss": "segmentation (bce+dice+boundary)" if arch == "fast-scnn" else "matting (alpha L1+composition+gradient)",
+        "loss": cfg.spec.loss_description,
         "loss_weights": cfg.loss_weights,
         "best_metric": {"name": run.monitor, "value": run.best_metric, "epoch": run.best_epoch, "weights": src},
         "images_per_second": ips,
