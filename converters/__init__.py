@@ -148,6 +148,11 @@ def convert_model(
     module = target_module(config.target)
     if model is None:
         model, spec = status.run(f"Loading {model_dir}", lambda: load_model_dir(model_dir))
+    from ..calibration import default_source
+
+    # unset: the photos the model was trained on (model.json), else synthetic
+    config = config.replace(calib=default_source(spec, config.calib),
+                            verify_data=default_source(spec, config.verify_data))
     out = Path(out_dir) if out_dir is not None else model_dir / "export"
     filename = artifact_filename(spec.name, config)
     created = []
@@ -170,13 +175,14 @@ def convert_model(
             "seconds": round(seconds, 3),
             "source_model": str(model_dir),
             "options": config.options_dict(),
+            "calibration_images": config.calib if config.precision in CALIBRATED else None,
         }
         report = None
         if config.verify:
             from ..verify import verify_artifact
 
             report = status.run(
-                f"Verifying {label} against Keras on {config.verify_samples} images ...",
+                f"Verifying {label} against Keras on {config.verify_samples} images ({config.verify_data}) ...",
                 lambda: verify_artifact(staged, model=model, spec=spec, n=config.verify_samples,
                                         data=config.verify_data),
             )

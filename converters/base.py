@@ -280,12 +280,12 @@ class ExportConfig:
     precision: str = "fp32"
     input_type: str = "float"
     channels: int = 3
-    calib: str = "synthetic"  # "synthetic" or a folder of images
+    calib: str | None = None  # "synthetic", a folder of images, or None: the model's training photos
     calib_samples: int = 64
     # verification after conversion
     verify: bool = True
     verify_samples: int = 8
-    verify_data: str | None = None  # None: synthetic images
+    verify_data: str | None = None  # None: the model's training photos, else synthetic
     tflite: TFLiteOptions = field(default_factory=TFLiteOptions)
     coreml: CoreMLOptions = field(default_factory=CoreMLOptions)
     onnx: OnnxOptions = field(default_factory=OnnxOptions)

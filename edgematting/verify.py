@@ -269,6 +269,9 @@ def verify_artifact(
                 f"takes {spec.input_size[0]}x{spec.input_size[1]}: pass the --model it was converted from."
             )
     tol = tolerance or tolerance_for(target, precision)
+    from .calibration import default_source
+
+    data = default_source(spec, data)  # unset: the model's training photos, else synthetic
     pixels = verification_images(spec, data, n)
     x = spec.normalize(pixels).astype(np.float32)
     ref = ref_runner.run(x)
@@ -279,7 +282,7 @@ def verify_artifact(
     report = VerificationReport(
         artifact=str(artifact), target=target, precision=precision,
         engine=getattr(runner, "engine", type(runner).__name__),
-        reference=ref_runner.engine, n=len(x), data=str(data) if data else "synthetic",
+        reference=ref_runner.engine, n=len(x), data=str(data),
         threshold=threshold, tolerances=tol.to_dict(), checks=checks, failures=failures,
         seconds=round(time.perf_counter() - t0, 3), **metrics,
     )

@@ -187,7 +187,7 @@ def _wanted_configs(cfg: BenchConfig) -> tuple[list, list[BenchRow]]:
     for target, precision, input_type in wanted:
         try:
             configs.append(ExportConfig(target=target, precision=precision, input_type=input_type,
-                                        calib=cfg.data or "synthetic", calib_samples=16, verify_data=cfg.data))
+                                        calib=cfg.data, calib_samples=16, verify_data=cfg.data))
         except EdgemattingError as e:
             failed.append(BenchRow.failed(target, precision, input_type, str(e)))
     return configs, failed

@@ -30,7 +30,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--target", default="tflite", metavar="{" + ",".join(targets) + "}",
                    help="target format, or 'all' (every target that supports the precision)")
     p.add_argument("--precision", default="fp32", metavar="{" + ",".join(precisions) + "}")
-    p.add_argument("--calib", default="synthetic", help="calibration images: 'synthetic' or a folder")
+    p.add_argument("--calib", default=None, metavar="DIR|synthetic",
+                   help="calibration images (default: the photos the model was trained on, else synthetic)")
     p.add_argument("--calib-samples", type=int, default=64, metavar="N")
     p.add_argument("--input", dest="input_type", default="float", metavar="{float,uint8}",
                    help="float: normalized float input; uint8: raw pixels, normalization in the model")
@@ -43,7 +44,7 @@ def register(sub) -> argparse.ArgumentParser:
                    help="skip the parity check against the Keras model")
     g.add_argument("--verify-samples", type=int, default=8, metavar="N")
     g.add_argument("--verify-data", default=None, metavar="DIR",
-                   help="images to verify on (default: synthetic)")
+                   help="images to verify on (default: the model's training photos, else synthetic)")
     p.set_defaults(func=run)
     return p
 
@@ -60,7 +61,7 @@ def run(args) -> int:
     configs, skipped = configs_for(args.target, **config_kwargs_from_args(args))
     for t, why in skipped.items():
         console.print(f"[yellow]skipping {t}[/]: {why}")
-    if args.precision not in CALIBRATED and args.calib != "synthetic":
+    if args.precision not in CALIBRATED and args.calib not in (None, "synthetic"):
         console.print(f"[yellow]note[/]: --calib is not used by precision {args.precision}.")
     run_ = convert(args.model, configs, args.out, progress=True, console=console)
     artifacts = run_.artifacts

@@ -19,6 +19,12 @@ def register(sub):
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired files instead of stopping")
     p.add_argument("--out", default=None, metavar="FILE", help="JSON report (default: MODEL/eval.json)")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
+    p.add_argument("--teacher", default=None, metavar="SPEC",
+                   help="also report agreement with this teacher (as `train --teacher`); --data may then be "
+                   "a folder of photos without mattes")
+    p.add_argument("--teacher-input", default=None, help="foreign teacher input normalization (see train --help)")
+    p.add_argument("--teacher-channels", default="RGB", help="foreign teacher channel order")
+    p.add_argument("--teacher-output", default=None, help="foreign teacher output kind (see train --help)")
     p.set_defaults(func=run)
     return p
 
@@ -29,6 +35,12 @@ def run(args) -> int:
     from ..evaluation.evaluate import evaluate_model, print_report
 
     console = Console()
+    teacher = None
+    if args.teacher:
+        from ..teacher import TeacherOptions, resolve_teacher
+
+        teacher = resolve_teacher(args.teacher, TeacherOptions(input=args.teacher_input, channels=args.teacher_channels,
+                                                               output=args.teacher_output))
     result = evaluate_model(
         args.model,
         args.data,
@@ -37,6 +49,7 @@ def run(args) -> int:
         progress=console.is_terminal,
         out=args.out,
         batch_size=args.batch_size,
+        teacher=teacher,
     )
     print_report(result, console)
     console.print(f"report: {result['json']}")

@@ -29,6 +29,7 @@ class Sample:
     image: Path
     alpha: Path | None
     alpha_from_rgba: bool = False
+    weight: float = 1.0  # loss weight (distillation: teacher-labelled samples get --distill-weight)
 
 
 def _image_problem(path: Path) -> str | None:
