@@ -385,8 +385,7 @@ def _python_alpha(artifact: Path, photo: np.ndarray) -> tuple[np.ndarray, dict]:
     return android.output_to_alpha(raw, meta, photo.shape[:2]), meta
 
 
-@pytest.mark.parametrize("key,target,precision", [c[:3] for c in PARITY_CASES], ids=[c[0] for c in PARITY_CASES])
-def test_browser_alpha_matches_python_runner(page_run, key, target, precision):
+def check_alpha_parity(page_run, key, target, precision):
     saved = page_run["saved"]
     photo = _read_rgb(PHOTO)
     h, w = photo.shape[:2]
@@ -408,7 +407,7 @@ def test_browser_alpha_matches_python_runner(page_run, key, target, precision):
     assert not failures, failures
 
 
-def test_browser_comic_matches_python_reference(page_run):
+def check_comic(page_run):
     saved = page_run["saved"]
     photo = _read_rgb(PHOTO)
     h, w = photo.shape[:2]
@@ -426,7 +425,7 @@ def test_browser_comic_matches_python_reference(page_run):
     assert (np.abs(ref.astype(int) - photo.astype(int)).max(-1)[person] > 8).mean() > 0.3
 
 
-def test_browser_cutout_download_and_screenshot(page_run):
+def check_cutout_download_and_screenshot(page_run):
     from PIL import Image
 
     saved = page_run["saved"]
@@ -447,7 +446,7 @@ def test_browser_cutout_download_and_screenshot(page_run):
     assert region.std() > 10 and colours > 200, (region.std(), colours)
 
 
-def test_browser_reports_bad_input_on_the_page(page_run):
+def check_bad_input_reported_on_the_page(page_run):
     s = page_run["saved"]
     assert s["not_image.state"] == "error"
     assert "“holiday.jpg” is not an image this browser can open" in s["not_image.message"], s["not_image.message"]
@@ -466,15 +465,34 @@ def test_browser_reports_bad_input_on_the_page(page_run):
     assert "Camera permission was refused" in s["camera_refused.message"], s["camera_refused.message"]
 
 
-def test_browser_camera_runs_and_shows_latency(page_run):
+def check_camera(page_run):
     s = page_run["saved"]
     assert s["camera.message"] == "", s["camera.message"]
     assert "LiteRT.js" in s["camera.stats"] and "frames/s" in s["camera.stats"], s["camera.stats"]
 
 
-def test_browser_loads_everything_from_the_local_server(page_run):
+def check_local_only(page_run):
     res = page_run["result"]
     assert res["pageErrors"] == [], res["pageErrors"]
     origins = set(res["origins"])
     want = page_run["url"].rstrip("/")
     assert origins and origins <= {want}, origins
+
+
+def test_page_in_headless_chromium(page_run):
+    """One browser run (the fixture), every check on it; all failures are reported together.
+
+    One test rather than several on a module fixture: under `pytest -n 2` tests of one module
+    may land on both workers, and each would build the model and drive the browser again."""
+    checks = [(f"alpha parity {key}", check_alpha_parity, (key, target, precision))
+              for key, target, precision, _ in PARITY_CASES]
+    checks += [("comic effect", check_comic, ()), ("cut-out download and screenshot", check_cutout_download_and_screenshot, ()),
+               ("bad input on the page", check_bad_input_reported_on_the_page, ()), ("camera", check_camera, ()),
+               ("everything from the local server", check_local_only, ())]
+    failures = []
+    for name, fn, args in checks:
+        try:
+            fn(page_run, *args)
+        except AssertionError as e:
+            failures.append(f"{name}: {e}")
+    assert not failures, "\n".join(failures)
