@@ -57,6 +57,8 @@ PARITY_CASES = [
     ("tflite-fp32", "tflite", "fp32", {}),
     ("tflite-int8", "tflite", "int8", {"calib_samples": 16}),
     ("onnx-fp32", "onnx", "fp32", {}),
+    # the camera variant: raw uint8 pixels in (normalization folded in), uint8 alpha out
+    ("tflite-int8-uint8", "tflite", "int8", {"calib_samples": 16, "input_type": "uint8"}),
 ]
 
 
@@ -199,6 +201,13 @@ def write_comic_goldens(out: Path) -> Path:
                           "expected": _array_ref(out, f"{stage}_{name}", fn(rgb))})
         cases.append({"stage": "comic", "name": name, "photo": photo, "alpha": _array_ref(out, f"alpha_{name}", alpha),
                       "expected": _array_ref(out, f"comic_{name}", imageops.comic(rgb, alpha))})
+    # NCHW input (onnx --nchw): the Android app rejects it, the page accepts it
+    meta = android._metadata(24, 40, mean=android.IMAGENET_MEAN, std=android.IMAGENET_STD)
+    nhwc = android.model_input(s["image"], meta)[0]
+    meta["input"]["layout"] = "NCHW"
+    meta["target"] = "onnx"
+    cases.append({"stage": "input", "name": "nchw_float_imagenet", "photo": _array_ref(out, "photo_nchw", s["image"]),
+                  "metadata": meta, "expected": _array_ref(out, "in_nchw", np.transpose(nhwc, (2, 0, 1)))})
     path = out / "web_manifest.json"
     path.write_text(json.dumps({"format": "edgematting-web-golden", "format_version": 1, "cases": cases}, indent=1))
     return path
@@ -341,6 +350,10 @@ def page_run(tiny_fast_scnn_dir, tmp_path_factory):
         {"do": "files", "selector": "#photo-input", "paths": [str(huge)]}, wait("done", "error", ms=90000),
         save_text("#message", "huge.message"), save_text("#notes", "huge.notes"),
         save_eval("[document.getElementById('result').width, document.getElementById('result').height]", "huge.canvas"),
+        # a photo dropped on the page
+        save_eval("document.body.dataset.state = 'pending'", "_"), save_eval(DROP_PHOTO_JS, "_"), wait("done", "error"),
+        save_eval("[document.getElementById('result').width, document.getElementById('result').height]", "drop.canvas"),
+        save_text("#message", "drop.message"),
         {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]}, wait("done", "error"),
         {"do": "select", "selector": "#model", "value": int8io.name}, wait("done", "error"),
         save_text("#message", "unrunnable.message"),
@@ -372,6 +385,16 @@ def page_run(tiny_fast_scnn_dir, tmp_path_factory):
     assert "error" not in res, f"{res.get('error')} (page state {res.get('state')}, message {res.get('message')!r}); " \
                                f"console: {res['console'][-5:]}; page errors: {res['pageErrors']}"
     return {"saved": res["saved"], "result": res, "artifacts": arts, "tmp": tmp, "shots": shots, "url": url}
+
+
+#: Drops a 40x30 PNG made in the page onto it, as a person dragging a file would.
+DROP_PHOTO_JS = """(async () => {
+  const cv = document.createElement('canvas'); cv.width = 40; cv.height = 30;
+  const ctx = cv.getContext('2d'); ctx.fillStyle = '#c33'; ctx.fillRect(0, 0, 40, 30);
+  const blob = await new Promise((r) => cv.toBlob(r, 'image/png'));
+  const dt = new DataTransfer(); dt.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
+  document.getElementById('stage').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+  return true; })()"""
 
 
 def _python_alpha(artifact: Path, photo: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -463,6 +486,7 @@ def check_bad_input_reported_on_the_page(page_run):
     msg = s["invalid.message"]
     assert "badmeta_fp32.tflite.json: model metadata key 'input.dtype'" in msg, msg
     assert "Camera permission was refused" in s["camera_refused.message"], s["camera_refused.message"]
+    assert s["drop.canvas"] == [40, 30] and s["drop.message"] == "", (s["drop.canvas"], s["drop.message"])
 
 
 def check_camera(page_run):

@@ -142,7 +142,9 @@ for (const c of web?.cases ?? []) {
     const rgbBytes = load(c.photo);
     const rgb = Float32Array.from(rgbBytes);
     const expected = load(c.expected);
-    if (c.stage === 'smooth') {
+    if (c.stage === 'input') {
+      assertSame(C.modelInput(rgbToRgba(rgbBytes), w, h, C.validateMetadata(c.metadata)), expected, 'model input');
+    } else if (c.stage === 'smooth') {
       assertSame(I.edgePreservingSmooth(rgb, h, w), expected, 'edge-preserving smoothing');
     } else if (c.stage === 'outline') {
       assertSame(I.outlineStrength(rgb, h, w), expected, 'outline strength');
