@@ -22,7 +22,6 @@ wrong mean or channel order. Skipped, with the reason, only where Node, the npm 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import shutil
@@ -106,7 +105,7 @@ def _one_line_error(capsys, rc: int, code: int, *needles: str) -> str:
     return err
 
 
-def test_cli_bad_inputs_are_typed_one_line_errors(tmp_path, capsys, monkeypatch):
+def test_cli_bad_inputs_are_typed_one_line_errors(tmp_path, capsys):
     rc = cli_main(["web-demo", str(tmp_path / "nope")])
     _one_line_error(capsys, rc, 2, "Not found")
     (tmp_path / "empty").mkdir()
@@ -268,9 +267,10 @@ def _b64(s: str, dtype, shape) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def page_run(tiny_fast_scnn_dir, tmp_path_factory):
+def page_run(request, tmp_path_factory):
     """Make the artifacts and bad inputs, serve them, drive the page once; return what it saw."""
-    _need_chromium()
+    _need_chromium()  # before building the model
+    tiny_fast_scnn_dir = request.getfixturevalue("tiny_fast_scnn_dir")
     from PIL import Image
 
     from edgematting.converters import convert_model
