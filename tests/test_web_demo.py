@@ -2,8 +2,8 @@
 
 * `edgematting web-demo`: typed one-line errors, and what its server serves (and refuses).
 * The page's JavaScript core (src/imageops.js, src/contract.js) against Python golden
-  vectors under Node: the Android goldens (model input, alpha, composites, blur, sidecar
-  validation) plus comic-effect vectors written here. Bit-exact, as the Java core is.
+  vectors under Node: the Android goldens (tests/android_golden.py: model input, alpha,
+  composites, blur, sidecar validation) plus comic-effect and NCHW vectors written here. Bit-exact, as the Java core is.
 * The page itself in headless Chromium (Debian's `chromium`, driven by `playwright-core`
   from npm; no browser download): a fixed photo is cut out with .tflite fp32 and int8
   artifacts on LiteRT.js and an .onnx fp32 artifact on onnxruntime-web, and the alpha
@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgematting import android, imageops
+import android_golden
+from edgematting import contract, imageops
 from edgematting.cli import main as cli_main
 from edgematting.cli import cmd_web_demo
 from edgematting.verify import check, compare, tolerance_for
@@ -117,10 +118,10 @@ def test_cli_bad_inputs_are_typed_one_line_errors(tmp_path, capsys):
     _one_line_error(capsys, rc, 2, "Core ML")
     lonely = _fake_artifact(tmp_path / "a", "x.tflite")
     rc = cli_main(["web-demo", str(lonely)])
-    _one_line_error(capsys, rc, 2, "No sidecar", "x.tflite.json")
+    _one_line_error(capsys, rc, 2, "No metadata sidecar", "x.tflite.json")
     broken = _fake_artifact(tmp_path / "b", "y.onnx", '{"format_version": 1,')
     rc = cli_main(["web-demo", str(broken)])
-    _one_line_error(capsys, rc, 2, "not valid JSON")
+    _one_line_error(capsys, rc, 2, "not a readable JSON sidecar")
     rc = cli_main(["web-demo", str(_fake_artifact(tmp_path / "c", "z.tflite", {})), "--port", "70000"])
     _one_line_error(capsys, rc, 2, "--port")
 
@@ -201,12 +202,11 @@ def write_comic_goldens(out: Path) -> Path:
         cases.append({"stage": "comic", "name": name, "photo": photo, "alpha": _array_ref(out, f"alpha_{name}", alpha),
                       "expected": _array_ref(out, f"comic_{name}", imageops.comic(rgb, alpha))})
     # NCHW input (onnx --nchw): the Android app rejects it, the page accepts it
-    meta = android._metadata(24, 40, mean=android.IMAGENET_MEAN, std=android.IMAGENET_STD)
-    nhwc = android.model_input(s["image"], meta)[0]
+    meta = android_golden._metadata(24, 40, mean=android_golden.IMAGENET_MEAN, std=android_golden.IMAGENET_STD)
     meta["input"]["layout"] = "NCHW"
     meta["target"] = "onnx"
     cases.append({"stage": "input", "name": "nchw_float_imagenet", "photo": _array_ref(out, "photo_nchw", s["image"]),
-                  "metadata": meta, "expected": _array_ref(out, "in_nchw", np.transpose(nhwc, (2, 0, 1)))})
+                  "metadata": meta, "expected": _array_ref(out, "in_nchw", contract.model_input(s["image"], meta)[0])})
     path = out / "web_manifest.json"
     path.write_text(json.dumps({"format": "edgematting-web-golden", "format_version": 1, "cases": cases}, indent=1))
     return path
@@ -214,7 +214,7 @@ def write_comic_goldens(out: Path) -> Path:
 
 def test_js_core_matches_python_golden_vectors(tmp_path):
     _need_node()
-    android.write_golden_vectors(tmp_path)
+    android_golden.write_golden_vectors(tmp_path)
     write_comic_goldens(tmp_path)
     r = subprocess.run([NODE, "--test", str(WEB / "test" / "golden.test.mjs")], capture_output=True, text=True,
                        env={**os.environ, "EDGEMATTING_GOLDEN_DIR": str(tmp_path)}, timeout=120)
@@ -288,7 +288,7 @@ def page_run(request, tmp_path_factory):
         cfg = ExportConfig(target=target, precision=precision, verify=False, **extra)
         arts[key] = convert_model(md, cfg, out_dir=export, progress=False).path
     # a model LiteRT.js cannot run: int8 input/output tensors (it has float32/int32/uint8 only)
-    int8io = convert_model(md, ExportConfig(target="tflite", precision="int8", tflite_io="int8", calib_samples=16,
+    int8io = convert_model(md, ExportConfig(target="tflite", precision="int8", tflite={"io": "int8"}, calib_samples=16,
                                             verify=False), out_dir=export, progress=False).path
     bad = tmp / "bad"
     bad.mkdir()
@@ -398,14 +398,14 @@ DROP_PHOTO_JS = """(async () => {
 
 
 def _python_alpha(artifact: Path, photo: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The Python runner on the same photo through the same pipeline (android.model_input,
-    run_raw, android.output_to_alpha), contract from the same sidecar."""
+    """The Python runner on the same photo through the same pipeline (contract.model_input,
+    run_raw, contract.output_to_alpha), contract from the same sidecar."""
     from edgematting.runners import load_runner
 
-    meta = json.loads(artifact.with_name(artifact.name + ".json").read_text())
+    meta = contract.read_sidecar(artifact)
     runner = load_runner(artifact, num_threads=1)
-    raw = runner.run_raw(android.model_input(photo, meta))
-    return android.output_to_alpha(raw, meta, photo.shape[:2]), meta
+    raw = runner.run_raw(contract.model_input(photo, meta))
+    return contract.output_to_alpha(raw, meta, photo.shape[:2]), meta
 
 
 def check_alpha_parity(page_run, key, target, precision):

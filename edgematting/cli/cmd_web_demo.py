@@ -1,8 +1,8 @@
 """`edgematting web-demo`: serve the browser demo (web_demo/) with chosen artifacts on 127.0.0.1.
 
 The page runs .tflite artifacts with LiteRT.js and .onnx artifacts with onnxruntime-web, and
-reads the model contract only from each artifact's sidecar (``<artifact>.json``), as the
-Android app does. This module is only a static file server: it serves the page, the
+reads the model contract only from each artifact's sidecar (``<artifact>.json``, located and
+read by `edgematting.contract`), as the Android app does. This module is only a static file server: it serves the page, the
 runtimes' files from ``web_demo/node_modules`` (so nothing is fetched from a CDN) under
 ``/vendor/``, and the chosen artifacts and sidecars under ``/models/`` with an index at
 ``/models/index.json``. Sidecar *contents* are checked by the page, which shows the problem.
@@ -27,7 +27,8 @@ VENDOR = {
     "@litertjs/wasm-utils": "dist/index.js",
     "onnxruntime-web": "dist/ort.wasm.min.mjs",
 }
-BROWSER_TARGETS = {".tflite": "tflite", ".onnx": "onnx"}
+#: Targets a browser runtime runs (`edgematting.contract.target_of` names them).
+BROWSER_TARGETS = ("tflite", "onnx")
 DEFAULT_PORT = 8765
 INSTALL_HINT = "npm ci --prefix web_demo"
 
@@ -48,11 +49,21 @@ def check_npm_packages(web_dir: Path | None = None) -> None:
         )
 
 
+def _browser_target(p: Path) -> str | None:
+    from ..contract import target_of
+
+    try:
+        t = target_of(p)
+    except InputError:
+        return None
+    return t if t in BROWSER_TARGETS else None
+
+
 def _artifacts_in(folder: Path) -> list[Path]:
     found = []
     for d in (folder, folder / "export"):
         if d.is_dir():
-            found += sorted(p for p in d.iterdir() if p.suffix in BROWSER_TARGETS and p.is_file())
+            found += sorted(p for p in d.iterdir() if p.is_file() and _browser_target(p))
     return found
 
 
@@ -62,12 +73,18 @@ def resolve_artifacts(paths) -> list[Path]:
     InputError for anything missing, not runnable in a browser, or without a readable
     sidecar object beside it.
     """
+    from ..contract import read_sidecar, target_of
+
     chosen: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if not p.exists():
             raise InputError(f"Not found: {p}. Give a model directory or .tflite/.onnx artifacts from `edgematting convert`.")
-        if p.suffix in (".mlpackage", ".mlmodel"):
+        try:
+            target = target_of(p)
+        except InputError:
+            target = None
+        if target == "coreml":
             raise InputError(f"{p}: Core ML models do not run in a browser; give a .tflite or .onnx artifact.")
         if p.is_dir():
             found = _artifacts_in(p)
@@ -77,21 +94,13 @@ def resolve_artifacts(paths) -> list[Path]:
                     f"`edgematting convert {p} --target tflite` (or onnx)."
                 )
             chosen += found
-        elif p.suffix in BROWSER_TARGETS:
+        elif target in BROWSER_TARGETS:
             chosen.append(p)
         else:
             raise InputError(f"{p} is not a .tflite or .onnx artifact; the browser runs those two formats.")
     names: dict[str, Path] = {}
     for a in chosen:
-        sc = a.with_name(a.name + ".json")
-        if not sc.is_file():
-            raise InputError(f"No sidecar {sc} beside {a}. Re-export with `edgematting convert`, which writes it.")
-        try:
-            meta = json.loads(sc.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"{sc} is not valid JSON: {e}") from None
-        if not isinstance(meta, dict):
-            raise InputError(f"{sc} must hold a JSON object.")
+        read_sidecar(a)  # present and a JSON object; its contents are checked by the page
         if a.name in names and names[a.name].resolve() != a.resolve():
             raise InputError(f"Two artifacts named {a.name} ({names[a.name]} and {a}); give one of them.")
         names[a.name] = a
@@ -99,14 +108,16 @@ def resolve_artifacts(paths) -> list[Path]:
 
 
 def model_index(artifacts: list[Path]) -> dict:
+    from ..contract import read_sidecar, sidecar_path
+
     models = []
     for a in artifacts:
-        meta = json.loads(a.with_name(a.name + ".json").read_text())
+        meta = read_sidecar(a)
         models.append({
             "name": a.name,
             "url": f"models/{a.name}",
-            "sidecar": f"models/{a.name}.json",
-            "kind": BROWSER_TARGETS[a.suffix],
+            "sidecar": f"models/{sidecar_path(a).name}",
+            "kind": _browser_target(a),
             "architecture": meta.get("architecture"),
             "precision": meta.get("precision"),
             "bytes": a.stat().st_size,
@@ -186,9 +197,11 @@ class DemoServer(ThreadingHTTPServer):
         self.verbose = verbose
         arts = [Path(a) for a in artifacts]
         self.files: dict[str, Path] = {}
+        from ..contract import sidecar_path
+
         for a in arts:
             self.files[a.name] = a
-            self.files[a.name + ".json"] = a.with_name(a.name + ".json")
+            self.files[sidecar_path(a).name] = sidecar_path(a)
         self.index = model_index(arts)
         try:
             super().__init__(("127.0.0.1", int(port)), _Handler)

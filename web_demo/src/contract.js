@@ -1,9 +1,9 @@
 // The model contract, read only from the sidecar (<artifact>.json written by
-// `edgematting convert`): JavaScript twin of edgematting/android.py's validate_metadata,
+// `edgematting convert`): JavaScript twin of edgematting/contract.py's validate_metadata,
 // model_input, quantize, dequantize and output_to_alpha (which the Android app's Java core
 // also reproduces). Bit-exact with Python; test/golden.test.mjs checks it against the
-// Android golden vectors. One difference from the app: NCHW input (onnx --nchw) is
-// accepted, because onnxruntime-web runs it.
+// Android golden vectors (tests/android_golden.py) and NCHW vectors. Like contract.py and
+// unlike the Android app, NCHW input (onnx --nchw) is accepted: onnxruntime-web runs it.
 
 import { alphaToPhoto, resizeBilinear, rgbaToRgb, roundToUint8 } from './imageops.js';
 
@@ -63,7 +63,7 @@ export function quantParams(q, key = 'quantization', dtype = 'int8') {
 }
 
 /**
- * Check a sidecar object as android.validate_metadata does; return the normalized contract:
+ * Check a sidecar object as contract.validate_metadata does; return the normalized contract:
  * {height, width, channels, channelOrder, layout, dtype, normalizationInModel, mean, std,
  *  inputQuant, outputDtype, outputQuant, meaning, range, threshold, target, precision}.
  */
@@ -151,14 +151,14 @@ export function validateMetadata(meta) {
   return c;
 }
 
-/** android.quantize for one value: clip(floor(x / scale + 0.5) + zero_point). */
+/** contract.quantize for one value: clip(floor(x / scale + 0.5) + zero_point). */
 export function quantize(x, q, dtype) {
   const [lo, hi] = QRANGE[dtype];
   const v = Math.floor(f(f(x / q.scale) + 0.5)) + q.zeroPoint;
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/** android.dequantize for one value: (q - zero_point) * scale. */
+/** contract.dequantize for one value: (q - zero_point) * scale. */
 export function dequantize(v, q) {
   return f(f(v - q.zeroPoint) * q.scale);
 }
@@ -167,7 +167,7 @@ export function dequantize(v, q) {
 const TYPED = { float32: Float32Array, uint8: Uint8Array, int8: Int8Array };
 
 /**
- * android.model_input: a photo (RGBA bytes, w x h) -> the model's input tensor as a typed
+ * contract.model_input: a photo (RGBA bytes, w x h) -> the model's input tensor as a typed
  * array of the sidecar's dtype, in its layout (NHWC, or NCHW for onnx --nchw), batch 1.
  */
 export function modelInput(rgba, w, h, c) {
@@ -210,7 +210,7 @@ export function inputShape(c) {
   return c.layout === 'NCHW' ? [1, c.channels, c.height, c.width] : [1, c.height, c.width, c.channels];
 }
 
-/** android.output_to_alpha, first half: raw output (typed array) -> model-size alpha (float32). */
+/** contract.decode_output: raw output (typed array) -> model-size alpha (float32). */
 export function modelAlpha(raw, c) {
   const n = c.height * c.width;
   if (raw.length !== n) throw new RangeError(`the model returned ${raw.length} values; the sidecar's output is ${c.height}x${c.width}x1 = ${n}`);
@@ -225,7 +225,7 @@ export function modelAlpha(raw, c) {
   return a;
 }
 
-/** android.output_to_alpha: raw output -> alpha at photo size, clipped to [0, 1]. */
+/** contract.output_to_alpha: raw output -> alpha at photo size, clipped to [0, 1]. */
 export function outputToAlpha(raw, c, photoW, photoH) {
   return alphaToPhoto(modelAlpha(raw, c), c.height, c.width, photoW, photoH);
 }

@@ -1,7 +1,7 @@
 // The web demo's JavaScript core (src/imageops.js, src/contract.js) against golden vectors
-// made by the Python reference: the Android golden vectors (edgematting.android.
+// made by the Python reference: the Android golden vectors (tests/android_golden.py,
 // write_golden_vectors: model input, alpha, composites, blur, sidecar validation) and the
-// comic-effect vectors written by tests/test_web_demo.py. Every stage must match bit for bit,
+// comic-effect and NCHW vectors written by tests/test_web_demo.py. Every stage must match bit for bit,
 // as the Java core does.
 //
 //   EDGEMATTING_GOLDEN_DIR=/path/to/goldens node --test web_demo/test/golden.test.mjs
@@ -125,7 +125,7 @@ for (const mf of android?.metadata_files ?? []) {
       assert.equal(mf.key, '(json)', `${mf.file} is not JSON but was expected to parse`);
       return;
     }
-    // The one deliberate difference from the Android app: NCHW (onnx --nchw) is valid here.
+    // As in edgematting.contract (and unlike the Android app), NCHW (onnx --nchw) is valid here.
     const validHere = mf.valid || mf.key === 'input.layout';
     if (validHere) {
       C.validateMetadata(meta);

@@ -27,12 +27,12 @@ PHOTO = HERE / "fixtures" / "portrait.png"
 
 
 def python_latency(artifact: Path, photo: np.ndarray, frames: int, warmup: int = 5) -> tuple[float, str]:
-    from edgematting import android
+    from edgematting import contract
     from edgematting.runners import load_runner
 
-    meta = json.loads(artifact.with_name(artifact.name + ".json").read_text())
+    meta = contract.read_sidecar(artifact)
     runner = load_runner(artifact, num_threads=1)
-    x = android.model_input(photo, meta)
+    x = contract.model_input(photo, meta)
     for _ in range(warmup):
         runner.run_raw(x)
     times = []
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = ap.parse_args(argv)
 
+    from edgematting import contract
     from edgematting.cli.cmd_web_demo import resolve_artifacts
     from edgematting.data.io import read_image
 
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     rows = []
     for a in artifacts:
         py_ms, py_engine = python_latency(a, photo, args.frames)
-        meta = json.loads(a.with_name(a.name + ".json").read_text())
+        meta = contract.read_sidecar(a)
         b = browser[a.name]
         rows.append({"artifact": a.name, "precision": meta.get("precision"),
                      "input": f"{meta['input']['height']}x{meta['input']['width']}",
