@@ -141,3 +141,119 @@ def composite(rgb: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
 def rgba_cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """HxWx4 uint8: the photo with the alpha matte as its alpha channel."""
     return np.concatenate([np.asarray(rgb, np.uint8)[..., :3], round_to_uint8(alpha * 255.0)[..., None]], -1)
+
+
+# --------------------------------------------------------------------------------------
+# comic effect (reference for the web demo's web_demo/src/imageops.js)
+# --------------------------------------------------------------------------------------
+# Edge-preserving smoothing, per-channel colour quantization and dark outlines, blended onto
+# the person by alpha. Like the rest of this module every step is float32 arithmetic in a
+# fixed order with no transcendental functions (only + - * / floor sqrt, each correctly
+# rounded in IEEE 754), so the JavaScript twin, which rounds every operation with
+# Math.fround, reproduces it bit for bit.
+
+#: 3x3 window, 3 passes: strong enough to flatten skin and clothes, cheap enough for a
+#: 640x480 camera frame in the browser.
+COMIC_RADIUS = 1
+COMIC_PASSES = 3
+#: Range scale of the smoothing, in pixel levels: neighbours this far apart in RGB get
+#: half weight.
+COMIC_SIGMA_RANGE = 20.0
+#: Spatial scale, in pixels: a neighbour at this distance gets half weight.
+COMIC_SIGMA_SPACE = 1.0
+#: Colour levels per channel (6 -> steps of 51).
+COMIC_LEVELS = 6
+#: Sobel magnitude (of luminance, 0..255 units) where outlines start and where they are full.
+COMIC_EDGE_LOW = 40.0
+COMIC_EDGE_HIGH = 140.0
+#: How much a full outline darkens: the colour is multiplied by (1 - strength).
+COMIC_INK = 0.85
+
+
+def edge_preserving_smooth(img: np.ndarray, radius: int = COMIC_RADIUS, passes: int = COMIC_PASSES,
+                           sigma_range: float = COMIC_SIGMA_RANGE,
+                           sigma_space: float = COMIC_SIGMA_SPACE) -> np.ndarray:
+    """A bilateral filter with a rational kernel, `passes` times; HxWx3 -> HxWx3 float32.
+
+    For each pixel p and each neighbour n in the (2r+1)^2 window (edges clamped), visited
+    row by row (dy outer, dx inner, both from -r to r)::
+
+        d2 = dR*dR + dG*dG + dB*dB                  (d = n - p)
+        w  = 1 / ((1 + d2 * (1 / sr^2)) + (dy^2 + dx^2) * (1 / ss^2))
+        num += w * n ;  den += w
+        out = num / den
+
+    A neighbour across a strong colour edge gets a small weight, so edges stay sharp.
+    """
+    f32 = np.float32
+    x = np.asarray(img, f32)[..., :3].copy()
+    h, w = x.shape[:2]
+    one = f32(1.0)
+    inv_r = one / (f32(sigma_range) * f32(sigma_range))
+    inv_s = one / (f32(sigma_space) * f32(sigma_space))
+    r = int(radius)
+    for _ in range(int(passes)):
+        pad = np.pad(x, ((r, r), (r, r), (0, 0)), mode="edge")
+        num = np.zeros_like(x)
+        den = np.zeros((h, w), f32)
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                n = pad[r + dy:r + dy + h, r + dx:r + dx + w]
+                d = n - x
+                d2 = d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]
+                ws = f32(dy * dy + dx * dx) * inv_s
+                wgt = one / ((one + d2 * inv_r) + ws)
+                num = num + wgt[..., None] * n
+                den = den + wgt
+        x = num / den[..., None]
+    return x
+
+
+def quantize_levels(img: np.ndarray, levels: int = COMIC_LEVELS) -> np.ndarray:
+    """Per-channel quantization to `levels` values over 0..255: ``floor(v / step + 0.5) * step``."""
+    f32 = np.float32
+    step = f32(255.0) / f32(levels - 1)
+    return np.floor(np.asarray(img, f32) / step + f32(0.5)) * step
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of an HxWx3 image: ``(0.299 R + 0.587 G) + 0.114 B`` in float32."""
+    f32 = np.float32
+    x = np.asarray(img, f32)
+    return (f32(0.299) * x[..., 0] + f32(0.587) * x[..., 1]) + f32(0.114) * x[..., 2]
+
+
+def outline_strength(img: np.ndarray, low: float = COMIC_EDGE_LOW, high: float = COMIC_EDGE_HIGH) -> np.ndarray:
+    """Sobel gradient magnitude of the luminance (edges clamped) mapped to 0..1: 0 below
+    `low`, 1 above `high`, linear between. HxWx3 -> HxW float32."""
+    f32 = np.float32
+    lum = luminance(img)
+    h, w = lum.shape
+    p = np.pad(lum, 1, mode="edge")
+    two = f32(2.0)
+    gx = ((p[0:h, 2:w + 2] + two * p[1:h + 1, 2:w + 2]) + p[2:h + 2, 2:w + 2]) - \
+         ((p[0:h, 0:w] + two * p[1:h + 1, 0:w]) + p[2:h + 2, 0:w])
+    gy = ((p[2:h + 2, 0:w] + two * p[2:h + 2, 1:w + 1]) + p[2:h + 2, 2:w + 2]) - \
+         ((p[0:h, 0:w] + two * p[0:h, 1:w + 1]) + p[0:h, 2:w + 2])
+    mag = np.sqrt(gx * gx + gy * gy)
+    e = (mag - f32(low)) / (f32(high) - f32(low))
+    return np.clip(e, f32(0.0), f32(1.0))
+
+
+def comic_style(rgb: np.ndarray) -> np.ndarray:
+    """The whole photo in comic style, HxWx3 float32 in 0..255: smoothed, quantized, outlined.
+
+    Outlines come from the smoothed (not yet quantized) image, so colour bands do not all
+    become lines: ``quantized * (1 - ink * outline_strength)``.
+    """
+    f32 = np.float32
+    smooth = edge_preserving_smooth(rgb)
+    q = quantize_levels(smooth)
+    e = outline_strength(smooth)
+    return q * (f32(1.0) - f32(COMIC_INK) * e)[..., None]
+
+
+def comic(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The photo with the person (by alpha) in comic style: HxWx3 uint8,
+    ``round(alpha * comic_style(rgb) + (1 - alpha) * rgb)`` (as `composite`)."""
+    return composite(comic_style(rgb), alpha, np.asarray(rgb, np.float32)[..., :3])
