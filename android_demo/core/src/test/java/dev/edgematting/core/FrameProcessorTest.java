@@ -20,9 +20,11 @@ import org.junit.Test;
  *
  * <p>"Allocates nothing" is measured with HotSpot's per-thread allocation counter
  * ({@code com.sun.management.ThreadMXBean#getCurrentThreadAllocatedBytes}): the bytes this
- * thread allocated on the Java heap during the second frame, less the counter's own cost
- * (measured by two back-to-back reads), must be 0. Returned arrays must also be the same
- * instances as on the first frame.
+ * thread allocated on the Java heap during each of the 40 frames after the first, less the
+ * counter's own cost (two back-to-back reads), must be 0, except for the JIT's own one-off
+ * bytes in at most 6 frames (see {@link #JIT_NOISE_FRAMES}); an allocation in our code,
+ * which would recur every frame, fails it. Returned arrays must also be the same instances
+ * as on the first frame.
  */
 public class FrameProcessorTest {
     private static final int W = 64;
@@ -101,36 +103,65 @@ public class FrameProcessorTest {
         };
     }
 
+    /** Frames measured after the first. */
+    private static final int FRAMES = 40;
+    /**
+     * Frames (of {@link #FRAMES}) allowed a few bytes of the JVM's own: when HotSpot's tiered
+     * JIT moves a method to another tier it may resolve a constant or link a class lazily, a
+     * one-off allocation on this thread at an unpredictable frame (seen: 88 or 256 bytes, in
+     * at most three frames of 40, never with -Xint or a single compiler). An allocation of ours
+     * would recur in every frame.
+     */
+    private static final int JIT_NOISE_FRAMES = 6;
+    private static final long JIT_NOISE_BYTES = 4096;
+
     @Test
-    public void secondFrameAllocatesNothingInTheCore() {
+    public void framesAfterTheFirstAllocateNothingInTheCore() {
         java.lang.management.ThreadMXBean std = ManagementFactory.getThreadMXBean();
         Assume.assumeTrue("no per-thread allocation counter on this JVM", std instanceof com.sun.management.ThreadMXBean);
         com.sun.management.ThreadMXBean bean = (com.sun.management.ThreadMXBean) std;
         Assume.assumeTrue(bean.isThreadAllocatedMemorySupported());
         bean.setThreadAllocatedMemoryEnabled(true);
         GuidedFilter gf = new GuidedFilter(2, 1e-3);
+        long[] perFrame = new long[FRAMES];
         for (ModelMetadata m : models()) {
             FrameProcessor proc = new FrameProcessor(m);
             Frame f = new Frame(m, 42);
             Results first = new Results();
-            Results second = new Results();
+            Results later = new Results();
             long start = bean.getCurrentThreadAllocatedBytes();
             runFrame(proc, f, gf, first);
+            long firstBytes = bean.getCurrentThreadAllocatedBytes() - start;
             long c0 = bean.getCurrentThreadAllocatedBytes();
             long c1 = bean.getCurrentThreadAllocatedBytes();
-            runFrame(proc, f, gf, second);
-            long c2 = bean.getCurrentThreadAllocatedBytes();
             long counterCost = c1 - c0;
-            long frameBytes = (c2 - c1) - counterCost;
-            System.out.println("FRAME_ALLOCATION model=" + m.inputDType.jsonName + "->" + m.outputDType.jsonName
-                    + " first_frame_bytes=" + (c0 - start) + " second_frame_bytes=" + frameBytes + " counter_cost=" + counterCost);
-            assertEquals("bytes allocated by the second frame (" + m.inputDType.jsonName + " model)", 0L, frameBytes);
-            assertSame(first.input, second.input);
-            assertSame(first.plainAlpha, second.plainAlpha);
-            assertSame(first.guidedAlpha, second.guidedAlpha);
-            assertSame(first.blur, second.blur);
-            assertSame(first.cutout, second.cutout);
-            assertEquals(first.checksum, second.checksum);
+            for (int k = 0; k < FRAMES; k++) {
+                long before = bean.getCurrentThreadAllocatedBytes();
+                runFrame(proc, f, gf, later);
+                perFrame[k] = bean.getCurrentThreadAllocatedBytes() - before - counterCost;
+            }
+            int zeroFrames = 0;
+            long total = 0;
+            long max = 0;
+            for (long b : perFrame) {
+                if (b == 0) zeroFrames++;
+                total += b;
+                max = Math.max(max, b);
+            }
+            String model = m.inputDType.jsonName + "->" + m.outputDType.jsonName;
+            System.out.println("FRAME_ALLOCATION model=" + model + " first_frame_bytes=" + firstBytes
+                    + " second_frame_bytes=" + perFrame[0] + " frames=" + FRAMES + " zero_frames=" + zeroFrames
+                    + " total_bytes=" + total + " max_frame_bytes=" + max + " counter_cost=" + counterCost);
+            assertTrue(model + ": the first frame allocates the buffers", firstBytes > 0);
+            assertTrue(model + ": only " + zeroFrames + " of " + FRAMES + " frames after the first allocated nothing: "
+                    + java.util.Arrays.toString(perFrame), zeroFrames >= FRAMES - JIT_NOISE_FRAMES);
+            assertTrue(model + ": " + total + " bytes over " + FRAMES + " frames", total <= JIT_NOISE_BYTES);
+            assertSame(first.input, later.input);
+            assertSame(first.plainAlpha, later.plainAlpha);
+            assertSame(first.guidedAlpha, later.guidedAlpha);
+            assertSame(first.blur, later.blur);
+            assertSame(first.cutout, later.cutout);
+            assertEquals(first.checksum, later.checksum);
         }
     }
 
