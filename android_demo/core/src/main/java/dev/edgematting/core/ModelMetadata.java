@@ -66,6 +66,7 @@ public final class ModelMetadata {
     public final int inputWidth;
     public final int inputChannels;
     public final String channelOrder;
+    private final boolean bgr; // channelOrder starts with BGR (read per pixel: computed once)
     public final DType inputDType;
     /** true: the model takes pixels in [0, 255] (normalization folded into the graph). */
     public final boolean normalizationInModel;
@@ -116,6 +117,7 @@ public final class ModelMetadata {
         if (channelOrder.length() != inputChannels) {
             throw new MetadataException("input.channel_order", "\"" + channelOrder + "\" does not match input.channels=" + inputChannels);
         }
+        bgr = channelOrder.startsWith("BGR");
         Object layout = in.get("layout");
         if (layout != null && !"NHWC".equals(layout)) {
             throw new MetadataException("input.layout", "only NHWC is supported on Android, got " + describe(layout));
@@ -228,7 +230,7 @@ public final class ModelMetadata {
 
     /** true when channel order puts blue first (BGR, BGRA). */
     public boolean isBgr() {
-        return channelOrder.startsWith("BGR");
+        return bgr;
     }
 
     // -- helpers ---------------------------------------------------------------------------
