@@ -357,7 +357,12 @@ def _guided_filter(post) -> imageops.GuidedFilter | None:
     if "eps" not in gf:
         raise MetadataError("postprocess.guided_filter.eps", "missing")
     eps = gf["eps"]
-    if not _is_num(eps) or not (np.isfinite(np.float32(eps)) and np.float32(eps) > 0):
+    try:
+        with np.errstate(over="ignore"):
+            e32 = np.float32(eps) if _is_num(eps) else None  # as the Java core's (float) eps
+    except OverflowError:  # an integer beyond float range
+        e32 = None
+    if e32 is None or not (np.isfinite(e32) and e32 > 0):
         raise MetadataError("postprocess.guided_filter.eps", f"must be a positive number, got {eps!r}")
     return imageops.GuidedFilter(radius, float(eps))
 

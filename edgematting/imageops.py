@@ -235,7 +235,12 @@ class GuidedFilter:
     def __post_init__(self):
         if isinstance(self.radius, bool) or not isinstance(self.radius, (int, np.integer)) or self.radius < 1:
             raise ValueError(f"GuidedFilter.radius must be an integer >= 1, got {self.radius!r}")
-        e = np.float32(self.eps) if isinstance(self.eps, (int, float, np.floating)) and not isinstance(self.eps, bool) else None
+        try:
+            with np.errstate(over="ignore"):
+                ok = isinstance(self.eps, (int, float, np.floating)) and not isinstance(self.eps, bool)
+                e = np.float32(self.eps) if ok else None
+        except OverflowError:
+            e = None
         if e is None or not (np.isfinite(e) and e > 0):
             raise ValueError(f"GuidedFilter.eps must be a positive finite number (as float32), got {self.eps!r}")
 
