@@ -154,6 +154,8 @@ def artifact_metadata(spec, config, filename: str, **io) -> dict[str, Any]:
         },
         "edgematting_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **({"postprocess": {"guided_filter": {"radius": int(gf.radius), "eps": float(gf.eps)}}}
+           if (gf := getattr(config, "guided_filter", None)) is not None else {}),
     }
 
 

@@ -41,6 +41,8 @@ from .errors import DataError, InputError
 from .modelio import ModelSpec, load_model_dir, load_spec
 
 OUTPUTS = ("rgba", "alpha", "composite")
+#: How the model's alpha is brought to the photo's resolution (`upsample_alpha`).
+UPSAMPLE = ("bilinear", "guided")
 SUFFIX = {"rgba": "_cutout", "alpha": "_alpha", "composite": "_composite"}
 DEFAULT_BACKGROUND = "#000000"
 GRID_ROWS = 4  # images shown in --grid
@@ -93,8 +95,37 @@ def _as_alpha_batch(y, n: int) -> np.ndarray:
     return a
 
 
-def predict_alphas(predict_fn: PredictFn, spec: ModelSpec, photos: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Alpha (HxW float32 in [0, 1]) of each photo (HxWx3 uint8) at the photo's own size.
+def parse_upsample(upsample: str | None = None, radius: int | None = None, eps: float | None = None):
+    """--upsample bilinear|guided [--guided-radius R] [--guided-eps E] -> None (bilinear) or an
+    `imageops.GuidedFilter`. InputError for anything else."""
+    mode = (upsample or "bilinear").strip().lower()
+    if mode not in UPSAMPLE:
+        raise InputError(f"--upsample takes {' or '.join(UPSAMPLE)}, not {upsample!r}.")
+    if mode == "bilinear":
+        if radius is not None or eps is not None:
+            raise InputError("--guided-radius/--guided-eps apply to --upsample guided.")
+        return None
+    d = imageops.GuidedFilter()
+    try:
+        return imageops.GuidedFilter(radius=d.radius if radius is None else radius, eps=d.eps if eps is None else eps)
+    except ValueError as e:
+        raise InputError(f"--upsample guided: {e}") from None
+
+
+def upsample_alpha(alpha, photo: np.ndarray, guided=None) -> np.ndarray:
+    """A model-resolution alpha -> the photo's size: bilinear, or the edge-aware guided
+    filter (`imageops.guided_upsample`, guided by the photo) when `guided` is given."""
+    a = np.asarray(alpha, np.float32)
+    if guided is None:
+        return imageops.alpha_to_photo(a, photo.shape[:2])
+    return imageops.guided_upsample(a.reshape(a.shape[-3], a.shape[-2]) if a.ndim >= 3 else a, photo,
+                                    guided.radius, guided.eps)
+
+
+def predict_alphas(predict_fn: PredictFn, spec: ModelSpec, photos: Sequence[np.ndarray],
+                   guided=None) -> list[np.ndarray]:
+    """Alpha (HxW float32 in [0, 1]) of each photo (HxWx3 uint8) at the photo's own size
+    (upsampled with `upsample_alpha`).
 
     All photos go through the model as one batch: pass a few at a time.
     """
@@ -104,7 +135,7 @@ def predict_alphas(predict_fn: PredictFn, spec: ModelSpec, photos: Sequence[np.n
         [imageops.to_model_input(p, spec.input_size, spec.mean, spec.std, channel_order=spec.channel_order) for p in photos]
     )
     y = _as_alpha_batch(predict_fn(x), len(photos))
-    return [imageops.alpha_to_photo(y[i], p.shape[:2]) for i, p in enumerate(photos)]
+    return [upsample_alpha(y[i], p, guided) for i, p in enumerate(photos)]
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -230,12 +261,14 @@ def predict_images(
     batch_size: int = 8,
     progress: bool = True,
     spec: ModelSpec | None = None,
+    guided=None,
 ) -> list[Path]:
     """Write one PNG per image into `out_dir` (see the module docstring); return their paths.
 
     model_dir: a model directory, or a Runner / callable with `spec`. images: files and/or
     directories. background: only for output="composite" (default black). grid: also
-    write a PNG grid of input / alpha / cut-out for the first few images.
+    write a PNG grid of input / alpha / cut-out for the first few images. guided: an
+    `imageops.GuidedFilter` to upsample the alpha edge-aware (None: bilinear).
 
     Everything that can be checked is checked before the model is loaded or anything is
     written: the model path, the output mode, the background, that every image exists and
@@ -270,7 +303,7 @@ def predict_images(
                     photos.append(read_image(p))
                 except DataError as e:
                     raise InputError(f"Cannot read image {p}: {e}") from e
-            alphas = predict_alphas(predict_fn, spec, photos)
+            alphas = predict_alphas(predict_fn, spec, photos, guided)
             for p, rgb, a, target in zip(chunk, photos, alphas, targets[start : start + batch_size]):
                 if output == "rgba":
                     img = imageops.rgba_cutout(rgb, a)

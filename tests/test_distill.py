@@ -26,6 +26,32 @@ def photos(tmp_path_factory):
     return root / "image"
 
 
+def _confident(model_dir, out):
+    """Save a copy of `model_dir` whose output varies: random BatchNorm affine parameters with
+    statistics from one batch, and a centred, sharpened last layer (an untrained model says
+    ~0.5 everywhere)."""
+    from edgematting._tf import keras
+    from edgematting.modelio import load_model_dir, save_model_dir
+
+    k = keras()
+    model, spec = load_model_dir(model_dir)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (8, *spec.input_size, 3)).astype(np.float32)
+    for lyr in model.layers:
+        if isinstance(lyr, k.layers.BatchNormalization):
+            g, b, mm, mv = lyr.get_weights()
+            lyr.set_weights([rng.uniform(0.7, 1.3, g.shape).astype("float32"),
+                             rng.normal(0, 0.2, b.shape).astype("float32"), mm, mv])
+            lyr.momentum = 0.0
+    model(x, training=True)
+    last = [lyr for lyr in model.layers if isinstance(lyr, k.layers.Conv2D) and lyr.filters == 1][-1]
+    y = np.clip(model.predict(x, verbose=0), 1e-6, 1 - 1e-6)
+    kern, b = last.get_weights()
+    last.set_weights([kern * 3.0, (b - np.median(np.log(y / (1 - y)))) * 3.0])
+    assert model.predict(x, verbose=0).std() > 0.1
+    return save_model_dir(model, spec, out)
+
+
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
     """A tiny Fast-SCNN model directory whose output varies across the photo."""
@@ -33,27 +59,11 @@ def teacher_dir(tmp_path_factory):
     from edgematting.modelio import ModelSpec, save_model_dir
     from edgematting.models import architecture_config, build_model
 
-    k = keras()
-    k.utils.set_random_seed(3)
+    keras().utils.set_random_seed(3)
     cfg = architecture_config("fast-scnn", input_size=SIZE, width=0.25)
-    model = build_model("fast-scnn", **cfg)
-    # an untrained model says ~0.5 everywhere: give BatchNorm unit-scale statistics and centre
-    # and sharpen the last layer, so the mattes vary (as a trained model's do)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (8, *SIZE, 3)).astype(np.float32)
-    bns = [lyr for lyr in model.layers if isinstance(lyr, k.layers.BatchNormalization)]
-    for lyr in bns:
-        g, b, mm, mv = lyr.get_weights()
-        lyr.set_weights([rng.uniform(0.7, 1.3, g.shape).astype("float32"), rng.normal(0, 0.2, b.shape).astype("float32"),
-                         mm, mv])
-        lyr.momentum = 0.0
-    model(x, training=True)
-    last = [lyr for lyr in model.layers if isinstance(lyr, k.layers.Conv2D) and lyr.filters == 1][-1]
-    y = np.clip(model.predict(x, verbose=0), 1e-6, 1 - 1e-6)
-    kern, b = last.get_weights()
-    last.set_weights([kern * 3.0, (b - np.median(np.log(y / (1 - y)))) * 3.0])
-    assert model.predict(x, verbose=0).std() > 0.1
-    return save_model_dir(model, ModelSpec("fast-scnn", cfg, SIZE), tmp_path_factory.mktemp("teacher"))
+    d = save_model_dir(build_model("fast-scnn", **cfg), ModelSpec("fast-scnn", cfg, SIZE),
+                       tmp_path_factory.mktemp("teacher0"))
+    return _confident(d, tmp_path_factory.mktemp("teacher"))
 
 
 def _foreign_onnx(path: Path, nchw: bool, two_class: bool) -> Path:

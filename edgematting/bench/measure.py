@@ -133,13 +133,14 @@ class AppPipeline:
 
         return model_input(rgb, self.contract)
 
-    def postprocess(self, raw: np.ndarray, photo_hw: tuple[int, int]) -> np.ndarray:
+    def postprocess(self, raw: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """Raw output -> alpha at the photo's size (guided upsampling when the sidecar asks)."""
         from ..contract import output_to_alpha
 
-        return output_to_alpha(raw, self.contract, photo_hw)
+        return output_to_alpha(raw, self.contract, rgb.shape[:2], guide=rgb, guided=self.contract["guided_filter"])
 
     def predict_photo(self, run_raw, rgb: np.ndarray) -> np.ndarray:
-        return self.postprocess(run_raw(self.preprocess(rgb)), rgb.shape[:2])
+        return self.postprocess(run_raw(self.preprocess(rgb)), rgb)
 
 
 def _end_to_end(run_raw, pipe: AppPipeline, rgb: np.ndarray) -> np.ndarray:

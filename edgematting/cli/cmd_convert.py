@@ -38,6 +38,9 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=3, metavar="{3,4}",
                    help="4 = RGBA/BGRA input (alpha ignored), e.g. Android bitmaps")
     p.add_argument("--out", default=None, help="output folder (default: MODEL/export)")
+    from .cmd_predict import add_upsample_arguments
+
+    add_upsample_arguments(p)  # recorded in the metadata: what apps do with the alpha
     add_option_arguments(p)  # per-target flags, from the option dataclasses
     g = p.add_argument_group("verification")
     g.add_argument("--no-verify", dest="verify", action="store_false",

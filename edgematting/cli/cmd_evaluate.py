@@ -19,6 +19,9 @@ def register(sub):
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired files instead of stopping")
     p.add_argument("--out", default=None, metavar="FILE", help="JSON report (default: MODEL/eval.json)")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
+    from .cmd_predict import add_upsample_arguments
+
+    add_upsample_arguments(p)
     p.add_argument("--teacher", default=None, metavar="SPEC",
                    help="also report agreement with this teacher (as `train --teacher`); --data may then be "
                    "a folder of photos without mattes")
@@ -34,7 +37,10 @@ def run(args) -> int:
 
     from ..evaluation.evaluate import evaluate_model, print_report
 
+    from ..predict import parse_upsample
+
     console = Console()
+    guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
     teacher = None
     if args.teacher:
         from ..teacher import TeacherOptions, resolve_teacher
@@ -50,6 +56,7 @@ def run(args) -> int:
         out=args.out,
         batch_size=args.batch_size,
         teacher=teacher,
+        guided=guided,
     )
     print_report(result, console)
     console.print(f"report: {result['json']}")

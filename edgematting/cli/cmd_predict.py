@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 
+def add_upsample_arguments(p) -> None:
+    """--upsample / --guided-radius / --guided-eps (predict and evaluate)."""
+    p.add_argument("--upsample", default="bilinear", metavar="{bilinear,guided}",
+                   help="how the model's alpha is brought to the photo's size: bilinear, or guided (edge-aware "
+                   "guided filter with the photo as guide, as the Android app and the web demo can do)")
+    p.add_argument("--guided-radius", type=int, default=None, metavar="R",
+                   help="guided filter window radius in model pixels (default 1)")
+    p.add_argument("--guided-eps", type=float, default=None, metavar="E", help="guided filter eps (default 1e-4)")
+
+
 def register(sub):
     from ..predict import OUTPUTS
 
@@ -26,6 +36,7 @@ def register(sub):
     )
     p.add_argument("--grid", default=None, metavar="PNG", help="also write a grid of input / alpha / cut-out")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
+    add_upsample_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -33,8 +44,9 @@ def register(sub):
 def run(args) -> int:
     import sys
 
-    from ..predict import predict_images
+    from ..predict import parse_upsample, predict_images
 
+    guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
     written = predict_images(
         args.model,
         args.images,
@@ -44,6 +56,7 @@ def run(args) -> int:
         grid=args.grid,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
+        guided=guided,
     )
     print(f"wrote {len(written)} file(s) to {args.out}")
     if args.grid:

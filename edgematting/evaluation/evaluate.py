@@ -85,7 +85,7 @@ def _scan(data_dir, skip_bad: bool, unlabelled_ok: bool = False) -> list:
 
 
 def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size,
-                      teacher=None) -> dict[str, Any]:
+                      teacher=None, guided=None) -> dict[str, Any]:
     from ..data.folder import load_sample
     from ..predict import _progress, predict_alphas
 
@@ -125,7 +125,7 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
                 photos.append(rgb)
                 gts.append(gt)
                 names.append(str(s.image))
-            for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos)):
+            for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos, guided)):
                 m = {} if gt is None else evaluate_alpha(pred, gt, threshold=spec.threshold)
                 if teacher is not None:
                     ta = teacher.predict_photo(rgb)
@@ -150,6 +150,7 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
         "mean": mean,
         "higher_is_better": sorted(HIGHER_IS_BETTER),
         "definitions": METRIC_DOC,
+        "upsample": "bilinear" if guided is None else {"guided_filter": {"radius": guided.radius, "eps": guided.eps}},
         "per_image": rows,
     }
     if teacher is not None:
@@ -171,6 +172,7 @@ def evaluate_model(
     spec: ModelSpec | None = None,
     batch_size: int = 8,
     teacher=None,
+    guided=None,
 ) -> dict[str, Any]:
     """Evaluate a model directory (or a Runner/callable with `spec`) on `data_dir`.
 
@@ -192,7 +194,8 @@ def evaluate_model(
     from ..predict import load_predictor
 
     fn, spec = load_predictor(model_dir_or_runner, spec)
-    result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size, teacher)
+    result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size, teacher,
+                               guided)
     if is_dir:
         result["model_dir"] = str(model_dir_or_runner)
     if out is None and is_dir:
