@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.error
@@ -212,6 +213,12 @@ def write_comic_goldens(out: Path) -> Path:
     return path
 
 
+#: Android golden stages the JS golden test lists as deliberately not run in JavaScript (its
+#: NOT_IN_JS, each with the reason): the browser orients photos itself while decoding, bounded
+#: decode is the Android decoder's job, and the page checks tensors with its own runtime check.
+JS_SKIPPED_STAGES = {"orient", "decode", "tensor_check"}
+
+
 def test_js_core_matches_python_golden_vectors(tmp_path):
     _need_node()
     android_golden.write_golden_vectors(tmp_path)
@@ -223,8 +230,27 @@ def test_js_core_matches_python_golden_vectors(tmp_path):
     assert "# fail 0" in r.stdout, tail
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     web = json.loads((tmp_path / "web_manifest.json").read_text())
-    n = 1 + len(manifest["cases"]) + len(manifest["metadata_files"]) + len(web["cases"])
+    run_here = [c for c in manifest["cases"] if c["stage"] not in JS_SKIPPED_STAGES]
+    assert {c["stage"] for c in run_here} >= {"input", "alpha", "guided", "composite", "blur"}
+    n = 1 + len(run_here) + len(manifest["metadata_files"]) + len(web["cases"])
     assert f"# pass {n}" in r.stdout, tail  # every case ran
+    skipped = set(re.findall(r"^ok \d+ - (\w+): \d+ cases .*# SKIP not run in JS: ", r.stdout, re.M))
+    assert skipped == JS_SKIPPED_STAGES and f"# skipped {len(JS_SKIPPED_STAGES)}" in r.stdout, tail
+
+
+def test_js_golden_test_fails_on_an_unknown_stage(tmp_path):
+    """A stage the JS test neither runs nor lists as not run in JS fails it (it is not skipped)."""
+    _need_node()
+    path = android_golden.write_golden_vectors(tmp_path)
+    write_comic_goldens(tmp_path)
+    manifest = json.loads(path.read_text())
+    manifest["cases"].append({"stage": "sharpen", "name": "new_stage", "photo": manifest["cases"][0]["photo"],
+                              "expected": manifest["cases"][0]["photo"]})
+    path.write_text(json.dumps(manifest))
+    r = subprocess.run([NODE, "--test", str(WEB / "test" / "golden.test.mjs")], capture_output=True, text=True,
+                       env={**os.environ, "EDGEMATTING_GOLDEN_DIR": str(tmp_path)}, timeout=120)
+    assert r.returncode != 0 and "# fail 1" in r.stdout, r.stdout[-2000:]
+    assert re.search(r"^not ok \d+ - sharpen: new_stage", r.stdout, re.M), r.stdout[-2000:]
 
 
 # --------------------------------------------------------------------------------------
