@@ -357,7 +357,13 @@ def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         ("radius_beyond_image_24x40_to_37x53", "photo_37x53", _metadata(24, 40), "float32", imageops.GuidedFilter(30, 1e-3)),
         ("tiny_eps_32x32_to_40x30", "gradient_40x30", _metadata(32, 32), "float32", imageops.GuidedFilter(2, 1e-8)),
         ("portrait_4x_from_metadata_32x24_to_128x96", "portrait_128x96", portrait_meta, "portrait", None),
+        # variances of 1e-3..3e-3 (on a grid far coarser than eps's last bit) make var_I + eps an
+        # exact tie in float32 for many pixels: caught only when eps is rounded to float32 first
+        ("eps_ties_20x24_to_40x48", "midtones_40x48", _metadata(20, 24), "float32", imageops.GuidedFilter(1, 1e-3)),
     ]
+    midtones = np.random.default_rng(seed + 7).integers(80, 160, (40, 48, 3), dtype=np.uint8)
+    photo_refs["midtones_40x48"] = w.array("midtones_40x48", midtones)
+    photos["midtones_40x48"] = midtones
     for name, photo, meta, kind, gf in guided_cases:
         h, wd = meta["output"]["height"], meta["output"]["width"]
         if kind == "portrait":
