@@ -375,16 +375,17 @@ def page_run(request, tmp_path_factory):
         save_eval("window.edgemattingDemo.alphaBase64()", "guided_sidecar.alpha"),
         save_eval("window.edgemattingDemo.rawBase64()", "guided_sidecar.raw"),
         save_text("#stats", "guided_sidecar.stats"),
-        {"do": "uncheck", "selector": "#guided"}, wait("done", "error"),
+        # clicks, not check/uncheck: a box in the wrong state then fails a check below, not by a timeout
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
         save_eval("window.edgemattingDemo.alphaBase64()", "guided_off.alpha"),
         save_text("#stats", "guided_off.stats"),
         {"do": "select", "selector": "#model", "value": arts["tflite-fp32"].name}, wait("done", "error"),
         save_eval("document.getElementById('guided').checked", "guided_kept_off.checked"),
-        {"do": "check", "selector": "#guided"}, wait("done", "error"),
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
         save_eval("window.edgemattingDemo.alphaBase64()", "guided_default.alpha"),
         save_eval("window.edgemattingDemo.rawBase64()", "guided_default.raw"),
         save_text("#stats", "guided_default.stats"),
-        {"do": "uncheck", "selector": "#guided"}, wait("done", "error"),
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
     ]
     steps += [  # cut-out (fp32 tflite): download, screenshot
         {"do": "select", "selector": "#model", "value": arts["tflite-fp32"].name}, wait("done", "error"),
