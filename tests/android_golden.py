@@ -147,6 +147,10 @@ BAD_METADATA = [
      lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 2, "eps": -0.1}})),
     ("guided_eps_underflows_float32", "postprocess.guided_filter.eps",
      lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 2, "eps": 1e-50}})),
+    # a 401-digit integer: beyond float range (Java and JS read it as Infinity)
+    ("guided_radius_huge", "postprocess.guided_filter.radius",
+     lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 10**400, "eps": 1e-3}})),
+    ("height_huge", "input.height", lambda m: m["input"].__setitem__("height", 10**400)),
 ]
 
 #: (h, w, max_side) for the bounded-decode sizes: the issue's 4000x3000 photo, exact powers
