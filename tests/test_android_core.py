@@ -163,7 +163,7 @@ def test_box_mean_is_the_clipped_window_mean():
 
 
 def test_guided_filter_parameters_are_checked():
-    assert imageops.GuidedFilter() == imageops.GuidedFilter(1, 1e-4)
+    assert imageops.GuidedFilter() == imageops.GuidedFilter(2, 1e-4)
     for bad in [(0, 1e-3), (1.5, 1e-3), (True, 1e-3), (2, 0.0), (2, -1e-3), (2, float("nan")), (2, 1e-60), (2, "x")]:
         with pytest.raises(ValueError):
             imageops.GuidedFilter(*bad)

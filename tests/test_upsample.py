@@ -62,10 +62,26 @@ def test_predict_guided_is_the_reference_filter(varied_model, photos, tmp_path):
 
 def test_evaluate_records_the_upsampling(tiny_fast_scnn_dir, photos, tmp_path):
     model = shutil.copytree(tiny_fast_scnn_dir, tmp_path / "m")
-    assert main(["evaluate", str(model), "--data", str(photos), "--upsample", "guided", "--out",
-                 str(tmp_path / "e.json")]) == 0
+    assert main(["evaluate", str(model), "--data", str(photos), "--out", str(tmp_path / "e.json")]) == 0
     report = json.loads((tmp_path / "e.json").read_text())
-    assert report["upsample"] == {"guided_filter": {"radius": 1, "eps": 1e-4}}
+    assert report["upsample"] == {"guided_filter": {"radius": 2, "eps": 1e-4}}  # the default
+    assert main(["evaluate", str(model), "--data", str(photos), "--upsample", "bilinear", "--out",
+                 str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["upsample"] == "bilinear"
+
+
+def test_the_demos_share_pythons_defaults():
+    """The guided filter's defaults are written in Java and JS too: they must not drift."""
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    java = (repo / "android_demo/core/src/main/java/dev/edgematting/core/GuidedFilter.java").read_text()
+    js = (repo / "web_demo/src/imageops.js").read_text()
+    d = imageops.GuidedFilter()
+    assert int(re.search(r"DEFAULT_RADIUS = (\d+);", java).group(1)) == d.radius
+    assert float(re.search(r"DEFAULT_EPS = ([\d.e-]+);", java).group(1)) == d.eps
+    m = re.search(r"GUIDED_DEFAULTS = Object.freeze\(\{ radius: (\d+), eps: ([\d.e-]+) \}\)", js)
+    assert (int(m.group(1)), float(m.group(2))) == (d.radius, d.eps)
 
 
 def test_convert_writes_the_apps_postprocess(tiny_fast_scnn_dir, tmp_path):

@@ -40,7 +40,9 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: MODEL/export)")
     from .cmd_predict import add_upsample_arguments
 
-    add_upsample_arguments(p)  # recorded in the metadata: what apps do with the alpha
+    # recorded in the metadata's postprocess: what apps do with the alpha. Bilinear by
+    # default: the live camera path has ~10 ms per frame, and guided costs more than that
+    add_upsample_arguments(p, default="bilinear")
     add_option_arguments(p)  # per-target flags, from the option dataclasses
     g = p.add_argument_group("verification")
     g.add_argument("--no-verify", dest="verify", action="store_false",
