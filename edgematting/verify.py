@@ -275,7 +275,15 @@ def verify_artifact(
     pixels = verification_images(spec, data, n)
     x = spec.normalize(pixels).astype(np.float32)
     ref = ref_runner.run(x)
+    from .finite import check_output
+
+    check_output(ref, model=ref_runner.model, x=x, what=f"The Keras model {spec.name}")
     out = runner.run(x)
+    if not np.all(np.isfinite(out)):
+        from .contract import encode_normalized
+
+        check_output(out, artifact=artifact, native=encode_normalized(x[:1], runner.contract),
+                     what=f"{artifact.name} (although its Keras model does not)")
     threshold = float((meta.get("output") or {}).get("threshold", spec.threshold))
     metrics = compare(ref, out, threshold, tol.iou_band)
     checks, failures = check(metrics, tol)
