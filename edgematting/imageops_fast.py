@@ -1,0 +1,182 @@
+"""Fast paths of the photo pipeline, equal to the definitions in `edgematting.imageops`.
+
+`edgematting.imageops` is *the* definition (float32 arithmetic in a fixed order, the Java
+core and the web demo reproduce it bit for bit, golden vectors are made from it). It is
+written for clarity: it converts the whole photo to float32 and gathers full-size
+temporaries. The functions here compute the same numbers with less work; each says how
+it relates to its definition, and ``tests/test_imageops_fast.py`` checks it:
+
+==========================  ========================================  ==================
+fast                        definition                                equal
+==========================  ========================================  ==================
+`resize_bilinear`           `imageops.resize_bilinear`                bit for bit
+`alpha_to_photo`            `imageops.alpha_to_photo`                 bit for bit
+`alpha_to_uint8`            ``round_to_uint8(alpha * 255)``           bit for bit
+`composite`                 `imageops.composite`                      bit for bit
+`rgba_cutout`               `imageops.rgba_cutout`                    bit for bit
+`guided_upsample`           `imageops.guided_upsample`                bit for bit
+==========================  ========================================  ==================
+
+How:
+
+* **Resize** is separable and the definition's ``top``/``bottom`` rows are the same
+  horizontal interpolation of one *input* row, repeated for every output row that uses it.
+  The fast path interpolates each needed input row once (same float32 operations, so the
+  same values), on the rows/columns gathered from the uint8 photo *before* the float
+  conversion (gathering commutes with the exact uint8 -> float32 conversion), and reuses
+  its buffers in place.
+* **Composite** splits pixels by alpha. With ``t = 2**-9``, a pixel with ``a <= t`` over an
+  integer background colour ``b`` gives exactly ``b``, and one with ``a >= 1 - t`` gives
+  exactly the photo's ``f``: ``|a (f - b)| <= 255 / 512 = 0.498`` while the float32 rounding
+  errors of the definition's four operations stay below ``4e-5``, so ``floor(x + 0.5)``
+  cannot change (for ``a >= 0.5`` the definition's ``1 - a`` is exact, Sterbenz). Those
+  pixels are filled in C by PIL's ``Image.composite`` with a 0/255 mask, which copies
+  bytes exactly; only the soft pixels in between are computed with the definition's float
+  operations. (For a background image or ``"blur"`` only ``a == 0`` and ``a == 1`` are
+  taken as hard.) A trained model's matte is soft only along the person's edge; an
+  untrained one is soft everywhere, and then the cost is the definition's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import imageops
+
+_F32 = np.float32
+#: alpha at or below this (or at or above 1 - this) is "hard" over an integer colour: the
+#: composite is then exactly the background (the photo). See the module docstring.
+HARD = _F32(2.0**-9)
+
+
+def _weights(in_size: int, out_size: int):
+    i0, i1, w1 = imageops._axis_weights(in_size, out_size)  # the definition's own weights
+    return i0, i1, w1, (_F32(1.0) - w1).astype(_F32)
+
+
+def resize_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """`imageops.resize_bilinear`, bit for bit: HxW or HxWxC (any real dtype) -> float32."""
+    x = np.asarray(img)
+    squeeze = x.ndim == 2
+    if squeeze:
+        x = x[:, :, None]
+    h, w = x.shape[:2]
+    yi0, yi1, wy, wy0 = _weights(h, out_h)
+    xi0, xi1, wx, wx0 = _weights(w, out_w)
+    rows, inv = np.unique(np.concatenate([yi0, yi1]), return_inverse=True)
+    r0, r1 = inv[:out_h], inv[out_h:]
+    xr = x[rows]  # only the input rows the output uses, still in the input dtype
+    # horizontal pass on each needed input row: a * (1 - wx) + b * wx, as the definition
+    left = xr[:, xi0].astype(_F32, copy=False)
+    right = xr[:, xi1].astype(_F32, copy=False)
+    np.multiply(left, wx0[None, :, None], out=left)
+    np.multiply(right, wx[None, :, None], out=right)
+    np.add(left, right, out=left)
+    # vertical pass: top * (1 - wy) + bottom * wy
+    top = left[r0]
+    bot = left[r1]
+    np.multiply(top, wy0[:, None, None], out=top)
+    np.multiply(bot, wy[:, None, None], out=bot)
+    np.add(top, bot, out=top)
+    return top[:, :, 0] if squeeze else top
+
+
+def alpha_to_photo(alpha: np.ndarray, photo_hw: tuple[int, int]) -> np.ndarray:
+    """`imageops.alpha_to_photo`, bit for bit: model output -> alpha at photo size, clipped."""
+    a = np.asarray(alpha, _F32)
+    a = a.reshape(a.shape[-3], a.shape[-2]) if a.ndim == 4 else a.reshape(a.shape[0], a.shape[1])
+    out = resize_bilinear(a, photo_hw[0], photo_hw[1])
+    return np.clip(out, _F32(0.0), _F32(1.0), out=out)
+
+
+def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """``imageops.round_to_uint8(alpha * 255)`` of an alpha in [0, 1] (as `alpha_to_photo`
+    returns), bit for bit, with one temporary."""
+    a = np.asarray(alpha, _F32)
+    t = np.multiply(a, _F32(255.0))
+    np.add(t, _F32(0.5), out=t)
+    np.floor(t, out=t)
+    np.clip(t, _F32(0.0), _F32(255.0), out=t)
+    return t.astype(np.uint8)
+
+
+def rgba_cutout(rgb: np.ndarray, alpha: np.ndarray, as_image: bool = False):
+    """`imageops.rgba_cutout`, bit for bit (HxWx4 uint8; a PIL image with `as_image`)."""
+    from PIL import Image
+
+    im = Image.fromarray(np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., :3]), "RGB")
+    im.putalpha(Image.fromarray(alpha_to_uint8(alpha), "L"))
+    return im if as_image else np.asarray(im)
+
+
+def _definition(a: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """The definition's arithmetic on gathered pixels: a (k, 1), fg/bg (k, 3) or (1, 3)."""
+    return imageops.round_to_uint8(a * fg + (_F32(1.0) - a) * bg)
+
+
+def composite(rgb: np.ndarray, alpha: np.ndarray, background, as_image: bool = False):
+    """`imageops.composite`, bit for bit (HxWx3 uint8; a PIL image with `as_image`).
+
+    background: an (r, g, b) colour, an HxWx3 image (resized to the photo with the fast
+    `resize_bilinear`), or "blur" (`imageops.box_blur`, as the definition)."""
+    from PIL import Image
+
+    photo = np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., :3])
+    h, w = photo.shape[:2]
+    a = np.asarray(alpha, _F32)
+    if a.shape != (h, w):
+        a = a.reshape(h, w)
+    colour = None
+    if isinstance(background, str) and background == "blur":
+        bgf = imageops.box_blur(photo.astype(_F32), imageops.default_blur_radius(h, w))
+    elif isinstance(background, np.ndarray) and background.ndim == 3:
+        bgf = np.asarray(background)[..., :3]
+        bgf = resize_bilinear(bgf, h, w) if bgf.shape[:2] != (h, w) else bgf.astype(_F32)
+    else:
+        colour = np.asarray(background, _F32).reshape(3)
+        bgf = None
+    integer_colour = colour is not None and np.all(colour == np.floor(colour)) and np.all((colour >= 0) & (colour <= 255))
+    if integer_colour:
+        hard_bg, hard_fg = a <= HARD, a >= _F32(1.0) - HARD
+        bg_img = Image.new("RGB", (w, h), tuple(int(v) for v in colour))
+    else:  # only exact 0 and 1 are hard: the background's own rounding decides the rest
+        hard_bg, hard_fg = a == _F32(0.0), a == _F32(1.0)
+        bg8 = imageops.round_to_uint8(bgf if bgf is not None else np.broadcast_to(colour, (h, w, 3)))
+        bg_img = Image.fromarray(np.ascontiguousarray(bg8), "RGB")
+    mask = Image.fromarray(hard_fg.view(np.uint8) * np.uint8(255), "L")
+    out_img = Image.composite(Image.fromarray(photo, "RGB"), bg_img, mask)  # exact byte copies at 0/255
+    soft = np.flatnonzero(~(hard_bg | hard_fg))
+    if soft.size == 0:
+        return out_img if as_image else np.asarray(out_img)
+    out = np.array(out_img)  # writable copy
+    flat = out.reshape(-1, 3)
+    a_s = a.reshape(-1)[soft][:, None]
+    f_s = photo.reshape(-1, 3)[soft].astype(_F32)
+    b_s = colour[None, :] if bgf is None else np.asarray(bgf, _F32).reshape(-1, 3)[soft]
+    flat[soft] = _definition(a_s, f_s, b_s)
+    return Image.fromarray(out, "RGB") if as_image else out
+
+
+def guided_upsample(alpha_lr: np.ndarray, photo: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """`imageops.guided_upsample`, bit for bit: the same steps with the fast resizes."""
+    gf = imageops.GuidedFilter(radius, eps)
+    rgb = np.asarray(photo)[..., :3]
+    a_lr = np.asarray(alpha_lr, _F32)
+    a_lr = a_lr.reshape(a_lr.shape[-3], a_lr.shape[-2]) if a_lr.ndim >= 3 else a_lr
+    h, w = a_lr.shape
+    H, W = rgb.shape[:2]
+    r, e = gf.radius, _F32(gf.eps)
+    box = imageops.box_mean
+    p = np.clip(a_lr, _F32(0.0), _F32(1.0))
+    guide_lr = imageops.luminance01(resize_bilinear(rgb, h, w))
+    mean_i = box(guide_lr, r)
+    mean_p = box(p, r)
+    corr_ip = box(guide_lr * p, r)
+    corr_ii = box(guide_lr * guide_lr, r)
+    var_i = corr_ii - mean_i * mean_i
+    cov_ip = corr_ip - mean_i * mean_p
+    a = cov_ip / (var_i + e)
+    b = mean_p - a * mean_i
+    big_a = resize_bilinear(box(a, r), H, W)
+    np.multiply(big_a, imageops.luminance01(rgb), out=big_a)
+    np.add(big_a, resize_bilinear(box(b, r), H, W), out=big_a)
+    return np.clip(big_a, _F32(0.0), _F32(1.0), out=big_a)
