@@ -30,8 +30,8 @@ How:
   exactly the photo's ``f``: ``|a (f - b)| <= 255 / 512 = 0.498`` while the float32 rounding
   errors of the definition's four operations stay below ``4e-5``, so ``floor(x + 0.5)``
   cannot change (for ``a >= 0.5`` the definition's ``1 - a`` is exact, Sterbenz). Those
-  pixels are filled in C by PIL's ``Image.composite`` with a 0/255 mask, which copies
-  bytes exactly; only the soft pixels in between are computed with the definition's float
+  pixels are filled in C by PIL (the background colour, then the photo pasted through a
+  1-bit mask: plain byte copies); only the soft pixels in between are computed with the definition's float
   operations. (For a background image or ``"blur"`` only ``a == 0`` and ``a == 1`` are
   taken as hard.) A trained model's matte is soft only along the person's edge; an
   untrained one is soft everywhere, and then the cost is the definition's.
@@ -53,48 +53,96 @@ def _weights(in_size: int, out_size: int):
     return i0, i1, w1, (_F32(1.0) - w1).astype(_F32)
 
 
+def _hpass(planes: list[np.ndarray], xi0, xi1, wx0, wx) -> list[np.ndarray]:
+    """The horizontal pass ``a * (1 - wx) + b * wx`` on float32 planes (rows, w)."""
+    out = []
+    for p in planes:
+        left = np.take(p, xi0, axis=1)
+        right = np.take(p, xi1, axis=1)
+        np.multiply(left, wx0[None, :], out=left)
+        np.multiply(right, wx[None, :], out=right)
+        np.add(left, right, out=left)
+        out.append(left)
+    return out
+
+
+def _vpass(plane: np.ndarray, r0, r1, wy0, wy, clip01: bool = False) -> np.ndarray:
+    """The vertical pass ``top * (1 - wy) + bottom * wy`` (then clip to [0, 1]) of one plane."""
+    top = np.take(plane, r0, axis=0)
+    bot = np.take(plane, r1, axis=0)
+    np.multiply(top, wy0[:, None], out=top)
+    np.multiply(bot, wy[:, None], out=bot)
+    np.add(top, bot, out=top)
+    if clip01:
+        np.clip(top, _F32(0.0), _F32(1.0), out=top)
+    return top
+
+
+def _columns_u8(x: np.ndarray, rows: np.ndarray, xi0, xi1) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Rows `rows` and columns xi0 / xi1 of a uint8 HxWxC image (C = 3 or 4) as float32
+    planes per channel. A pixel is moved as one 32-bit word: for C = 3 through an
+    overlapping view whose word at pixel j holds bytes 3j..3j+3 (the 4th, the next
+    pixel's red, is never used), so a gather moves 1 word per pixel instead of C bytes."""
+    h, w, c = x.shape
+    r = len(rows)
+    buf = np.empty(r * w * c + 4, np.uint8)  # + 4: the last pixel's word stays in bounds
+    np.take(np.ascontiguousarray(x).reshape(h, w * c), rows, axis=0, out=buf[: r * w * c].reshape(r, w * c))
+    words = np.ndarray((r, w), dtype="<u4", buffer=buf, offset=0, strides=(w * c, c))
+    outs = []
+    for idx in (xi0, xi1):
+        g = np.ascontiguousarray(words[:, idx]).view(np.uint8).reshape(r, len(idx), 4)
+        outs.append([g[..., k].astype(_F32) for k in range(c)])
+    return outs[0], outs[1]
+
+
 def resize_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    """`imageops.resize_bilinear`, bit for bit: HxW or HxWxC (any real dtype) -> float32."""
+    """`imageops.resize_bilinear`, bit for bit: HxW or HxWxC (any real dtype) -> float32.
+
+    Channel by channel (planes, long inner loops), each input row interpolated once; a uint8
+    photo's needed rows and columns are gathered as packed pixels before the exact
+    conversion to float32."""
     x = np.asarray(img)
     squeeze = x.ndim == 2
     if squeeze:
         x = x[:, :, None]
-    h, w = x.shape[:2]
+    h, w, c = x.shape
     yi0, yi1, wy, wy0 = _weights(h, out_h)
     xi0, xi1, wx, wx0 = _weights(w, out_w)
     rows, inv = np.unique(np.concatenate([yi0, yi1]), return_inverse=True)
     r0, r1 = inv[:out_h], inv[out_h:]
-    xr = x[rows]  # only the input rows the output uses, still in the input dtype
-    # horizontal pass on each needed input row: a * (1 - wx) + b * wx, as the definition
-    left = xr[:, xi0].astype(_F32, copy=False)
-    right = xr[:, xi1].astype(_F32, copy=False)
-    np.multiply(left, wx0[None, :, None], out=left)
-    np.multiply(right, wx[None, :, None], out=right)
-    np.add(left, right, out=left)
-    # vertical pass: top * (1 - wy) + bottom * wy
-    top = left[r0]
-    bot = left[r1]
-    np.multiply(top, wy0[:, None, None], out=top)
-    np.multiply(bot, wy[:, None, None], out=bot)
-    np.add(top, bot, out=top)
-    return top[:, :, 0] if squeeze else top
+    if x.dtype == np.uint8 and c in (3, 4):
+        lefts, rights = _columns_u8(x, rows, xi0, xi1)  # only the rows and columns the output uses
+        planes = []
+        for left, right in zip(lefts, rights):
+            np.multiply(left, wx0[None, :], out=left)
+            np.multiply(right, wx[None, :], out=right)
+            np.add(left, right, out=left)
+            planes.append(left)
+    else:
+        xr = x[rows]  # only the input rows the output uses, still in the input dtype
+        planes = _hpass([np.ascontiguousarray(xr[..., k], dtype=_F32) for k in range(c)], xi0, xi1, wx0, wx)
+    outs = [_vpass(p, r0, r1, wy0, wy) for p in planes]
+    if squeeze:
+        return outs[0]
+    return np.stack(outs, axis=-1)
 
 
 def alpha_to_photo(alpha: np.ndarray, photo_hw: tuple[int, int]) -> np.ndarray:
     """`imageops.alpha_to_photo`, bit for bit: model output -> alpha at photo size, clipped."""
     a = np.asarray(alpha, _F32)
     a = a.reshape(a.shape[-3], a.shape[-2]) if a.ndim == 4 else a.reshape(a.shape[0], a.shape[1])
-    out = resize_bilinear(a, photo_hw[0], photo_hw[1])
-    return np.clip(out, _F32(0.0), _F32(1.0), out=out)
+    h, w = a.shape
+    yi0, yi1, wy, wy0 = _weights(h, photo_hw[0])
+    xi0, xi1, wx, wx0 = _weights(w, photo_hw[1])
+    (plane,) = _hpass([np.ascontiguousarray(a)], xi0, xi1, wx0, wx)  # each model row once
+    return _vpass(plane, yi0, yi1, wy0, wy, clip01=True)
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
-    """``imageops.round_to_uint8(alpha * 255)`` of an alpha in [0, 1] (as `alpha_to_photo`
-    returns), bit for bit, with one temporary."""
-    a = np.asarray(alpha, _F32)
-    t = np.multiply(a, _F32(255.0))
+    """``imageops.round_to_uint8(alpha * 255)``, bit for bit, in three passes: for the
+    non-negative ``x = alpha * 255 + 0.5`` clipped to [0, 255], truncation is ``floor``."""
+    t = np.multiply(np.asarray(alpha, _F32), _F32(255.0))
     np.add(t, _F32(0.5), out=t)
-    np.floor(t, out=t)
     np.clip(t, _F32(0.0), _F32(255.0), out=t)
     return t.astype(np.uint8)
 
@@ -111,6 +159,33 @@ def rgba_cutout(rgb: np.ndarray, alpha: np.ndarray, as_image: bool = False):
 def _definition(a: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
     """The definition's arithmetic on gathered pixels: a (k, 1), fg/bg (k, 3) or (1, 3)."""
     return imageops.round_to_uint8(a * fg + (_F32(1.0) - a) * bg)
+
+
+#: above this share of soft pixels the composite is computed for every pixel, one channel
+#: plane at a time, instead of gathering the soft ones
+SOFT_SHARE = 0.3
+
+
+def _composite_planes(photo: np.ndarray, a: np.ndarray, colour, bgf) -> np.ndarray:
+    """The definition's ``round_to_uint8(a * fg + (1 - a) * bg)`` for every pixel, computed
+    per channel plane (contiguous, long inner loops) into one reused buffer."""
+    h, w = a.shape
+    one_minus = _F32(1.0) - a
+    out = np.empty((h, w, 3), np.uint8)
+    v = np.empty((h, w), _F32)
+    t = np.empty((h, w), _F32)
+    for k in range(3):
+        np.multiply(a, photo[..., k], out=v, dtype=_F32)
+        if bgf is None:
+            np.multiply(one_minus, colour[k], out=t)
+        else:
+            np.multiply(one_minus, bgf[..., k], out=t, dtype=_F32)
+        np.add(v, t, out=v)
+        np.add(v, _F32(0.5), out=v)
+        np.floor(v, out=v)
+        np.clip(v, _F32(0.0), _F32(255.0), out=v)
+        out[..., k] = v
+    return out
 
 
 def composite(rgb: np.ndarray, alpha: np.ndarray, background, as_image: bool = False):
@@ -142,17 +217,28 @@ def composite(rgb: np.ndarray, alpha: np.ndarray, background, as_image: bool = F
         hard_bg, hard_fg = a == _F32(0.0), a == _F32(1.0)
         bg8 = imageops.round_to_uint8(bgf if bgf is not None else np.broadcast_to(colour, (h, w, 3)))
         bg_img = Image.fromarray(np.ascontiguousarray(bg8), "RGB")
-    mask = Image.fromarray(hard_fg.view(np.uint8) * np.uint8(255), "L")
-    out_img = Image.composite(Image.fromarray(photo, "RGB"), bg_img, mask)  # exact byte copies at 0/255
+    # the photo's bytes where alpha is hard 1, through a 1-bit mask (a plain copy in C)
+    bg_img.paste(Image.fromarray(photo, "RGB"), (0, 0), Image.fromarray(np.ascontiguousarray(hard_fg)))
+    out_img = bg_img
     soft = np.flatnonzero(~(hard_bg | hard_fg))
     if soft.size == 0:
         return out_img if as_image else np.asarray(out_img)
+    if soft.size > SOFT_SHARE * a.size:  # mostly soft (an unsure model): every pixel, channel by channel
+        out = _composite_planes(photo, a, colour, bgf)
+        return Image.fromarray(out, "RGB") if as_image else out
     out = np.array(out_img)  # writable copy
-    flat = out.reshape(-1, 3)
-    a_s = a.reshape(-1)[soft][:, None]
-    f_s = photo.reshape(-1, 3)[soft].astype(_F32)
-    b_s = colour[None, :] if bgf is None else np.asarray(bgf, _F32).reshape(-1, 3)[soft]
-    flat[soft] = _definition(a_s, f_s, b_s)
+    flat, pflat = out.reshape(-1), photo.reshape(-1)
+    a_s = a.reshape(-1)[soft]
+    one_minus = _F32(1.0) - a_s
+    bflat = None if bgf is None else np.asarray(bgf, _F32).reshape(-1)
+    for k in range(3):  # the definition's operations, one channel at a time (1-D, contiguous)
+        at = soft * 3 + k
+        v = a_s * pflat[at].astype(_F32)
+        v += one_minus * (colour[k] if bflat is None else bflat[at])
+        v += _F32(0.5)
+        np.floor(v, out=v)
+        np.clip(v, _F32(0.0), _F32(255.0), out=v)
+        flat[at] = v.astype(np.uint8)
     return Image.fromarray(out, "RGB") if as_image else out
 
 
