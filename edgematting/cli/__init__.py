@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["EDGEMATTING_VERBOSE"] = "1"
     with quiet_native_logs(enabled=not verbose), warnings.catch_warnings():
         warnings.showwarning = _show_warning
+        from ..errors import EdgemattingWarning
+
+        warnings.simplefilter("always", EdgemattingWarning)  # every run shows its own warnings
         try:
             rc = args.func(args)
             return int(rc or 0)

@@ -53,8 +53,7 @@ EXIF_ORIENTATION_TAG = 0x0112
 def why_unreadable(e: BaseException) -> str:
     """One line saying why PIL could not read a file (`PIL_ERRORS`)."""
     if isinstance(e, Image.DecompressionBombError):
-        return (f"too large to decode safely ({e}); over PIL's decompression-bomb limit of "
-                f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels x 2: downscale it first")
+        return f"too large to decode safely, over PIL's decompression-bomb limit ({e}); downscale it first"
     return "truncated file" if "truncat" in str(e).lower() else f"unreadable image ({e})"
 
 
