@@ -49,21 +49,6 @@ def nan_model_dir(tiny_fast_scnn_dir, tmp_path_factory):
     return Path(out), last.name
 
 
-@pytest.fixture(scope="module")
-def artifacts(tiny_fast_scnn_dir, tmp_path_factory):
-    """The tiny model converted (and verified) to tflite fp32/int8, onnx fp32, coreml fp32."""
-    from edgematting.converters import ExportConfig, convert
-
-    from export_helpers import TEST_CALIB_SAMPLES, TEST_VERIFY_SAMPLES
-
-    out = tmp_path_factory.mktemp("artifacts") / "export"
-    configs = [ExportConfig(target=t, precision=p, calib_samples=TEST_CALIB_SAMPLES, verify_samples=TEST_VERIFY_SAMPLES)
-               for t, p in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("coreml", "fp32"))]
-    run = convert(tiny_fast_scnn_dir, configs, out, progress=False)
-    run.raise_for_failures()
-    return {f"{a.target}_{a.precision}": a.path for a in run.artifacts}
-
-
 def unwritable_dir(tmp_path: Path) -> Path:
     """A folder path this process cannot create or write into (as root, where permission
     bits do not stop it, under /sys)."""
@@ -158,7 +143,7 @@ def _verify_random_onnx(c: Ctx):
 
 
 def _verify_mlpackage_without_weights(c: Ctx):
-    src = c.fx("artifacts")["coreml_fp32"]
+    src = c.fx("tiny_artifacts")["coreml_fp32"]
     dst = c.tmp / src.name
     shutil.copytree(src, dst)
     shutil.copy(src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))
@@ -243,7 +228,7 @@ def _evaluate_bad_pair_hint(c: Ctx):
 
 
 def _verify_int8_over_fp32(c: Ctx):
-    arts = c.fx("artifacts")
+    arts = c.fx("tiny_artifacts")
     d = c.tmp / "export"
     d.mkdir()
     fp32 = d / arts["tflite_fp32"].name
