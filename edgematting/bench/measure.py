@@ -124,9 +124,9 @@ class AppPipeline:
     """What an app does around one artifact, from its metadata only (`edgematting.contract`)."""
 
     def __init__(self, meta: dict):
-        from ..contract import validate_metadata
+        from ..contract import _contract
 
-        self.contract = validate_metadata(meta)  # fail here, once, with the offending key
+        self.contract = _contract(meta)  # validated here, once (fails with the offending key)
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """`contract.model_input`, with the fast resize (`imageops_fast`, bit for bit equal)."""
