@@ -344,6 +344,7 @@ def test_native_log_noise_is_recognised():
     assert is_noise("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
     assert is_noise("I0000 00:00:1796180887.757298    9101 port.cc:153] oneDNN custom operations are on.")
     assert is_noise("E0000 00:00:1796180898.515756    9101 cuda_platform.cc:52] failed call to cuInit: INTERNAL")
+    assert is_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
     assert not is_noise("error: something the user must see")
     assert not is_noise("E0000 00:00:1796180898.515756    9101 model.cc:1] a real TensorFlow error")
 

@@ -27,9 +27,13 @@ _ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\]
 _NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",)
 
 
+#: Native lines by prefix: LiteRT announces its default CPU delegate on every interpreter.
+_NOISE_PREFIXES = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
+
+
 def is_noise(line: str) -> bool:
     s = line.rstrip("\r\n")
-    if s in _NOISE:
+    if s in _NOISE or s.startswith(_NOISE_PREFIXES):
         return True
     m = _ABSL_LINE.match(s)
     if not m:
