@@ -78,11 +78,11 @@ def _vpass(plane: np.ndarray, r0, r1, wy0, wy, clip01: bool = False) -> np.ndarr
     return top
 
 
-def _columns_u8(x: np.ndarray, rows: np.ndarray, xi0, xi1) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _columns_u8(x: np.ndarray, rows: np.ndarray, xi0, xi1) -> tuple[np.ndarray, np.ndarray]:
     """Rows `rows` and columns xi0 / xi1 of a uint8 HxWxC image (C = 3 or 4) as float32
-    planes per channel. A pixel is moved as one 32-bit word: for C = 3 through an
-    overlapping view whose word at pixel j holds bytes 3j..3j+3 (the 4th, the next
-    pixel's red, is never used), so a gather moves 1 word per pixel instead of C bytes."""
+    channel planes (C, rows, columns). A pixel is moved as one 32-bit word: for C = 3
+    through an overlapping view whose word at pixel j holds bytes 3j..3j+3 (the 4th, the
+    next pixel's red, is never used), so a gather moves 1 word per pixel instead of C bytes."""
     h, w, c = x.shape
     r = len(rows)
     buf = np.empty(r * w * c + 4, np.uint8)  # + 4: the last pixel's word stays in bounds
@@ -91,7 +91,9 @@ def _columns_u8(x: np.ndarray, rows: np.ndarray, xi0, xi1) -> tuple[list[np.ndar
     outs = []
     for idx in (xi0, xi1):
         g = np.ascontiguousarray(words[:, idx]).view(np.uint8).reshape(r, len(idx), 4)
-        outs.append([g[..., k].astype(_F32) for k in range(c)])
+        planes = np.empty((c, r, len(idx)), _F32)
+        np.copyto(planes, np.moveaxis(g[..., :c], -1, 0))  # exact uint8 -> float32
+        outs.append(planes)
     return outs[0], outs[1]
 
 
@@ -111,20 +113,25 @@ def resize_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     rows, inv = np.unique(np.concatenate([yi0, yi1]), return_inverse=True)
     r0, r1 = inv[:out_h], inv[out_h:]
     if x.dtype == np.uint8 and c in (3, 4):
-        lefts, rights = _columns_u8(x, rows, xi0, xi1)  # only the rows and columns the output uses
-        planes = []
-        for left, right in zip(lefts, rights):
-            np.multiply(left, wx0[None, :], out=left)
-            np.multiply(right, wx[None, :], out=right)
-            np.add(left, right, out=left)
-            planes.append(left)
+        left, right = _columns_u8(x, rows, xi0, xi1)  # only the rows and columns the output uses
+        np.multiply(left, wx0[None, None, :], out=left)
+        np.multiply(right, wx[None, None, :], out=right)
+        np.add(left, right, out=left)
+        planes = left
     else:
         xr = x[rows]  # only the input rows the output uses, still in the input dtype
         planes = _hpass([np.ascontiguousarray(xr[..., k], dtype=_F32) for k in range(c)], xi0, xi1, wx0, wx)
-    outs = [_vpass(p, r0, r1, wy0, wy) for p in planes]
     if squeeze:
-        return outs[0]
-    return np.stack(outs, axis=-1)
+        return _vpass(planes[0], r0, r1, wy0, wy)
+    top = np.take(np.asarray(planes), r0, axis=1)  # the vertical pass on all planes at once
+    bot = np.take(np.asarray(planes), r1, axis=1)
+    np.multiply(top, wy0[None, :, None], out=top)
+    np.multiply(bot, wy[None, :, None], out=bot)
+    np.add(top, bot, out=top)
+    # HxWxC as a view of the channel planes (no interleaving copy): elementwise work that
+    # follows (normalization, quantization) runs plane by plane, and whoever needs
+    # interleaved memory makes it once (np.ascontiguousarray)
+    return np.moveaxis(top, 0, -1)
 
 
 def alpha_to_photo(alpha: np.ndarray, photo_hw: tuple[int, int]) -> np.ndarray:
