@@ -67,7 +67,11 @@ def first_nonfinite_tflite_op(path, x: np.ndarray) -> str | None:
     try:
         from ai_edge_litert.interpreter import Interpreter
 
-        it = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+        import warnings
+
+        with warnings.catch_warnings():  # LiteRT warns that keeping every tensor is for debugging: it is
+            warnings.simplefilter("ignore")
+            it = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
         it.allocate_tensors()
         it.set_tensor(it.get_input_details()[0]["index"], np.ascontiguousarray(x))
         it.invoke()
@@ -84,19 +88,24 @@ def first_nonfinite_tflite_op(path, x: np.ndarray) -> str | None:
     return None
 
 
-def _message(what: str, layer: str | None, weights: list[str]) -> str:
+CORRUPT = ("The model's weights are corrupt (a diverged training run, a damaged file): retrain it, or restore an "
+           "earlier checkpoint. This is not a converter or runtime problem.")
+CONVERTER = ("The Keras model's outputs are finite, so the conversion or the runtime is at fault: convert it "
+             "again, or try another precision or target.")
+
+
+def _message(what: str, layer: str | None, weights: list[str], hint: str = CORRUPT) -> str:
     msg = f"{what} produces non-finite values (NaN or Inf)"
     if layer:
         msg += f"; the first layer whose output is non-finite is {layer}"
     if weights:
         more = f" and {len(weights) - 3} more" if len(weights) > 3 else ""
         msg += f"; non-finite weights in {', '.join(weights[:3])}{more}"
-    return msg + (". The model's weights are corrupt (a diverged training run, a damaged file): retrain it, or "
-                  "restore an earlier checkpoint. This is not a converter or runtime problem.")
+    return msg + ". " + hint
 
 
 def check_output(y: np.ndarray, *, model=None, x: np.ndarray | None = None, what: str = "The model",
-                 artifact=None, native: np.ndarray | None = None) -> None:
+                 artifact=None, native: np.ndarray | None = None, hint: str = CORRUPT) -> None:
     """NonFiniteError unless every value of `y` is finite. With the Keras `model` and its
     input `x`, or a .tflite `artifact` and its `native` input, name where it starts."""
     if np.all(np.isfinite(np.asarray(y))):
@@ -108,7 +117,7 @@ def check_output(y: np.ndarray, *, model=None, x: np.ndarray | None = None, what
             layer = first_nonfinite_layer(model, x[:1])
     elif artifact is not None and native is not None and str(artifact).lower().endswith(".tflite"):
         layer = first_nonfinite_tflite_op(artifact, native[:1])
-    raise NonFiniteError(_message(what, layer, weights), layer=layer)
+    raise NonFiniteError(_message(what, layer, weights, hint), layer=layer)
 
 
 def check_keras_model(model, spec, data: str | None = None) -> None:

@@ -282,8 +282,10 @@ def verify_artifact(
     if not np.all(np.isfinite(out)):
         from .contract import encode_normalized
 
+        from .finite import CONVERTER
+
         check_output(out, artifact=artifact, native=encode_normalized(x[:1], runner.contract),
-                     what=f"{artifact.name} (although its Keras model does not)")
+                     what=f"{artifact.name}", hint=CONVERTER)
     threshold = float((meta.get("output") or {}).get("threshold", spec.threshold))
     metrics = compare(ref, out, threshold, tol.iou_band)
     checks, failures = check(metrics, tol)

@@ -375,3 +375,27 @@ def test_tables_are_markdown_when_not_a_terminal_and_hints_are_quoted():
     show_table(t, Console(file=narrow, width=20, force_terminal=True))
     assert "| fast-scnn_int8_uint8.tflite | 2.9 |" in narrow.getvalue()
     assert next_hint("edgematting", "bench", "/my runs/fs") == "next: edgematting bench '/my runs/fs'"
+
+
+def test_nan_in_a_tflite_artifact_names_the_first_bad_op(tiny_fast_scnn_dir, tmp_path):
+    """An artifact made from a NaN model behind convert's back: predict still says so, and
+    names the op (LiteRT, every tensor kept) where the NaN starts."""
+    from edgematting.contract import write_sidecar
+    from edgematting.converters import ExportConfig, read_embedded_metadata, target_module
+    from edgematting.modelio import load_model_dir
+    from edgematting.predict import predict_images
+
+    model, spec = load_model_dir(tiny_fast_scnn_dir)
+    last = [ly for ly in model.layers if getattr(ly, "kernel", None) is not None][-1]
+    w = [np.array(v) for v in last.get_weights()]
+    w[0][...] = np.nan
+    last.set_weights(w)
+    art = tmp_path / "nan_fp32.tflite"
+    target_module("tflite").convert(model, spec, ExportConfig(target="tflite", precision="fp32", verify=False), art)
+    write_sidecar(art, read_embedded_metadata(art))
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((30, 40, 3), 90, np.uint8)).save(photo)
+    with pytest.raises(NonFiniteError) as e:
+        predict_images(art, [photo], tmp_path / "o", progress=False)
+    assert e.value.layer and e.value.layer.startswith("op ")
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
