@@ -89,8 +89,11 @@ class PhotoModel:
         y = _as_alpha_batch(y, len(x))
         if not np.all(np.isfinite(y)):
             where = f"The model {self.path or self.spec.name}"
+            kw = {} if self._keras is not None or self.path is None or self.kind in ("keras", "callable") else {
+                "hint": f"Its weights are corrupt, or its conversion is: `edgematting verify {self.path}` compares it "
+                        "with its Keras model."}
             check_output(y, model=self._keras, x=x if self._keras is not None else None, what=where,
-                         artifact=self.path if self.kind == "tflite" else None, native=x)
+                         artifact=self.path if self.kind == "tflite" else None, native=x, **kw)
         return y
 
     def __call__(self, x: np.ndarray) -> np.ndarray:  # the legacy interface: normalized float NHWC
