@@ -174,11 +174,17 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _integral(v) -> bool:
+    """An int, or a finite float with no fraction (never an OverflowError: JSON may hold
+    1e400, which json.loads reads as inf, or a 400-digit integer)."""
+    return isinstance(v, int) or (math.isfinite(v) and v == math.floor(v))
+
+
 def _int(d: dict, key: str, prefix: str, positive: bool = False) -> int:
     if key not in d:
         raise MetadataError(prefix + key, "missing")
     v = d[key]
-    if not _is_num(v) or float(v) != math.floor(float(v)) or abs(v) > 1e9:
+    if not _is_num(v) or not _integral(v) or abs(v) > 1e9:
         raise MetadataError(prefix + key, f"must be an integer, got {v!r}")
     if positive and v <= 0:
         raise MetadataError(prefix + key, f"must be positive, got {v}")

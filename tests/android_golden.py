@@ -3,7 +3,8 @@
 `write_golden_vectors` writes test cases computed with the Python definition of the photo
 pipeline (`edgematting.contract`: `model_input`, `output_to_alpha` (plain and guided-filter
 upsampling), `quantize`, `validate_metadata`; `edgematting.imageops`: compositing, blur,
-bounded decode sizes, EXIF orientation; `edgematting.runners.tflite.check_tensor`: the
+the comic effect (`comic`, `comic_style` and its parts with their parameters), bounded decode
+sizes, EXIF orientation; `edgematting.runners.tflite.check_tensor`: the
 sidecar-vs-tensor quantization check); the Java JUnit tests (`android_demo/core/src/test`)
 read them and must reproduce them exactly (integer paths) or within `FLOAT_TOLERANCE`
 (float paths: 0, bit-exact). Used by tests/test_android_core.py, and by the Gradle build
@@ -146,6 +147,10 @@ BAD_METADATA = [
      lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 2, "eps": -0.1}})),
     ("guided_eps_underflows_float32", "postprocess.guided_filter.eps",
      lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 2, "eps": 1e-50}})),
+    # a 401-digit integer: beyond float range (Java and JS read it as Infinity)
+    ("guided_radius_huge", "postprocess.guided_filter.radius",
+     lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 10**400, "eps": 1e-3}})),
+    ("height_huge", "input.height", lambda m: m["input"].__setitem__("height", 10**400)),
 ]
 
 #: (h, w, max_side) for the bounded-decode sizes: the issue's 4000x3000 photo, exact powers
@@ -357,7 +362,13 @@ def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         ("radius_beyond_image_24x40_to_37x53", "photo_37x53", _metadata(24, 40), "float32", imageops.GuidedFilter(30, 1e-3)),
         ("tiny_eps_32x32_to_40x30", "gradient_40x30", _metadata(32, 32), "float32", imageops.GuidedFilter(2, 1e-8)),
         ("portrait_4x_from_metadata_32x24_to_128x96", "portrait_128x96", portrait_meta, "portrait", None),
+        # variances of 1e-3..3e-3 (on a grid far coarser than eps's last bit) make var_I + eps an
+        # exact tie in float32 for many pixels: caught only when eps is rounded to float32 first
+        ("eps_ties_20x24_to_40x48", "midtones_40x48", _metadata(20, 24), "float32", imageops.GuidedFilter(1, 1e-3)),
     ]
+    midtones = np.random.default_rng(seed + 7).integers(80, 160, (40, 48, 3), dtype=np.uint8)
+    photo_refs["midtones_40x48"] = w.array("midtones_40x48", midtones)
+    photos["midtones_40x48"] = midtones
     for name, photo, meta, kind, gf in guided_cases:
         h, wd = meta["output"]["height"], meta["output"]["width"]
         if kind == "portrait":
@@ -377,6 +388,56 @@ def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         add("guided", name, photo=photo_refs[photo], metadata=meta, raw=w.array(f"graw_{name}", raw),
             radius=None if gf is None else gf.radius, eps=None if gf is None else gf.eps,
             expected=w.array(f"guided_{name}", alpha))
+        alphas[f"guided_{name}"] = alpha
+
+    # -- stage: comic effect (imageops.comic and its parts) ---------------------------------
+    # Photos of several sizes (a sharp-edged figure, noise, a gradient, a one-row strip for the
+    # clamped edges), each with an alpha of its size; the parts with their parameters: the
+    # defaults (COMIC_*) and others, so that a port that ignores a parameter fails.
+    strip = np.random.default_rng(seed + 11).integers(0, 256, (1, 7, 3), dtype=np.uint8)
+    photo_refs["strip_1x7"] = w.array("strip_1x7", strip)
+    photos["strip_1x7"] = strip
+    strip_alpha = np.array([[0.0, 1.0, 0.5, 0.25, 0.75, 1.0, 0.1]], np.float32)
+    comic_cases = [
+        # name, photo, alpha at photo size
+        ("portrait_128x96", "portrait_128x96", alphas["guided_portrait_4x_from_metadata_32x24_to_128x96"]),
+        ("noise_37x53", "photo_37x53", alphas["int8_24x40_to_37x53"]),
+        ("noise_64x48", "photo_64x48", alphas["uint8_32x32_to_64x48"]),
+        ("gradient_40x30", "gradient_40x30", alphas["float_range_pm1"]),
+        ("strip_1x7", "strip_1x7", strip_alpha),
+    ]
+    for name, photo, alpha in comic_cases:
+        p = photos[photo]
+        add("comic", name, photo=photo_refs[photo], alpha=w.array(f"comic_alpha_{name}", alpha.astype(np.float32)),
+            expected=w.array(f"comic_{name}", imageops.comic(p, alpha)))
+        add("comic_style", name, photo=photo_refs[photo], expected=w.array(f"comic_style_{name}", imageops.comic_style(p)))
+    #: edge_preserving_smooth(photo, radius, passes, sigma_range, sigma_space)
+    smooth_cases = [
+        ("defaults_portrait_128x96", "portrait_128x96", dict(radius=imageops.COMIC_RADIUS, passes=imageops.COMIC_PASSES,
+                                                            sigma_range=imageops.COMIC_SIGMA_RANGE,
+                                                            sigma_space=imageops.COMIC_SIGMA_SPACE)),
+        ("r2_p1_37x53", "photo_37x53", dict(radius=2, passes=1, sigma_range=35.5, sigma_space=1.5)),
+        ("r3_p2_narrow_range_40x30", "gradient_40x30", dict(radius=3, passes=2, sigma_range=8.25, sigma_space=0.7)),
+        ("r1_p0_identity_20x16", "gradient_20x16", dict(radius=1, passes=0, sigma_range=20.0, sigma_space=1.0)),
+        ("r2_p4_strip_1x7", "strip_1x7", dict(radius=2, passes=4, sigma_range=50.0, sigma_space=2.0)),
+    ]
+    smoothed = {}
+    for name, photo, kw in smooth_cases:
+        out_ = imageops.edge_preserving_smooth(photos[photo], **kw)
+        smoothed[name] = out_
+        add("comic_smooth", name, photo=photo_refs[photo], params=kw, expected=w.array(f"comic_smooth_{name}", out_))
+    # quantization and outlines take float images: the smoothed photos above
+    smooth_refs = {k: w.array(f"comic_smoothed_{k}", v) for k, v in smoothed.items()
+                   if k in ("defaults_portrait_128x96", "r2_p1_37x53", "r3_p2_narrow_range_40x30")}
+    for name, src, levels in (("levels6_portrait", "defaults_portrait_128x96", imageops.COMIC_LEVELS),
+                              ("levels2_noise", "r2_p1_37x53", 2), ("levels9_gradient", "r3_p2_narrow_range_40x30", 9)):
+        add("comic_quantize", name, image=smooth_refs[src], params={"levels": levels},
+            expected=w.array(f"comic_quantize_{name}", imageops.quantize_levels(smoothed[src], levels)))
+    for name, src, low, high in (("defaults_portrait", "defaults_portrait_128x96", imageops.COMIC_EDGE_LOW, imageops.COMIC_EDGE_HIGH),
+                                 ("low10_high60.5_noise", "r2_p1_37x53", 10.0, 60.5),
+                                 ("low0_high255_gradient", "r3_p2_narrow_range_40x30", 0.0, 255.0)):
+        add("comic_outline", name, image=smooth_refs[src], params={"low": low, "high": high},
+            expected=w.array(f"comic_outline_{name}", imageops.outline_strength(smoothed[src], low, high)))
 
     # -- stage: EXIF orientation (imageops.apply_exif_orientation) ------------------------
     for o in range(0, 10):  # 0 and 9: undefined / unknown -> as stored

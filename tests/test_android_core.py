@@ -30,9 +30,10 @@ TEST_CLASSES = ["dev.edgematting.core.GoldenVectorsTest", "dev.edgematting.core.
 # Every stage the goldens exercise; a stage missing from the JUnit output is a failure.
 EXPECTED_STAGES = {"input_float32", "input_uint8", "input_int8", "alpha_float32", "alpha_uint8", "alpha_int8",
                    "composite_color", "composite_image", "composite_blur", "cutout", "blur", "guided",
+                   "comic", "comic_style", "comic_smooth", "comic_quantize", "comic_outline",
                    "orient", "decode", "tensor_check"}
 INT_STAGES = {"input_uint8", "input_int8", "composite_color", "composite_image", "composite_blur", "cutout",
-              "orient", "decode", "tensor_check"}
+              "comic", "orient", "decode", "tensor_check"}
 
 
 # -- golden generation -----------------------------------------------------------------
@@ -63,6 +64,29 @@ def test_goldens_cover_every_stage_and_variant(tmp_path):
     photo = np.fromfile(tmp_path / case["photo"]["file"], np.uint8).reshape(case["photo"]["shape"])
     got = np.fromfile(tmp_path / case["expected"]["file"], "<f4").reshape(case["expected"]["shape"])
     np.testing.assert_array_equal(got, imageops.to_model_input(photo, (32, 32))[0])
+
+
+def test_comic_goldens_cover_sizes_alphas_and_parameters(tmp_path):
+    """The comic cases the Java core must reproduce: several photo sizes (a one-row strip for the
+    clamped edges), soft alphas, and each parameter of the parts away from its default."""
+    manifest = json.loads(android_golden.write_golden_vectors(tmp_path).read_text())
+    cases = [c for c in manifest["cases"] if c["stage"].startswith("comic")]
+    comic = [c for c in cases if c["stage"] == "comic"]
+    sizes = {tuple(c["photo"]["shape"][:2]) for c in comic}
+    assert len(sizes) >= 4 and any(h == 1 for h, _ in sizes), sizes
+    for c in comic:
+        alpha = np.fromfile(tmp_path / c["alpha"]["file"], "<f4")
+        assert ((alpha > 0.01) & (alpha < 0.99)).any() and alpha.min() >= 0 and alpha.max() <= 1, c["name"]
+        photo = np.fromfile(tmp_path / c["photo"]["file"], np.uint8)
+        out = np.fromfile(tmp_path / c["expected"]["file"], np.uint8)
+        assert (out != photo).mean() > 0.2, f"{c['name']}: the effect changed little"
+    defaults = {"radius": imageops.COMIC_RADIUS, "passes": imageops.COMIC_PASSES, "sigma_range": imageops.COMIC_SIGMA_RANGE,
+                "sigma_space": imageops.COMIC_SIGMA_SPACE, "levels": imageops.COMIC_LEVELS,
+                "low": imageops.COMIC_EDGE_LOW, "high": imageops.COMIC_EDGE_HIGH}
+    params = [c["params"] for c in cases if "params" in c]
+    for key, default in defaults.items():
+        values = {p[key] for p in params if key in p}
+        assert default in values and len(values) >= 2, (key, values)
 
 
 def test_python_validator_names_the_same_keys_as_java_expects(tmp_path):

@@ -363,3 +363,36 @@ def test_evaluate_reports_agreement_with_the_teacher(teacher_dir, photos):
     # with ground truth, both
     r2 = evaluate_model(teacher_dir, photos.parent, teacher=t, out=False, progress=False)
     assert {"iou", "teacher_iou"} <= set(r2["mean"])
+
+
+def test_soft_edge_target_replaces_only_the_band_of_binary_labels():
+    from edgematting.data.folder import soft_edge_target
+    from edgematting.evaluation.metrics import unknown_band
+
+    label = np.zeros((60, 40), np.float32)
+    label[15:45, 10:30] = 1.0
+    teacher = np.full((60, 40), 0.3, np.float32)
+    out = soft_edge_target(label, teacher)
+    band = unknown_band(label)
+    assert band.any() and not band.all()
+    np.testing.assert_array_equal(out[band], np.float32(0.3))
+    np.testing.assert_array_equal(out[~band], label[~band])
+    soft = label.copy()
+    soft[20, 20] = 0.5  # an already soft label is kept
+    np.testing.assert_array_equal(soft_edge_target(soft, teacher), soft)
+
+
+def test_train_with_teacher_edges(teacher_dir, tmp_path):
+    from edgematting.data.synthetic import write_synthetic_folder
+    from edgematting.modelio import load_model_dir
+    from edgematting.training.train import TrainConfig, train
+
+    labelled = write_synthetic_folder(tmp_path / "labelled", n=4, size=(48, 48), seed=9)
+    r = train(TrainConfig(model="mattingnet", data=str(labelled), teacher=str(teacher_dir), teacher_edges=True,
+                          input_size=SIZE, width=0.25, epochs=1, batch_size=2, steps_per_epoch=1,
+                          out=str(tmp_path / "run")), progress=False)
+    _, spec = load_model_dir(r.out_dir)
+    assert spec.training["teacher"]["edges"] is True and r.metric_name == "val_band_mae"
+    assert len(list((tmp_path / "run" / "teacher").rglob("*.png"))) == 4  # the teacher labelled --data's photos
+    with pytest.raises(InputError, match="--teacher-edges"):
+        TrainConfig(model="fast-scnn", data="synthetic", teacher=str(teacher_dir), teacher_edges=True)

@@ -3,13 +3,17 @@
 * `edgematting web-demo`: typed one-line errors, and what its server serves (and refuses).
 * The page's JavaScript core (src/imageops.js, src/contract.js) against Python golden
   vectors under Node: the Android goldens (tests/android_golden.py: model input, alpha,
-  composites, blur, sidecar validation) plus comic-effect and NCHW vectors written here. Bit-exact, as the Java core is.
+  guided filter, composites, blur, comic effect, sidecar validation; not the stages that are
+  not the page's job, JS_SKIPPED_STAGES) plus comic-effect and NCHW vectors written here.
+  Bit-exact, as the Java core is.
 * The page itself in headless Chromium (Debian's `chromium`, driven by `playwright-core`
   from npm; no browser download): a fixed photo is cut out with .tflite fp32 and int8
   artifacts on LiteRT.js and an .onnx fp32 artifact on onnxruntime-web, and the alpha
   computed in the browser must match the Python runner's alpha for the same artifact within
-  `edgematting.verify.tolerance_for(target, precision)`. The comic effect must match
-  `imageops.comic` within COMIC_TOLERANCE; the downloaded cut-out PNG must equal
+  `edgematting.verify.tolerance_for(target, precision)`. "Refine edges" (guided filter) must
+  be on for a sidecar that asks for it and equal `contract.output_to_alpha(guided=...)` bit for
+  bit on the model's own output; a JPEG with EXIF orientation 6 must be decoded upright. The
+  comic effect must match `imageops.comic` within COMIC_TOLERANCE; the downloaded cut-out PNG must equal
   `imageops.rgba_cutout`; a screenshot with the cut-out must not be blank; and every bad
   input (not an image, huge photo, unrunnable model, mismatched or invalid sidecar, camera
   refused) must be reported on the page.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.error
@@ -212,6 +217,12 @@ def write_comic_goldens(out: Path) -> Path:
     return path
 
 
+#: Android golden stages the JS golden test lists as deliberately not run in JavaScript (its
+#: NOT_IN_JS, each with the reason): the browser orients photos itself while decoding, bounded
+#: decode is the Android decoder's job, and the page checks tensors with its own runtime check.
+JS_SKIPPED_STAGES = {"orient", "decode", "tensor_check"}
+
+
 def test_js_core_matches_python_golden_vectors(tmp_path):
     _need_node()
     android_golden.write_golden_vectors(tmp_path)
@@ -223,8 +234,27 @@ def test_js_core_matches_python_golden_vectors(tmp_path):
     assert "# fail 0" in r.stdout, tail
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     web = json.loads((tmp_path / "web_manifest.json").read_text())
-    n = 1 + len(manifest["cases"]) + len(manifest["metadata_files"]) + len(web["cases"])
+    run_here = [c for c in manifest["cases"] if c["stage"] not in JS_SKIPPED_STAGES]
+    assert {c["stage"] for c in run_here} >= {"input", "alpha", "guided", "composite", "blur"}
+    n = 1 + len(run_here) + len(manifest["metadata_files"]) + len(web["cases"])
     assert f"# pass {n}" in r.stdout, tail  # every case ran
+    skipped = set(re.findall(r"^ok \d+ - (\w+): \d+ cases .*# SKIP not run in JS: ", r.stdout, re.M))
+    assert skipped == JS_SKIPPED_STAGES and f"# skipped {len(JS_SKIPPED_STAGES)}" in r.stdout, tail
+
+
+def test_js_golden_test_fails_on_an_unknown_stage(tmp_path):
+    """A stage the JS test neither runs nor lists as not run in JS fails it (it is not skipped)."""
+    _need_node()
+    path = android_golden.write_golden_vectors(tmp_path)
+    write_comic_goldens(tmp_path)
+    manifest = json.loads(path.read_text())
+    manifest["cases"].append({"stage": "sharpen", "name": "new_stage", "photo": manifest["cases"][0]["photo"],
+                              "expected": manifest["cases"][0]["photo"]})
+    path.write_text(json.dumps(manifest))
+    r = subprocess.run([NODE, "--test", str(WEB / "test" / "golden.test.mjs")], capture_output=True, text=True,
+                       env={**os.environ, "EDGEMATTING_GOLDEN_DIR": str(tmp_path)}, timeout=120)
+    assert r.returncode != 0 and "# fail 1" in r.stdout, r.stdout[-2000:]
+    assert re.search(r"^not ok \d+ - sharpen: new_stage", r.stdout, re.M), r.stdout[-2000:]
 
 
 # --------------------------------------------------------------------------------------
@@ -306,8 +336,17 @@ def page_run(request, tmp_path_factory):
     not_image.write_text("these are my holiday notes, not a photo\n")
     huge = tmp / "huge.png"
     Image.open(PHOTO).convert("RGB").resize((3000, 2000), Image.BILINEAR).save(huge, compress_level=1)
+    # the fp32 model with a sidecar that asks for the guided filter
+    guided = bad / "guided_fp32.tflite"
+    shutil.copy(arts["tflite-fp32"], guided)
+    meta = json.loads(arts["tflite-fp32"].with_name(arts["tflite-fp32"].name + ".json").read_text())
+    meta["postprocess"] = {"guided_filter": GUIDED_SIDECAR}
+    (bad / "guided_fp32.tflite.json").write_text(json.dumps(meta))
+    # a photo stored sideways, with EXIF orientation 6 (rotate 90 degrees clockwise to view)
+    sideways = tmp / "sideways.jpg"
+    _sideways_jpeg(sideways)
 
-    served = [*arts.values(), int8io, mismatch, invalid]
+    served = [*arts.values(), int8io, mismatch, invalid, guided]
     srv = cmd_web_demo.DemoServer(served, port=0).start()
     url = srv.url
     shots = tmp / "shots"
@@ -330,6 +369,24 @@ def page_run(request, tmp_path_factory):
         steps += [save_text("#message", f"{key}.message"), save_text("#stats", f"{key}.stats"),
                   save_eval("window.edgemattingDemo.alphaBase64()", f"{key}.alpha"),
                   save_eval("window.edgemattingDemo.bench(30, 3)", f"{key}.bench")]
+    steps += [  # "Refine edges": on by default when the sidecar asks for it, the user's choice kept after that
+        {"do": "select", "selector": "#model", "value": guided.name}, wait("done", "error"),
+        save_eval("document.getElementById('guided').checked", "guided_sidecar.checked"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "guided_sidecar.alpha"),
+        save_eval("window.edgemattingDemo.rawBase64()", "guided_sidecar.raw"),
+        save_text("#stats", "guided_sidecar.stats"),
+        # clicks, not check/uncheck: a box in the wrong state then fails a check below, not by a timeout
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "guided_off.alpha"),
+        save_text("#stats", "guided_off.stats"),
+        {"do": "select", "selector": "#model", "value": arts["tflite-fp32"].name}, wait("done", "error"),
+        save_eval("document.getElementById('guided').checked", "guided_kept_off.checked"),
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "guided_default.alpha"),
+        save_eval("window.edgemattingDemo.rawBase64()", "guided_default.raw"),
+        save_text("#stats", "guided_default.stats"),
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
+    ]
     steps += [  # cut-out (fp32 tflite): download, screenshot
         {"do": "select", "selector": "#model", "value": arts["tflite-fp32"].name}, wait("done", "error"),
         save_eval("window.edgemattingDemo.alphaBase64()", "cutout.alpha"),
@@ -354,6 +411,11 @@ def page_run(request, tmp_path_factory):
         save_eval("document.body.dataset.state = 'pending'", "_"), save_eval(DROP_PHOTO_JS, "_"), wait("done", "error"),
         save_eval("[document.getElementById('result').width, document.getElementById('result').height]", "drop.canvas"),
         save_text("#message", "drop.message"),
+        # a photo with EXIF orientation 6: the browser decodes it upright
+        {"do": "files", "selector": "#photo-input", "paths": [str(sideways)]}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.photoSize()", "exif.size"),
+        save_eval("window.edgemattingDemo.photoBase64()", "exif.photo"),
+        save_text("#message", "exif.message"),
         {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]}, wait("done", "error"),
         {"do": "select", "selector": "#model", "value": int8io.name}, wait("done", "error"),
         save_text("#message", "unrunnable.message"),
@@ -384,7 +446,25 @@ def page_run(request, tmp_path_factory):
     res = json.loads(result_path.read_text())
     assert "error" not in res, f"{res.get('error')} (page state {res.get('state')}, message {res.get('message')!r}); " \
                                f"console: {res['console'][-5:]}; page errors: {res['pageErrors']}"
-    return {"saved": res["saved"], "result": res, "artifacts": arts, "tmp": tmp, "shots": shots, "url": url}
+    return {"saved": res["saved"], "result": res, "artifacts": arts, "tmp": tmp, "shots": shots, "url": url,
+            "sideways": sideways}
+
+
+#: postprocess.guided_filter of the test sidecar that asks for it (not the defaults, so that the
+#: page is seen to use the sidecar's parameters)
+GUIDED_SIDECAR = {"radius": 2, "eps": 1e-3}
+
+
+def _sideways_jpeg(path: Path) -> None:
+    """A 40x30 JPEG of four coloured quadrants stored sideways: EXIF orientation 6."""
+    from PIL import Image
+
+    img = np.zeros((30, 40, 3), np.uint8)
+    img[:15, :20], img[:15, 20:], img[15:, :20], img[15:, 20:] = (230, 30, 30), (30, 200, 40), (40, 40, 220), (240, 230, 30)
+    im = Image.fromarray(img)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(path, "JPEG", quality=95, exif=exif.tobytes())
 
 
 #: Drops a 40x30 PNG made in the page onto it, as a person dragging a file would.
@@ -446,6 +526,51 @@ def check_comic(page_run):
     # and the effect did something to the person
     person = alpha > 0.9
     assert (np.abs(ref.astype(int) - photo.astype(int)).max(-1)[person] > 8).mean() > 0.3
+
+
+def check_guided_filter(page_run):
+    """The page's "Refine edges": on by default for a sidecar with postprocess.guided_filter
+    (its radius and eps), bit-exact with contract.output_to_alpha(guided=...) on the model's
+    own output; off gives the plain alpha; the user's choice then holds for the next model,
+    and on with a sidecar that asks for nothing uses imageops.GuidedFilter's defaults."""
+    s = page_run["saved"]
+    photo = _read_rgb(PHOTO)
+    h, w = photo.shape[:2]
+    meta = contract.read_sidecar(page_run["artifacts"]["tflite-fp32"])
+    mh, mw = meta["output"]["height"], meta["output"]["width"]
+    assert s["guided_sidecar.checked"] is True, "Refine edges must be on when the sidecar asks for the guided filter"
+    raw = _b64(s["guided_sidecar.raw"], np.float32, (1, mh, mw, 1))
+    want = contract.output_to_alpha(raw, meta, (h, w), guide=photo, guided=imageops.GuidedFilter(**GUIDED_SIDECAR))
+    got = _b64(s["guided_sidecar.alpha"], np.float32, (h, w))
+    np.testing.assert_array_equal(got, want)
+    plain = contract.output_to_alpha(raw, meta, (h, w))
+    assert np.abs(want - plain).max() > 0.01, "the guided filter changed nothing on this photo"
+    assert "guided-filter edges (radius 2, eps 0.001)" in s["guided_sidecar.stats"], s["guided_sidecar.stats"]
+    np.testing.assert_array_equal(_b64(s["guided_off.alpha"], np.float32, (h, w)), plain)
+    assert "bilinear edges" in s["guided_off.stats"], s["guided_off.stats"]
+    assert s["guided_kept_off.checked"] is False, "the user's choice must hold for the next model"
+    raw = _b64(s["guided_default.raw"], np.float32, (1, mh, mw, 1))
+    want = contract.output_to_alpha(raw, meta, (h, w), guide=photo, guided=imageops.GuidedFilter())
+    np.testing.assert_array_equal(_b64(s["guided_default.alpha"], np.float32, (h, w)), want)
+    assert "guided-filter edges (radius 1, eps 0.0001)" in s["guided_default.stats"], s["guided_default.stats"]
+
+
+def check_exif_orientation(page_run):
+    """The browser applies EXIF orientation itself while decoding (the page asks for
+    imageOrientation 'from-image'): a photo stored sideways with orientation 6 is upright on
+    the page, as PIL's exif_transpose (and imageops.apply_exif_orientation) turns it."""
+    from PIL import Image, ImageOps
+
+    s = page_run["saved"]
+    assert s["exif.message"] == "", s["exif.message"]
+    with Image.open(page_run["sideways"]) as im:
+        want = np.asarray(ImageOps.exif_transpose(im).convert("RGB")).astype(int)
+    assert want.shape == (40, 30, 3)
+    assert s["exif.size"] == [30, 40], f"decoded {s['exif.size']} (w, h): not turned upright"
+    got = _b64(s["exif.photo"], np.uint8, (40, 30, 4))[..., :3].astype(int)
+    # JPEG decoders differ by a few levels; the quadrants' centres are 230 levels apart when misplaced
+    for y, x in [(7, 7), (7, 22), (32, 7), (32, 22)]:
+        assert np.abs(got[y, x] - want[y, x]).max() <= 12, (y, x, got[y, x], want[y, x])
 
 
 def check_cutout_download_and_screenshot(page_run):
@@ -510,7 +635,8 @@ def test_page_in_headless_chromium(page_run):
     may land on both workers, and each would build the model and drive the browser again."""
     checks = [(f"alpha parity {key}", check_alpha_parity, (key, target, precision))
               for key, target, precision, _ in PARITY_CASES]
-    checks += [("comic effect", check_comic, ()), ("cut-out download and screenshot", check_cutout_download_and_screenshot, ()),
+    checks += [("guided filter", check_guided_filter, ()), ("EXIF orientation", check_exif_orientation, ()),
+               ("comic effect", check_comic, ()), ("cut-out download and screenshot", check_cutout_download_and_screenshot, ()),
                ("bad input on the page", check_bad_input_reported_on_the_page, ()), ("camera", check_camera, ()),
                ("everything from the local server", check_local_only, ())]
     failures = []

@@ -68,6 +68,9 @@ def register(sub):
     d.add_argument("--teacher-output", default=None, metavar="KIND",
                    help="foreign teacher output: probability | logits | 2class:K | channel:K (K = person)")
     d.add_argument("--teacher-size", default=None, metavar="HxW", help="foreign teacher input size, if not fixed")
+    d.add_argument("--teacher-edges", action="store_true", default=None,
+                   help="binary labels in --data take the teacher's soft matte inside their edge band (hair, soft "
+                   "edges), the label everywhere else")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -103,6 +106,7 @@ def config_from_args(args):
         "teacher_channels": args.teacher_channels,
         "teacher_output": args.teacher_output,
         "teacher_size": args.teacher_size,
+        "teacher_edges": args.teacher_edges,
     }
     if args.val_ratio is not None and (args.data or ("" if args.unlabelled else "synthetic")) == "synthetic" \
             and not args.resume:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError, EdgemattingWarning
@@ -31,6 +32,7 @@ class Sample:
     alpha: Path | None
     alpha_from_rgba: bool = False
     weight: float = 1.0  # loss weight (distillation: teacher-labelled samples get --distill-weight)
+    soft_edges: Path | None = None  # a teacher's soft matte of this photo (`train --teacher-edges`)
 
 
 def _image_problem(path: Path, notes: list | None = None) -> str | None:
@@ -258,7 +260,22 @@ def load_sample(sample: Sample) -> dict:
         why = size_mismatch(sample.image, Path(sample.alpha), (image.shape[1], image.shape[0]), stored, o,
                             (alpha.shape[1], alpha.shape[0]))
         raise DataError(f"Cannot use {sample.image}: {why}.", bad_files=[(str(sample.image), why)])
+    if sample.soft_edges is not None:
+        alpha = soft_edge_target(alpha, read_alpha(sample.soft_edges))
     return {"image": image, "alpha": alpha, "fg": image, "bg": image}
+
+
+def soft_edge_target(label: np.ndarray, teacher: np.ndarray) -> np.ndarray:
+    """A binary label with the teacher's soft matte inside its unknown band (the same band
+    as `evaluation.metrics.unknown_band`: 1% of the diagonal, >= 3 px, around the contour):
+    hair and edges get soft targets, the label still decides everything else. A label that
+    is already soft (any value strictly between 0 and 1) is kept as it is."""
+    from ..evaluation.metrics import unknown_band
+
+    if teacher.shape != label.shape or np.any((label > 0) & (label < 1)):
+        return label
+    band = unknown_band(label)
+    return np.where(band, teacher, label).astype(np.float32)
 
 
 __all__ = ["Sample", "scan_folder", "load_sample", "IMAGE_EXTS"]

@@ -80,6 +80,8 @@ class DataConfig:
     # pairs, with loss weight `teacher_weight` (see edgematting.teacher)
     teacher_pairs: list = field(default_factory=list)
     teacher_weight: float = 1.0
+    # photo path -> a teacher's soft matte of it: binary labels take it inside their edge band
+    soft_edges: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if isinstance(self.augment, dict):
@@ -486,6 +488,10 @@ def _folder_split(cfg: DataConfig) -> tuple[list[Sample], list[Sample] | None]:
     """(train, val) samples. Validation is split off the labelled folder; with teacher data
     only, off the teacher-labelled photos (agreement with the teacher)."""
     labelled = scan_folder(cfg.source, skip_bad=cfg.skip_bad) if cfg.source is not None else []
+    if cfg.soft_edges:
+        edges = {str(k): Path(v) for k, v in cfg.soft_edges.items()}
+        for s in labelled:
+            s.soft_edges = edges.get(str(s.image))
     taught = teacher_samples(cfg)
     if cfg.val_source is not None:
         return labelled + taught, None

@@ -130,6 +130,7 @@ class TrainConfig:
     teacher_channels: str = "RGB"
     teacher_output: str | None = None
     teacher_size: str | None = None
+    teacher_edges: bool = False  # the teacher's soft matte inside the edge band of binary --data labels
 
     def __post_init__(self):
         from ..models import LITE_WIDTH, check_width, parse_size
@@ -163,16 +164,21 @@ class TrainConfig:
             raise InputError(f"composite_prob must be in [0, 1], got {self.composite_prob!r}.")
         if float(self.warmup_epochs) < 0 or not (0.0 <= float(self.min_lr_ratio) <= 1.0):
             raise InputError("warmup_epochs must be >= 0 and min_lr_ratio in [0, 1].")
-        if (self.teacher is None) != (self.unlabelled is None):
-            raise InputError("Distillation needs both --teacher SPEC and --unlabelled DIR (photos the teacher "
-                             "labels)." + (" Add --unlabelled DIR." if self.teacher else " Add --teacher SPEC."))
+        if self.teacher_edges and (self.teacher is None or self.data in (None, "synthetic")):
+            raise InputError("--teacher-edges gives the binary labels of a --data folder the --teacher's soft "
+                             "edges: pass --teacher SPEC and --data DIR.")
+        if self.unlabelled is not None and self.teacher is None:
+            raise InputError("--unlabelled photos need a --teacher SPEC to label them. Add --teacher SPEC.")
+        if self.teacher is not None and self.unlabelled is None and not self.teacher_edges:
+            raise InputError("--teacher needs --unlabelled DIR (photos it labels) or --teacher-edges (soft edges "
+                             "for --data's binary labels). Add --unlabelled DIR.")
         if self.teacher is not None:
             self.teacher_options  # validates the --teacher-* flags
-            if not Path(self.unlabelled).is_dir():
+            if self.unlabelled is not None and not Path(self.unlabelled).is_dir():
                 raise InputError(f"--unlabelled folder not found: {self.unlabelled}.")
             if not (isinstance(self.distill_weight, (int, float)) and self.distill_weight > 0):
                 raise InputError(f"--distill-weight must be a positive number, got {self.distill_weight!r}.")
-            if self.data == "synthetic":
+            if self.data == "synthetic" and self.unlabelled is not None:
                 raise InputError("--unlabelled photos mix with a labelled folder (--data DIR), not with synthetic "
                                  "data; drop --data synthetic or pass a folder.")
         if self.data is None:
@@ -377,19 +383,27 @@ def _only_teacher_cache(out: Path) -> bool:
     return out.is_dir() and {p.name for p in out.iterdir()} == {TEACHER_DIR}
 
 
-def teacher_pairs(cfg: TrainConfig, out: Path, progress: bool = True) -> list[tuple[str, str]]:
-    """Resolve the teacher and label every --unlabelled photo (cached in OUT/teacher/)."""
+def teacher_pairs(cfg: TrainConfig, out: Path, progress: bool = True):
+    """Resolve the teacher and label the photos it is asked to (cached in OUT/teacher/):
+    (--unlabelled pairs [(photo, matte)], {--data photo: matte} for --teacher-edges)."""
     from ..teacher import cache_teacher_mattes, list_photos, resolve_teacher
 
     teacher = resolve_teacher(cfg.teacher, cfg.teacher_options)
-    photos = list_photos(cfg.unlabelled)
-    if progress:
-        print(f"teacher {teacher.name} ({teacher.kind}): labelling {len(photos)} photos from {cfg.unlabelled}")
-    folder, pairs, bad = cache_teacher_mattes(teacher, photos, out / TEACHER_DIR, root=Path(cfg.unlabelled),
-                                              skip_bad=cfg.skip_bad, progress=progress)
-    if bad and progress:
-        print(f"warning: skipped {len(bad)} unreadable photo(s) in --unlabelled (--skip-bad)")
-    return [(str(ph), str(m)) for ph, m in pairs]
+    results = []
+    for folder, wanted in ((cfg.unlabelled, cfg.unlabelled is not None), (cfg.data, cfg.teacher_edges)):
+        if not wanted:
+            results.append([])
+            continue
+        photos = list_photos(folder)
+        if progress:
+            print(f"teacher {teacher.name} ({teacher.kind}): labelling {len(photos)} photos from {folder}")
+        _, pairs, bad = cache_teacher_mattes(teacher, photos, out / TEACHER_DIR, root=Path(folder),
+                                             skip_bad=True if folder == cfg.data else cfg.skip_bad,
+                                             progress=progress)
+        if bad and progress and folder != cfg.data:
+            print(f"warning: skipped {len(bad)} unreadable photo(s) in {folder} (--skip-bad)")
+        results.append([(str(ph), str(m)) for ph, m in pairs])
+    return results[0], dict(results[1])
 
 
 def _norm(v):
@@ -704,7 +718,7 @@ def _is_number(v) -> bool:
 
 
 # -- data ------------------------------------------------------------------------------
-def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy, taught=()):
+def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy, taught=(), soft_edges=None):
     from .._tf import tf
     from ..data.augment import AugmentConfig
     from ..data.pipeline import DataConfig, make_datasets
@@ -723,6 +737,7 @@ def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy, taught
         skip_bad=cfg.skip_bad,
         teacher_pairs=list(taught),
         teacher_weight=cfg.distill_weight,
+        soft_edges=dict(soft_edges or {}),
     )
     # Unset: 0.5 for synthetic data (the pool recomposites foregrounds onto other samples'
     # backgrounds, no folder needed) or when the user gave background photos; else none.
@@ -782,8 +797,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     arch = cfg.architecture
     arch_cfg = architecture_config(arch, cfg.input_size, cfg.width, **cfg.model_options)
     spec = ModelSpec(architecture=arch, config=arch_cfg, input_size=cfg.input_size)
-    taught = teacher_pairs(cfg, out if chief else work, progress) if cfg.teacher else []
-    train_ds, val_ds, info = _datasets(cfg, spec, cfg.strategy, taught)
+    taught, soft_edges = teacher_pairs(cfg, out if chief else work, progress) if cfg.teacher else ([], {})
+    train_ds, val_ds, info = _datasets(cfg, spec, cfg.strategy, taught, soft_edges)
     steps = int(cfg.steps_per_epoch or info["steps_per_epoch"])
     if steps < 1:
         raise InputError("The training set is smaller than one batch; lower --batch-size or add images.")
@@ -891,7 +906,7 @@ def _export(run: _Run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, i
         "optimizer_steps": int(run.optimizer.iterations.numpy()),
         "data": cfg.data,
         "unlabelled": cfg.unlabelled,
-        "teacher": ({"spec": cfg.teacher, "distill_weight": cfg.distill_weight,
+        "teacher": ({"spec": cfg.teacher, "distill_weight": cfg.distill_weight, "edges": cfg.teacher_edges,
                      **{k: v for k, v in (("input", cfg.teacher_input), ("channels", cfg.teacher_channels),
                                           ("output", cfg.teacher_output)) if v}} if cfg.teacher else None),
         "val": cfg.val if cfg.val else f"split {cfg.val_ratio}" if cfg.data != "synthetic" else "synthetic",

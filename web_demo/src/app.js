@@ -1,6 +1,7 @@
 // The page: choose a model (served by `edgematting web-demo`, or opened from disk with its
 // sidecar), open/drop a photo or start the camera, cut the person out over a background,
-// optionally in comic style, download the PNG. Every problem is shown on the page.
+// optionally with guided-filter edges and in comic style, download the PNG. Every problem is
+// shown on the page.
 //
 // The pixel work is src/imageops.js and src/contract.js (bit-exact twins of the Python
 // reference); the runtimes are behind src/runtimes.js.
@@ -26,6 +27,8 @@ const state = {
   model: null, // {name, kind, contract, engine, sidecarName}
   photo: null, // {name, w, h, rgba, proxy: {w, h, rgba} | null, effects: {...} | null, notes: []}
   alpha: null, // Float32Array, photo size
+  raw: null, // the model's raw output for the current photo (to redo the alpha when "Refine edges" changes)
+  guidedChoice: null, // "Refine edges" as the user set it; null: the sidecar's choice (as the Android app)
   inferenceMs: null,
   cache: {}, // per photo: rgb, comic, blur, bgImage
   bgImage: null, // {w, h, rgb}
@@ -71,6 +74,8 @@ function showStats() {
   }
   let s = `${m.engine.backend}`;
   if (state.inferenceMs !== null) s += ` · inference ${state.inferenceMs.toFixed(1)} ms per frame`;
+  const g = guidedFilter();
+  s += g ? ` · guided-filter edges (radius ${g.radius}, eps ${g.eps})` : ' · bilinear edges';
   const cam = state.camera;
   if (cam && cam.times.length) {
     const sorted = [...cam.times].sort((a, b) => a - b);
@@ -137,6 +142,7 @@ function dropModel(message) {
   state.model = null;
   state.inferenceMs = null;
   state.alpha = null;
+  state.raw = null;
   showStats();
   if (state.photo && !state.photo.live) showPhotoOnly(state.photo); // no stale cut-out of another model
   return fail(message);
@@ -177,6 +183,9 @@ async function useModel(name, kind, bytes, sidecarText, sidecarName) {
   state.model?.engine.close();
   state.model = { name, kind, contract, engine, sidecarName, meta };
   state.inferenceMs = null;
+  state.raw = null; // the old model's output; the alpha on screen is redone below
+  // "Refine edges": on when the sidecar asks for it (postprocess.guided_filter), until the user decides
+  if (state.guidedChoice === null) $('guided').checked = contract.guidedFilter !== null;
   showStats();
   setState('ready', '');
   if (state.photo && !state.photo.live) await processPhoto();
@@ -222,10 +231,21 @@ function fitWithin(w, h, maxSide, maxPixels = Infinity) {
   return [Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))];
 }
 
+/**
+ * Decodes a photo upright: the browser applies its EXIF orientation ('from-image', the
+ * default of current browsers, asked for explicitly; a browser that does not know the value
+ * yet gets its own default). The Android app does this itself (core Orientation).
+ */
 async function decodeImage(file) {
-  const opts = { colorSpaceConversion: 'none', premultiplyAlpha: 'none' };
+  const opts = { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' };
   try {
-    return await createImageBitmap(file, opts);
+    try {
+      return await createImageBitmap(file, opts);
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // an unknown imageOrientation value: TypeError
+      const { imageOrientation, ...older } = opts;
+      return await createImageBitmap(file, older);
+    }
   } catch {
     const what = file.type || 'unknown type';
     throw new Error(`“${file.name}” is not an image this browser can open (${what}, ${file.size} bytes). Open a JPEG, PNG, WebP or GIF photo.`);
@@ -269,6 +289,7 @@ async function openPhoto(file) {
   state.photo = photo;
   state.cache = {};
   state.alpha = null;
+  state.raw = null;
   setNotes(notes);
   return processPhoto();
 }
@@ -288,7 +309,37 @@ async function infer(photo) {
   }
   state.inferenceMs = performance.now() - t0;
   state.raw = raw;
-  return C.outputToAlpha(raw, c, photo.w, photo.h);
+  return alphaFor(raw, photo);
+}
+
+/** The guided filter to upsample with ({radius, eps}: the sidecar's, else the defaults), or null for bilinear. */
+function guidedFilter() {
+  if (!state.model || !$('guided').checked) return null;
+  return state.model.contract.guidedFilter ?? I.GUIDED_DEFAULTS;
+}
+
+/** contract.output_to_alpha: raw output -> alpha at the photo's size, guided by the photo itself when asked. */
+function alphaFor(raw, photo) {
+  const guided = guidedFilter();
+  return C.outputToAlpha(raw, state.model.contract, photo.w, photo.h, guided ? { guided, guide: photo.rgba, guideStride: 4 } : {});
+}
+
+/** "Refine edges" changed: redo the alpha of the photo on screen from the same model output (no new inference). */
+async function refineChanged() {
+  state.guidedChoice = $('guided').checked;
+  showStats();
+  const p = state.photo;
+  if (!p || p.live || !state.model || !state.raw || !state.alpha) return; // the camera's next frame uses it
+  setState('busy', 'Refining edges…');
+  await new Promise((r) => setTimeout(r, 0));
+  try {
+    state.alpha = alphaFor(state.raw, p);
+  } catch (e) {
+    fail(e.message);
+    return;
+  }
+  render();
+  setState('done', '');
 }
 
 async function processPhoto() {
@@ -552,6 +603,7 @@ function wire() {
   $('camera').addEventListener('click', () => startCamera());
   $('download').addEventListener('click', () => download());
   $('comic').addEventListener('change', () => rerender());
+  $('guided').addEventListener('change', () => refineChanged());
   for (const r of document.querySelectorAll('input[name="bg"]')) {
     r.addEventListener('change', () => {
       if (r.value === 'image' && !state.bgImage) $('bg-image-input').click();
@@ -621,6 +673,8 @@ window.edgemattingDemo = {
   alphaBase64: () => (state.alpha ? toBase64(state.alpha) : null),
   rawBase64: () => (state.raw ? toBase64(state.raw) : null),
   outputBase64: () => (state.output ? toBase64(state.output) : null),
+  photoBase64: () => (state.photo ? toBase64(state.photo.rgba) : null),
+  photoSize: () => (state.photo ? [state.photo.w, state.photo.h] : null),
   bench,
 };
 

@@ -5,7 +5,7 @@
 // Android golden vectors (tests/android_golden.py) and NCHW vectors. Like contract.py and
 // unlike the Android app, NCHW input (onnx --nchw) is accepted: onnxruntime-web runs it.
 
-import { alphaToPhoto, resizeBilinear, rgbaToRgb, roundToUint8 } from './imageops.js';
+import { alphaToPhoto, guidedUpsample, resizeBilinear, rgbaToRgb, roundToUint8 } from './imageops.js';
 
 const f = Math.fround;
 
@@ -65,7 +65,8 @@ export function quantParams(q, key = 'quantization', dtype = 'int8') {
 /**
  * Check a sidecar object as contract.validate_metadata does; return the normalized contract:
  * {height, width, channels, channelOrder, layout, dtype, normalizationInModel, mean, std,
- *  inputQuant, outputDtype, outputQuant, meaning, range, threshold, target, precision}.
+ *  inputQuant, outputDtype, outputQuant, meaning, range, threshold, guidedFilter, target,
+ *  precision}. guidedFilter is the sidecar's postprocess.guided_filter ({radius, eps}) or null.
  */
 export function validateMetadata(meta) {
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new MetadataError('(root)', 'metadata must be a JSON object');
@@ -146,9 +147,32 @@ export function validateMetadata(meta) {
     c.range = [rng[0], rng[1]];
   }
   c.threshold = isNum(out.threshold) ? out.threshold : 0.5;
+  c.guidedFilter = guidedFilter(meta.postprocess);
   c.target = meta.target;
   c.precision = meta.precision;
   return c;
+}
+
+/**
+ * contract._guided_filter: the optional `postprocess` section,
+ * {"guided_filter": {"radius": r, "eps": e}}, asks for the guided-filter upsampling of the
+ * alpha. Absent or null: none (older sidecars stay valid). Unknown keys inside are ignored.
+ * Returns {radius, eps} (eps as written; it is rounded to float32 where it is used) or null.
+ */
+function guidedFilter(post) {
+  if (post === null || post === undefined) return null;
+  if (typeof post !== 'object' || Array.isArray(post)) throw new MetadataError('postprocess', `must be an object, got ${repr(post)}`);
+  const gf = post.guided_filter;
+  if (gf === null || gf === undefined) return null;
+  if (typeof gf !== 'object' || Array.isArray(gf)) {
+    throw new MetadataError('postprocess.guided_filter', `must be {"radius": r, "eps": e}, got ${repr(gf)}`);
+  }
+  const radius = int(gf, 'radius', 'postprocess.guided_filter.', true);
+  if (!('eps' in gf)) throw new MetadataError('postprocess.guided_filter.eps', 'missing');
+  const eps = gf.eps;
+  const e32 = typeof eps === 'number' ? f(eps) : NaN; // as numpy's float32(eps) and the Java core's (float) eps
+  if (!(Number.isFinite(e32) && e32 > 0)) throw new MetadataError('postprocess.guided_filter.eps', `must be a positive number, got ${repr(eps)}`);
+  return { radius, eps };
 }
 
 /** contract.quantize for one value: clip(floor(x / scale + 0.5) + zero_point). */
@@ -225,7 +249,15 @@ export function modelAlpha(raw, c) {
   return a;
 }
 
-/** contract.output_to_alpha: raw output -> alpha at photo size, clipped to [0, 1]. */
-export function outputToAlpha(raw, c, photoW, photoH) {
-  return alphaToPhoto(modelAlpha(raw, c), c.height, c.width, photoW, photoH);
+/**
+ * contract.output_to_alpha: raw output -> alpha at photo size, clipped to [0, 1]. Plain
+ * bilinear upsampling unless `guided` ({radius, eps}: the contract's guidedFilter, or the
+ * user's choice) is given: then imageops.guided_upsample, guided by `guide`, the photo itself
+ * (photoW x photoH pixels of `guideStride` values: 4 for RGBA bytes, 3 for RGB floats).
+ */
+export function outputToAlpha(raw, c, photoW, photoH, { guided = null, guide = null, guideStride = 4 } = {}) {
+  const a = modelAlpha(raw, c);
+  if (guided === null || guided === undefined) return alphaToPhoto(a, c.height, c.width, photoW, photoH);
+  if (!guide) throw new TypeError('outputToAlpha(..., {guided}) needs the photo as guide');
+  return guidedUpsample(a, c.height, c.width, guide, guideStride, photoW, photoH, guided.radius, guided.eps);
 }

@@ -168,6 +168,112 @@ export function rgbaCutout(fg, fgStride, alpha, w, h, out = new Uint8ClampedArra
 }
 
 // ---------------------------------------------------------------------------------------
+// edge-aware upsampling of the alpha: the fast guided filter (imageops.GuidedFilter,
+// luminance01, box_mean, guided_upsample; the Android core's GuidedFilter.java)
+// ---------------------------------------------------------------------------------------
+/** imageops.GuidedFilter's provisional defaults: radius 1 model pixel, eps 1e-4. */
+export const GUIDED_DEFAULTS = Object.freeze({ radius: 1, eps: 1e-4 });
+
+/** imageops.GuidedFilter's checks: radius an integer >= 1, eps positive and finite as float32. */
+export function checkGuidedFilter(radius, eps) {
+  if (!Number.isInteger(radius) || radius < 1) throw new RangeError(`guided filter radius must be an integer >= 1, got ${radius}`);
+  const e = typeof eps === 'number' ? f(eps) : NaN;
+  if (!(Number.isFinite(e) && e > 0)) throw new RangeError(`guided filter eps must be a positive finite number (as float32), got ${eps}`);
+  return { radius, eps: e };
+}
+
+/**
+ * imageops.luminance01 of an image with `stride` values per pixel (3: RGB floats, 4: RGBA
+ * bytes; the first three are R, G, B): ((0.299 R + 0.587 G) + 0.114 B) / 255 in float32.
+ */
+export function luminance01(img, n, stride = 3) {
+  checkLength(img, n * stride, 'img');
+  const cr = f(0.299), cg = f(0.587), cb = f(0.114);
+  const out = new Float32Array(n);
+  for (let i = 0, p = 0; i < n; i++, p += stride) {
+    out[i] = f(f(f(f(cr * img[p]) + f(cg * img[p + 1])) + f(cb * img[p + 2])) / 255);
+  }
+  return out;
+}
+
+/**
+ * imageops.box_mean: mean over the (2r+1)^2 window clipped to the image (divided by the
+ * number of in-image pixels), h x w floats. Axis 0 then axis 1; along each, float64 running
+ * sums c[0] = 0, c[k] = c[k-1] + x[k-1], then float32((c[hi] - c[lo]) / (hi - lo)).
+ */
+export function boxMean(src, h, w, radius) {
+  checkLength(src, h * w, 'src');
+  const tmp = new Float32Array(h * w);
+  const out = new Float32Array(h * w);
+  const cs = new Float64Array(Math.max(h, w) + 1);
+  for (let x = 0; x < w; x++) boxMeanLine(src, tmp, x, w, h, radius, cs);
+  for (let y = 0; y < h; y++) boxMeanLine(tmp, out, y * w, 1, w, radius, cs);
+  return out;
+}
+
+function boxMeanLine(src, dst, base, stride, n, r, cs) {
+  let s = 0;
+  cs[0] = 0;
+  for (let i = 0; i < n; i++) {
+    s += src[base + i * stride];
+    cs[i + 1] = s;
+  }
+  for (let i = 0; i < n; i++) {
+    const lo = i - r > 0 ? i - r : 0;
+    const hi = (i + r < n - 1 ? i + r : n - 1) + 1;
+    dst[base + i * stride] = (cs[hi] - cs[lo]) / (hi - lo); // Float32Array stores round to float32
+  }
+}
+
+/**
+ * imageops.guided_upsample: the model's alpha (h x w, decoded, not yet clipped) -> an
+ * edge-aware alpha at the photo's size (photoW x photoH), guided by the photo's luminance.
+ * `photo`: photoW x photoH pixels, `stride` values each (4: RGBA bytes, 3: RGB floats).
+ *
+ *   p = clip(alpha, 0, 1); I = luminance01(photo); I_lr = luminance01(resize(photo, h, w));
+ *   at h x w: a = (box(I_lr p) - box(I_lr) box(p)) / ((box(I_lr I_lr) - box(I_lr)^2) + eps),
+ *   b = box(p) - a box(I_lr); q = clip(resize(box(a)) * I + resize(box(b)), 0, 1).
+ */
+export function guidedUpsample(alphaLr, h, w, photo, stride, photoW, photoH, radius, eps) {
+  const gf = checkGuidedFilter(radius, eps);
+  const n = h * w;
+  checkLength(alphaLr, n, 'alpha');
+  checkLength(photo, photoW * photoH * stride, 'photo');
+  const r = gf.radius;
+  const e = gf.eps;
+  const p = new Float32Array(n);
+  for (let i = 0; i < n; i++) p[i] = Math.min(Math.max(alphaLr[i], 0), 1);
+  const guide = luminance01(photo, photoW * photoH, stride);
+  const guideLr = luminance01(resizeBilinear(photo, photoH, photoW, stride, h, w), n, stride);
+  const ip = new Float32Array(n);
+  const ii = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    ip[i] = f(guideLr[i] * p[i]);
+    ii[i] = f(guideLr[i] * guideLr[i]);
+  }
+  const meanI = boxMean(guideLr, h, w, r);
+  const meanP = boxMean(p, h, w, r);
+  const corrIp = boxMean(ip, h, w, r);
+  const corrIi = boxMean(ii, h, w, r);
+  const a = new Float32Array(n);
+  const b = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const varI = f(corrIi[i] - f(meanI[i] * meanI[i]));
+    const covIp = f(corrIp[i] - f(meanI[i] * meanP[i]));
+    a[i] = f(covIp / f(varI + e));
+    b[i] = f(meanP[i] - f(a[i] * meanI[i]));
+  }
+  const bigA = resizeBilinear(boxMean(a, h, w, r), h, w, 1, photoH, photoW);
+  const bigB = resizeBilinear(boxMean(b, h, w, r), h, w, 1, photoH, photoW);
+  const q = bigA; // reused in place
+  for (let i = 0; i < q.length; i++) {
+    const v = f(f(bigA[i] * guide[i]) + bigB[i]);
+    q[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  return q;
+}
+
+// ---------------------------------------------------------------------------------------
 // comic effect: imageops.edge_preserving_smooth, quantize_levels, outline_strength,
 // comic_style, comic. Defaults are the Python constants (COMIC_*).
 // ---------------------------------------------------------------------------------------

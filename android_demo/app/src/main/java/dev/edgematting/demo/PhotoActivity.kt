@@ -17,7 +17,8 @@ import dev.edgematting.core.Compositor
 /**
  * Still photo: pick from the gallery, run MattingNet (the "photo" model), show the cut-out over
  * a checkerboard and save it as a transparent PNG (MediaStore on Android 10+, the app's
- * pictures folder before). "Refine edges" upsamples the alpha with the guided filter.
+ * pictures folder before). "Refine edges" upsamples the alpha with the guided filter; "Comic
+ * effect" shows (and saves) the photo with the person in comic style instead.
  *
  * The model, the photo and the cut-out live in [PhotoViewModel]: rotating the phone keeps
  * them, and leaving the screen closes the model even while it is still loading.
@@ -38,12 +39,14 @@ class PhotoActivity : AppCompatActivity() {
         val saveButton = findViewById<Button>(R.id.button_save)
         val pickButton = findViewById<Button>(R.id.button_pick)
         val guided = findViewById<CheckBox>(R.id.photo_guided)
+        val comic = findViewById<CheckBox>(R.id.photo_comic)
         imageView.background = checkerboardDrawable()
         saveButton.isEnabled = false
         // Picking is allowed while the model loads: the photo waits for it on the worker.
         pickButton.setOnClickListener { pickPhoto.launch("image/*") }
         saveButton.setOnClickListener { model.save() }
         guided.setOnCheckedChangeListener { _, on -> model.setGuided(on) }
+        comic.setOnCheckedChangeListener { _, on -> model.setComic(on) }
 
         model.state.observe(this) { s ->
             when (s) {

@@ -9,6 +9,7 @@ import android.os.Environment
 import android.provider.MediaStore
 import androidx.lifecycle.LiveData
 import androidx.lifecycle.MutableLiveData
+import dev.edgematting.core.Comic
 import dev.edgematting.core.GuidedFilter
 import java.io.File
 import java.io.FileOutputStream
@@ -16,7 +17,8 @@ import java.util.Locale
 
 /**
  * The photo screen's state, kept across rotations: the model, the last photo and its
- * cut-out. Decoding, inference, compositing and saving run on the engine's worker.
+ * cut-out (or, with the comic effect on, the photo with the person in comic style).
+ * Decoding, inference, compositing and saving run on the engine's worker.
  */
 class PhotoViewModel(app: Application) : EngineViewModel(app, Role.PHOTO) {
     /** What the screen shows below the backend note. */
@@ -33,7 +35,13 @@ class PhotoViewModel(app: Application) : EngineViewModel(app, Role.PHOTO) {
     /** Guided-filter upsampling of the alpha (edge-aware); null until the user or the sidecar decides. */
     @Volatile var guided: Boolean? = null
         private set
-    /** The last decoded photo (worker thread only), to redo the alpha when [setGuided] changes. */
+    /**
+     * Comic effect: the result is the whole photo with the person in comic style (core
+     * [Comic.comic], bit-exact with `imageops.comic`), opaque, instead of the transparent cut-out.
+     */
+    @Volatile var comic: Boolean = false
+        private set
+    /** The last decoded photo (worker thread only), to redo the result when [setGuided] or [setComic] changes. */
     private var photo: DecodedPhoto? = null
 
     init {
@@ -48,6 +56,13 @@ class PhotoViewModel(app: Application) : EngineViewModel(app, Role.PHOTO) {
     fun setGuided(on: Boolean) {
         if (guided == on) return
         guided = on
+        work { photo?.let { cutOut(it) } }
+    }
+
+    /** Turns the comic effect on or off, and redoes the current photo's result. */
+    fun setComic(on: Boolean) {
+        if (comic == on) return
+        comic = on
         work { photo?.let { cutOut(it) } }
     }
 
@@ -66,17 +81,26 @@ class PhotoViewModel(app: Application) : EngineViewModel(app, Role.PHOTO) {
         if (!queued) _status.value = null
     }
 
-    /** On the worker: alpha (plain or guided, parameters from the sidecar or the defaults) -> cut-out bitmap. */
+    /**
+     * On the worker: alpha (plain or guided, parameters from the sidecar or the defaults) ->
+     * the cut-out bitmap, or with [comic] the photo with the person in comic style.
+     */
     private fun cutOut(p: DecodedPhoto) {
         val eng = requireEngine()
         val useGuided = guided ?: (eng.metadata.guidedFilter != null)
+        val useComic = comic
         eng.processor.setGuidedFilter(if (useGuided) eng.metadata.guidedFilter ?: GuidedFilter.defaults() else null)
         val t0 = System.nanoTime()
-        eng.alpha(p.argb, p.width, p.height)
-        val bmp = argbBitmap(eng.processor.cutout(), p.width, p.height, hasAlpha = true)
+        val alpha = eng.alpha(p.argb, p.width, p.height)
+        val bmp = if (useComic) {
+            argbBitmap(Comic.comic(p.argb, alpha, p.width, p.height), p.width, p.height, hasAlpha = false)
+        } else {
+            argbBitmap(eng.processor.cutout(), p.width, p.height, hasAlpha = true)
+        }
         val totalMs = (System.nanoTime() - t0) / 1e6
         val app = getApplication<Application>()
-        val edges = app.getString(if (useGuided) R.string.edges_guided else R.string.edges_bilinear)
+        var edges = app.getString(if (useGuided) R.string.edges_guided else R.string.edges_bilinear)
+        if (useComic) edges += " · " + app.getString(R.string.effect_comic)
         _cutout.postValue(bmp)
         _status.postValue(Status(String.format(Locale.US, app.getString(R.string.photo_stats), eng.lastInferenceMs, totalMs,
             p.width, p.height, eng.backend, edges), busy = false))
@@ -84,7 +108,7 @@ class PhotoViewModel(app: Application) : EngineViewModel(app, Role.PHOTO) {
 
     fun save() {
         val bmp = _cutout.value ?: return
-        val name = "cutout_${System.currentTimeMillis()}.png"
+        val name = "${if (comic) "comic" else "cutout"}_${System.currentTimeMillis()}.png"
         val app = getApplication<Application>()
         work {
             val where = runCatching { savePng(bmp, name) }

@@ -319,9 +319,14 @@ public final class ImageOps {
     static final float LUMA_G = (float) 0.587;
     static final float LUMA_B = (float) 0.114;
 
-    /** imageops.luminance of one pixel: ((0.299 R + 0.587 G) + 0.114 B) / 255 in float. */
+    /** imageops.luminance01 of one pixel: ((0.299 R + 0.587 G) + 0.114 B) / 255 in float (the guided filter's guide). */
     public static float luminance(float r, float g, float b) {
-        return (LUMA_R * r + LUMA_G * g + LUMA_B * b) / 255.0f;
+        return luma(r, g, b) / 255.0f;
+    }
+
+    /** imageops.luminance of one pixel, in 0..255 units: (0.299 R + 0.587 G) + 0.114 B in float (the comic outlines). */
+    public static float luma(float r, float g, float b) {
+        return LUMA_R * r + LUMA_G * g + LUMA_B * b;
     }
 
     static void checkWeights(AxisWeights a, int inSize, String what) {

@@ -23,9 +23,10 @@ import org.junit.Test;
 /**
  * The Java core against golden vectors written by {@code tests/android_golden.py}
  * ({@code write_golden_vectors}, the Python reference pipeline). Integer results (uint8/int8
- * input tensors, ARGB composites and cut-outs, orientations, decode sizes, tensor-check
- * verdicts) must match exactly; float results (model input, alpha, guided filter, blur)
- * within the manifest's float tolerance (android_golden.FLOAT_TOLERANCE, 0: bit-exact).
+ * input tensors, ARGB composites and cut-outs, comic-effect images, orientations, decode
+ * sizes, tensor-check verdicts) must match exactly; float results (model input, alpha, guided
+ * filter, blur, comic style and its parts) within the manifest's float tolerance
+ * (android_golden.FLOAT_TOLERANCE, 0: bit-exact).
  * Input, alpha and guided cases run both through the one-off functions and through a
  * {@link FrameProcessor}. Prints one line per stage:
  * {@code GOLDEN stage=<name> cases=<n> max_abs_diff=<d> tolerance=<t>}.
@@ -284,6 +285,46 @@ public class GoldenVectorsTest {
                     case "blur": {
                         float[] got = ImageOps.boxBlur(ImageOps.argbToRgb(argb, w, h), h, w, 3, num(c.get("radius")), 3);
                         record("blur", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic": {
+                        int[] got = Comic.comic(argb, floats(map(c.get("alpha"))), w, h);
+                        ByteBuffer want = bytes(map(c.get("expected")));
+                        double d = 0;
+                        for (int i = 0; i < h * w; i++) {
+                            int p = got[i];
+                            d = Math.max(d, Math.abs(((p >> 16) & 0xFF) - (want.get(3 * i) & 0xFF)));
+                            d = Math.max(d, Math.abs(((p >> 8) & 0xFF) - (want.get(3 * i + 1) & 0xFF)));
+                            d = Math.max(d, Math.abs((p & 0xFF) - (want.get(3 * i + 2) & 0xFF)));
+                            d = Math.max(d, Math.abs(((p >>> 24) & 0xFF) - 255)); // opaque
+                        }
+                        record("comic", name, d, intTol);
+                        break;
+                    }
+                    case "comic_style": {
+                        float[] got = Comic.comicStyle(ImageOps.argbToRgb(argb, w, h), h, w);
+                        record("comic_style", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic_smooth": {
+                        Map<String, Object> k = map(c.get("params"));
+                        float[] got = Comic.edgePreservingSmooth(ImageOps.argbToRgb(argb, w, h), h, w, num(k.get("radius")),
+                                num(k.get("passes")), (Double) k.get("sigma_range"), (Double) k.get("sigma_space"));
+                        record("comic_smooth", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic_quantize": {
+                        float[] got = Comic.quantizeLevels(floats(map(c.get("image"))), num(map(c.get("params")).get("levels")));
+                        record("comic_quantize", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic_outline": {
+                        Map<String, Object> img = map(c.get("image"));
+                        List<Object> shape = list(img.get("shape"));
+                        Map<String, Object> k = map(c.get("params"));
+                        float[] got = Comic.outlineStrength(floats(img), num(shape.get(0)), num(shape.get(1)),
+                                (Double) k.get("low"), (Double) k.get("high"));
+                        record("comic_outline", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
                         break;
                     }
                     default:
