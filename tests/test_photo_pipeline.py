@@ -399,3 +399,11 @@ def test_nan_in_a_tflite_artifact_names_the_first_bad_op(tiny_fast_scnn_dir, tmp
         predict_images(art, [photo], tmp_path / "o", progress=False)
     assert e.value.layer and e.value.layer.startswith("op ")
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_verbose_is_accepted_before_or_after_the_command():
+    from edgematting.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["--verbose", "summary"]).verbose and p.parse_args(["summary", "--verbose"]).verbose
+    assert not p.parse_args(["summary"]).verbose

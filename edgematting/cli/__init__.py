@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show TensorFlow's native log lines and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _command_modules():
-        mod.register(sub)
+        p = mod.register(sub)
+        if isinstance(p, argparse.ArgumentParser) and "--verbose" not in p._option_string_actions:
+            # also after the command (`edgematting predict ... --verbose`); SUPPRESS keeps the
+            # top-level value when it is not given here
+            p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                           help="show TensorFlow's native log lines and full tracebacks")
     return parser
 
 
