@@ -163,11 +163,6 @@ def rgba_cutout(rgb: np.ndarray, alpha: np.ndarray, as_image: bool = False):
     return im if as_image else np.asarray(im)
 
 
-def _definition(a: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """The definition's arithmetic on gathered pixels: a (k, 1), fg/bg (k, 3) or (1, 3)."""
-    return imageops.round_to_uint8(a * fg + (_F32(1.0) - a) * bg)
-
-
 #: above this share of soft pixels the composite is computed for every pixel, one channel
 #: plane at a time, instead of gathering the soft ones
 SOFT_SHARE = 0.3
