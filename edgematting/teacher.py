@@ -49,7 +49,8 @@ INPUT_PRESETS = {
 }
 OUTPUT_KINDS = ("probability", "logits", "2class:K", "channel:K")
 MEDIAPIPE = {"mediapipe": "square", "mediapipe-landscape": "landscape"}
-CACHE_FORMAT = 1
+#: 2: photos are read upright (EXIF orientation applied), so mattes of version 1 may be sideways.
+CACHE_FORMAT = 2
 #: Test hook: exit the process (as kill -9 would) after this many mattes were written.
 CRASH_ENV = "EDGEMATTING_CRASH_AFTER_TEACHER_MATTES"
 
@@ -131,7 +132,8 @@ class Teacher:
     def identity(self) -> dict:
         """What the cached mattes depend on: the teacher's kind, its file's hash, its options."""
         return {"kind": self.kind, "name": self.name,
-                "sha256": _sha256(self.path) if self.path is not None else None, "options": self.options}
+                "sha256": _sha256(self.path) if self.path is not None else None, "options": self.options,
+                "cache_format": CACHE_FORMAT}
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]

@@ -81,7 +81,9 @@ def run(args) -> int:
             f"{r.max_abs:.2e}" if r else "-", f"{r.mean_abs:.2e}" if r else "-",
             f"{r.iou:.4f}" if r else "-", r.engine if r else "-",
         )
-    Console().print(table)
+    from ._console import next_hint, show_table
+
+    show_table(table, Console())
     run_.raise_for_failures()
-    print(f"next: edgematting bench {args.model}")
+    print(next_hint("edgematting", "bench", args.model))
     return 0

@@ -13,12 +13,16 @@ def register(sub):
         "automatically derived unknown band around the person's edge. Prints a table and "
         "writes a JSON report with a row per image.",
     )
-    p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json)")
+    p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json), or a converted "
+                   ".tflite/.onnx/.mlpackage with its sidecar (what the phone computes)")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder with image/ and alpha/")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N images only")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired files instead of stopping")
-    p.add_argument("--out", default=None, metavar="FILE", help="JSON report (default: MODEL/eval.json)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="JSON report (default: MODEL/eval-<data folder>-<hash>.json, named by the data set; "
+                   "ARTIFACT.eval-<data folder>-<hash>.json for an artifact)")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
+    p.add_argument("--threads", type=int, default=1, help="runtime threads for an artifact (default 1)")
     from .cmd_predict import add_upsample_arguments
 
     add_upsample_arguments(p)
@@ -33,6 +37,8 @@ def register(sub):
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from rich.console import Console
 
     from ..evaluation.evaluate import evaluate_model, print_report
@@ -57,8 +63,15 @@ def run(args) -> int:
         batch_size=args.batch_size,
         teacher=teacher,
         guided=guided,
+        num_threads=args.threads,
     )
     print_report(result, console)
-    console.print(f"report: {result['json']}")
-    print(f"next: edgematting convert {args.model} --target all")
+    console.print(f"report: {result['json']}", highlight=False, soft_wrap=True)
+    from ..contract import target_of
+    from ._console import next_hint
+
+    if target_of(args.model) == "keras":
+        print(next_hint("edgematting", "convert", args.model, "--target", "all"))
+    else:
+        print(next_hint("edgematting", "bench", Path(args.model).resolve().parent.parent))
     return 0

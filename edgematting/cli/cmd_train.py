@@ -151,10 +151,13 @@ def run(args) -> int:
     table.add_row("replicas", str(result.num_replicas))
     if result.stopped_early:
         table.add_row("stopped", "time limit reached")
-    console.print(table)
+    from ._console import next_hint, show_table
+
+    show_table(table, console)
     out = result.out_dir
     console.print(f"model: {out}/model.keras + model.json   logs: {out}/history.csv, {out}/curves.png")
     if result.epochs_completed < cfg.epochs:
-        console.print(f"continue: edgematting train --out {out} --resume")
-    print(f"next: edgematting evaluate {out} --data YOUR_VAL_DIR")
+        console.print("continue: " + next_hint("edgematting", "train", "--out", out, "--resume")[6:], highlight=False,
+                      soft_wrap=True)
+    print(next_hint("edgematting", "evaluate", out, "--data", "YOUR_VAL_DIR"))
     return 0

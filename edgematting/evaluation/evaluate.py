@@ -22,7 +22,6 @@ from ..errors import DataError, InputError
 from ..modelio import ModelSpec
 from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, boundary_f, evaluate_alpha, iou, summarize
 
-EVAL_FILE = "eval.json"
 
 #: One line per metric, written into the JSON report and shown under the table.
 METRIC_DOC = {
@@ -78,7 +77,7 @@ def _scan(data_dir, skip_bad: bool, unlabelled_ok: bool = False) -> list:
         from ..teacher import list_photos
 
         return [Sample(p, None) for p in list_photos(data)]  # photos only: agreement with the teacher
-    samples = list(scan_folder(data, skip_bad=skip_bad))  # DataError for a missing/bad folder
+    samples = list(scan_folder(data, skip_bad=skip_bad, purpose="evaluate"))  # DataError for a missing/bad folder
     if not samples:
         raise DataError(f"No image/alpha pairs found in {data}. Put photos in image/ and mattes in alpha/.")
     return samples
@@ -104,7 +103,7 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
                     if s.alpha is None and not s.alpha_from_rgba:  # a photo only (teacher agreement)
                         from ..data.io import read_image
 
-                        photos.append(read_image(s.image))
+                        photos.append(read_image(s.image, note_grayscale=False))
                         gts.append(None)
                         names.append(str(s.image))
                         continue
@@ -162,6 +161,25 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
     return result
 
 
+def default_report_path(model, data_dir) -> Path:
+    """Where `evaluate` writes its report when no --out is given, named by the data set so
+    that evaluating on a second folder does not erase the first report:
+    ``MODEL_DIR/eval-<folder>-<hash>.json`` (``ARTIFACT.eval-<folder>-<hash>.json`` beside
+    an artifact), the hash being of the folder's absolute path."""
+    import hashlib
+    import re
+
+    from ..contract import target_of
+
+    d = Path(data_dir).expanduser().resolve()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", d.name or "data").strip("._") or "data"
+    tag = f"{slug}-{hashlib.sha1(str(d).encode()).hexdigest()[:6]}"
+    p = Path(model)
+    if target_of(p) != "keras":
+        return p.with_name(f"{p.name}.eval-{tag}.json")
+    return (p if p.is_dir() else p.parent) / f"eval-{tag}.json"
+
+
 def evaluate_model(
     model_dir_or_runner,
     data_dir: str | os.PathLike,
@@ -173,34 +191,42 @@ def evaluate_model(
     batch_size: int = 8,
     teacher=None,
     guided=None,
+    num_threads: int = 1,
 ) -> dict[str, Any]:
-    """Evaluate a model directory (or a Runner/callable with `spec`) on `data_dir`.
+    """Evaluate a model directory, a converted artifact (.tflite/.onnx/.mlpackage with its
+    sidecar: what the phone computes), or a Runner/callable with `spec`, on `data_dir`.
 
     `teacher` (an `edgematting.teacher.Teacher`) adds the model's agreement with it
     (teacher_iou, teacher_boundary_f); `data_dir` may then be a folder of photos only.
 
-    The report (see `evaluate_predictor`) is also written as JSON, atomically, to `out`;
-    by default to MODEL_DIR/eval.json when a model directory is given (`out=False`: no
-    file). The path written is in the result under ``"json"``.
+    The report (see `evaluate_predictor`) is also written as JSON, atomically, to `out`; by
+    default, for a model path, to `default_report_path` (named by the data set; `out=False`:
+    no file). Where it goes is checked before anything is computed. The path written is in
+    the result under ``"json"``.
     """
-    is_dir = isinstance(model_dir_or_runner, (str, os.PathLike))
-    if is_dir:
+    is_path = isinstance(model_dir_or_runner, (str, os.PathLike))
+    if is_path:
         from ..predict import check_model_path
 
         check_model_path(model_dir_or_runner)  # missing model -> InputError before reading data
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}.")
+    if out is None and is_path:
+        out = default_report_path(model_dir_or_runner, data_dir)
+    if out:
+        atomic.check_output_file(out)  # unwritable: one line now, not after computing everything
     samples = _scan(data_dir, skip_bad, unlabelled_ok=teacher is not None)  # fails before the model loads
     from ..predict import load_predictor
 
-    fn, spec = load_predictor(model_dir_or_runner, spec)
+    fn, spec = load_predictor(model_dir_or_runner, spec, num_threads=num_threads)
     result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size, teacher,
                                guided)
-    if is_dir:
-        result["model_dir"] = str(model_dir_or_runner)
-    if out is None and is_dir:
-        p = Path(model_dir_or_runner)
-        out = (p if p.is_dir() else p.parent) / EVAL_FILE
+    result["engine"] = getattr(fn, "engine", "")
+    if is_path:
+        from ..contract import target_of
+
+        key = "model_dir" if target_of(model_dir_or_runner) == "keras" else "artifact"
+        result[key] = str(model_dir_or_runner)
     if out:
         write_report(result, out)
         result["json"] = str(out)
@@ -255,7 +281,9 @@ def report_table(result: dict[str, Any]):
 def print_report(result: dict[str, Any], console=None) -> None:
     from rich.console import Console
 
+    from ..cli._console import show_table
+
     console = console or Console()
-    console.print(report_table(result))
+    show_table(report_table(result), console)
     if result.get("skipped"):
         console.print(f"[yellow]skipped {len(result['skipped'])} bad file(s); see the JSON report")

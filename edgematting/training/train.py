@@ -769,6 +769,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """
     if not isinstance(cfg, TrainConfig):
         raise InputError("train() takes a TrainConfig.")
+    from ..atomic import check_output_dir
+
+    check_output_dir(cfg.out)  # an existing file or an unwritable folder: one line, before any work
     started = time.monotonic()
     configure_logical_cpus()  # before any TensorFlow op
     from .._tf import keras, tf
