@@ -19,7 +19,6 @@ for the fast composite (an untrained model, every pixel soft).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
