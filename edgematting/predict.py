@@ -262,13 +262,17 @@ def predict_images(
     progress: bool = True,
     spec: ModelSpec | None = None,
     guided=None,
+    refine=None,
 ) -> list[Path]:
     """Write one PNG per image into `out_dir` (see the module docstring); return their paths.
 
     model_dir: a model directory, or a Runner / callable with `spec`. images: files and/or
     directories. background: only for output="composite" (default black). grid: also
     write a PNG grid of input / alpha / cut-out for the first few images. guided: an
-    `imageops.GuidedFilter` to upsample the alpha edge-aware (None: bilinear).
+    `imageops.GuidedFilter` to upsample the alpha edge-aware (None: bilinear). refine: an
+    `edgematting.refine.RefineConfig` (trimap refinement of the alpha, foreground colour
+    estimation for rgba/composite, STEM_trimap.png); None: the plain pipeline (the CLI
+    passes its defaults, ``RefineConfig()``: foreground estimation on).
 
     Everything that can be checked is checked before the model is loaded or anything is
     written: the model path, the output mode, the background, that every image exists and
@@ -288,6 +292,10 @@ def predict_images(
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
     targets = [out / n for n in output_names(paths, output)]
+    if refine is not None:
+        from . import refine as refine_mod
+
+        refine_mod.check_available(refine)  # missing extra -> DependencyError before the model loads
 
     predict_fn, spec = load_predictor(model_dir, spec)
     from .data.io import read_image, write_png
@@ -305,12 +313,16 @@ def predict_images(
                     raise InputError(f"Cannot read image {p}: {e}") from e
             alphas = predict_alphas(predict_fn, spec, photos, guided)
             for p, rgb, a, target in zip(chunk, photos, alphas, targets[start : start + batch_size]):
+                fg = rgb
+                if refine is not None:
+                    a, fg = refine_mod.apply(rgb, a, refine, output,
+                                             target.with_name(target.name[: -len(SUFFIX[output] + ".png")]))
                 if output == "rgba":
-                    img = imageops.rgba_cutout(rgb, a)
+                    img = imageops.rgba_cutout(fg, a)
                 elif output == "alpha":
                     img = imageops.round_to_uint8(a * np.float32(255.0))
                 else:
-                    img = imageops.composite(rgb, a, bg)
+                    img = imageops.composite(rgb, a, bg, foreground=fg)
                 write_png(target, img)
                 written.append(target)
                 if grid is not None and len(shown) < GRID_ROWS:

@@ -14,6 +14,7 @@ def add_upsample_arguments(p) -> None:
 
 def register(sub):
     from ..predict import OUTPUTS
+    from ..refine import add_refine_arguments
 
     p = sub.add_parser(
         "predict",
@@ -37,6 +38,7 @@ def register(sub):
     p.add_argument("--grid", default=None, metavar="PNG", help="also write a grid of input / alpha / cut-out")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
     add_upsample_arguments(p)
+    add_refine_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -45,6 +47,7 @@ def run(args) -> int:
     import sys
 
     from ..predict import parse_upsample, predict_images
+    from ..refine import refine_config_from_args
 
     guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
     written = predict_images(
@@ -57,6 +60,7 @@ def run(args) -> int:
         batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
         guided=guided,
+        refine=refine_config_from_args(args),
     )
     print(f"wrote {len(written)} file(s) to {args.out}")
     if args.grid:

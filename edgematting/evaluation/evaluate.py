@@ -85,7 +85,7 @@ def _scan(data_dir, skip_bad: bool, unlabelled_ok: bool = False) -> list:
 
 
 def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size,
-                      teacher=None, guided=None) -> dict[str, Any]:
+                      teacher=None, guided=None, refine=None) -> dict[str, Any]:
     from ..data.folder import load_sample
     from ..predict import _progress, predict_alphas
 
@@ -126,6 +126,10 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
                 gts.append(gt)
                 names.append(str(s.image))
             for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos, guided)):
+                if refine is not None and refine.enabled:
+                    from ..refine import refine_alpha
+
+                    pred = refine_alpha(rgb, pred, refine)
                 m = {} if gt is None else evaluate_alpha(pred, gt, threshold=spec.threshold)
                 if teacher is not None:
                     ta = teacher.predict_photo(rgb)
@@ -151,6 +155,7 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
         "higher_is_better": sorted(HIGHER_IS_BETTER),
         "definitions": METRIC_DOC,
         "upsample": "bilinear" if guided is None else {"guided_filter": {"radius": guided.radius, "eps": guided.eps}},
+        "refine": refine.describe() if refine is not None and refine.enabled else "none",
         "per_image": rows,
     }
     if teacher is not None:
@@ -173,6 +178,7 @@ def evaluate_model(
     batch_size: int = 8,
     teacher=None,
     guided=None,
+    refine=None,
 ) -> dict[str, Any]:
     """Evaluate a model directory (or a Runner/callable with `spec`) on `data_dir`.
 
@@ -181,7 +187,9 @@ def evaluate_model(
 
     The report (see `evaluate_predictor`) is also written as JSON, atomically, to `out`;
     by default to MODEL_DIR/eval.json when a model directory is given (`out=False`: no
-    file). The path written is in the result under ``"json"``.
+    file). The path written is in the result under ``"json"``. `refine`: an
+    `edgematting.refine.RefineConfig`; with ``refine="trimap"`` each alpha is refined by
+    alpha matting (`edgematting.refine.refine_alpha`) before it is scored.
     """
     is_dir = isinstance(model_dir_or_runner, (str, os.PathLike))
     if is_dir:
@@ -191,11 +199,15 @@ def evaluate_model(
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}.")
     samples = _scan(data_dir, skip_bad, unlabelled_ok=teacher is not None)  # fails before the model loads
+    if refine is not None:
+        from ..refine import check_available
+
+        check_available(refine)
     from ..predict import load_predictor
 
     fn, spec = load_predictor(model_dir_or_runner, spec)
     result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size, teacher,
-                               guided)
+                               guided, refine)
     if is_dir:
         result["model_dir"] = str(model_dir_or_runner)
     if out is None and is_dir:
