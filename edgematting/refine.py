@@ -195,7 +195,17 @@ def _pymatting():
 
 
 def _solve(method: RefineMethod, image: np.ndarray, trimap01: np.ndarray) -> np.ndarray:
+    import contextlib
+    import io
+
     pm = _pymatting()
+    # pymatting's incomplete Cholesky prints a "PERFORMANCE WARNING" to stdout each time it
+    # retries with a diagonal shift (routine for matting Laplacians); keep stdout for our output
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _solve_with(pm, method, image, trimap01)
+
+
+def _solve_with(pm, method: RefineMethod, image: np.ndarray, trimap01: np.ndarray) -> np.ndarray:
     if method is RefineMethod.CLOSED_FORM:
         return pm.estimate_alpha_cf(image, trimap01)
     if method is RefineMethod.KNN:
@@ -433,7 +443,7 @@ def add_refine_arguments(parser, cutouts: bool = True) -> None:
     """--refine, --refine-method, --trimap-band, --refine-max-side; with `cutouts` (predict)
     also --save-trimap and --foreground-estimation/--no-foreground-estimation."""
     d = RefineConfig()
-    g = parser.add_argument_group("alpha matting refinement and cut-out colours (refine extra)")
+    g = parser.add_argument_group("alpha-matting refinement" + (" and cut-out colours" if cutouts else ""))
     g.add_argument("--refine", default=None, choices=[m.value for m in RefineMode],
                    help="trimap: turn the model's alpha into a trimap (definite background / unknown band / "
                    "definite foreground) and solve alpha in the unknown band by alpha matting from the photo's "
@@ -446,7 +456,8 @@ def add_refine_arguments(parser, cutouts: bool = True) -> None:
                    f"of the photo's diagonal (default: {d.band}; 0.02 is 20 px on a 600x800 photo)")
     g.add_argument("--refine-max-side", type=int, default=None, metavar="PX",
                    help="solve at most at this long side; larger photos are solved downscaled and the solved "
-                   f"alpha enlarged into the band (default: {d.max_side})")
+                   "alpha enlarged into the band" + ("; foreground estimation runs dense up to this side, then on "
+                   "the partial pixels only" if cutouts else "") + f" (default: {d.max_side})")
     if cutouts:
         g.add_argument("--save-trimap", action="store_true",
                        help="also write STEM_trimap.png (0 background, 128 unknown, 255 foreground), the trimap "
@@ -464,18 +475,24 @@ def refine_config_from_args(args) -> RefineConfig:
     """The `RefineConfig` of parsed arguments; InputError for a bad value or for a setting
     that does nothing with the others (e.g. --refine-method without --refine trimap)."""
     refine = args.refine or RefineMode.NONE.value
-    tuning = {"--refine-method": args.refine_method, "--trimap-band": args.trimap_band,
-              "--refine-max-side": args.refine_max_side}
+    trimap = refine == RefineMode.TRIMAP.value
     save_trimap = bool(getattr(args, "save_trimap", False))
-    if refine != RefineMode.TRIMAP.value:
-        given = [k for k, v in tuning.items() if v is not None and not (save_trimap and k != "--refine-method")]
-        if given:
-            raise InputError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --refine trimap; "
-                             "add --refine trimap or drop " + ("it" if len(given) == 1 else "them") + ".")
+    cutouts = hasattr(args, "foreground_estimation")  # predict
     fg = getattr(args, "foreground_estimation", None)
-    if fg is not None and getattr(args, "output", None) == "alpha":
+    colours = cutouts and getattr(args, "output", "rgba") != "alpha"
+    if fg is not None and not colours:
         raise InputError("--foreground-estimation/--no-foreground-estimation apply to --output rgba or "
                          "composite, not --output alpha (a matte has no colours).")
+    # each tuning flag must change something, or it is an error (never ignored silently)
+    unused = [flag for flag, value, used in (
+        ("--refine-method", args.refine_method, trimap),
+        ("--trimap-band", args.trimap_band, trimap or save_trimap),
+        ("--refine-max-side", args.refine_max_side, trimap or save_trimap or (colours and fg is not False)),
+    ) if value is not None and not used]
+    if unused:
+        also = " (or --save-trimap)" if cutouts and "--refine-method" not in unused else ""
+        raise InputError(f"{', '.join(unused)} appl{'ies' if len(unused) == 1 else 'y'} to --refine trimap{also}; "
+                         "add --refine trimap or drop " + ("it" if len(unused) == 1 else "them") + ".")
     d = RefineConfig()
     try:
         return RefineConfig(

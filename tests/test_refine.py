@@ -101,7 +101,8 @@ def test_config_validates():
     (["--refine", "trimap", "--trimap-band", "0.7"], "--trimap-band"),
     (["--refine", "trimap", "--refine-max-side", "10"], "--refine-max-side"),
     (["--refine-method", "knn"], "--refine trimap"),
-    (["--refine-max-side", "512"], "--refine trimap"),
+    (["--trimap-band", "0.03"], "--refine trimap"),
+    (["--output", "alpha", "--refine-max-side", "512"], "--refine trimap"),
     (["--output", "alpha", "--no-foreground-estimation"], "--output alpha"),
 ])
 def test_bad_flags_are_input_errors(tmp_path, capsys, argv, words):
@@ -129,6 +130,10 @@ def test_save_trimap_takes_band_without_refine():
     cfg = R.refine_config_from_args(p.parse_args(["--save-trimap", "--trimap-band", "0.03"]))
     assert cfg.save_trimap and not cfg.enabled and cfg.band == 0.03 and cfg.foreground
     assert not R.refine_config_from_args(p.parse_args(["--no-foreground-estimation"])).foreground
+    # --refine-max-side also bounds foreground estimation, so it is taken on its own
+    assert R.refine_config_from_args(p.parse_args(["--refine-max-side", "512"])).max_side == 512
+    with pytest.raises(InputError):
+        R.refine_config_from_args(p.parse_args(["--refine-max-side", "512", "--no-foreground-estimation"]))
 
 
 # -- missing extra -----------------------------------------------------------------------
@@ -189,13 +194,16 @@ def test_refine_without_unknown_pixels_is_the_identity():
 
 
 # -- foreground colours ------------------------------------------------------------------
-def test_foreground_estimation_leaves_opaque_pixels_and_lowers_colour_error(sample):
+@pytest.mark.parametrize("max_side", [1024, 32])  # every level dense / full resolution sparse
+def test_foreground_estimation_leaves_opaque_pixels_and_lowers_colour_error(sample, max_side):
     rgb, a, fg_true = sample["image"], sample["alpha"], sample["fg"]
-    f = R.estimate_foreground(rgb, a)
+    f = R.estimate_foreground(rgb, a, R.RefineConfig(max_side=max_side))
     assert f.dtype == np.uint8 and f.shape == rgb.shape
-    opaque = imageops.round_to_uint8(a * 255) == 255
-    assert opaque.any()
-    np.testing.assert_array_equal(f[opaque], rgb[opaque])
+    a8 = imageops.round_to_uint8(a * 255)
+    opaque, clear = a8 == 255, a8 == 0
+    assert opaque.any() and clear.any()
+    np.testing.assert_array_equal(f[opaque], rgb[opaque])  # alpha = 1: unchanged
+    np.testing.assert_array_equal(f[clear], rgb[clear])  # invisible: left alone
     soft = (a > 0.05) & (a < 0.95)
     err_photo = np.abs(rgb[soft].astype(float) - fg_true[soft]).mean()
     err_est = np.abs(f[soft].astype(float) - fg_true[soft]).mean()

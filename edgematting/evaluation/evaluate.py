@@ -248,7 +248,9 @@ def report_table(result: dict[str, Any]):
     from rich.table import Table
 
     mean = result["mean"]
-    t = Table(title=f"{result.get('model', '')} on {result.get('data', '')} ({result['images']} images)")
+    ref = result.get("refine")
+    how = f", --refine trimap ({ref['method']})" if isinstance(ref, dict) else ""
+    t = Table(title=f"{result.get('model', '')} on {result.get('data', '')} ({result['images']} images{how})")
     t.add_column("metric")
     t.add_column("whole image", justify="right")
     t.add_column("unknown band", justify="right")
