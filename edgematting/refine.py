@@ -168,17 +168,19 @@ def photo_trimap(alpha, cfg: RefineConfig) -> np.ndarray:
     `make_trimap` at the solve resolution and enlarged nearest-neighbour."""
     a = np.asarray(alpha, np.float32)
     a = a[..., 0] if a.ndim == 3 else a
-    return _photo_trimap(a, solve_size(a.shape, cfg.max_side), cfg.band)
+    return _trimaps(a, solve_size(a.shape, cfg.max_side), cfg.band)[1]
 
 
-def _photo_trimap(a: np.ndarray, small: tuple[int, int], band: float):
+def _trimaps(a: np.ndarray, small: tuple[int, int], band: float):
+    """(trimap at the solve size, the same at the photo's size)."""
     from PIL import Image
 
     h, w = a.shape
     if small == (h, w):
-        return make_trimap(a, band)
+        tri = make_trimap(a, band)
+        return tri, tri
     tri = make_trimap(_resize(a, small[0], small[1], Image.BOX), band)
-    return _resize(tri, h, w, Image.NEAREST)
+    return tri, _resize(tri, h, w, Image.NEAREST)
 
 
 # -- alpha refinement --------------------------------------------------------------------
@@ -213,7 +215,7 @@ def _solve_with(pm, method: RefineMethod, image: np.ndarray, trimap01: np.ndarra
     # the large kernel (radius 10, pymatting's default) must fit in the crop
     radius = min(LKM_RADIUS, (min(image.shape[:2]) - 1) // 4)  # its box filters need 4r+1 px
     if radius < 1:
-        return trimap01.copy()  # a crop 1 or 2 px across: nothing to solve with
+        return None  # a crop under 5 px across: too small for the large kernel; keep the model's alpha
     return pm.estimate_alpha_lkm(image, trimap01, laplacian_kwargs={"radius": radius})
 
 
@@ -236,29 +238,24 @@ def refine_alpha(rgb, alpha, cfg: RefineConfig | None = None, return_trimap: boo
     a = np.clip(a, 0.0, 1.0)
     h, w = a.shape
     small = solve_size(a.shape, cfg.max_side)
-    tri_full = _photo_trimap(a, small, cfg.band)
+    tri_s, tri_full = _trimaps(a, small, cfg.band)
     unknown_full = tri_full == TRIMAP_UNKNOWN
     out = a.copy()
-    known_any = not unknown_full.all()
-    if unknown_full.any() and known_any:
+    if unknown_full.any() and not unknown_full.all():
         from PIL import Image
 
-        if small == (h, w):
-            img_s, tri_s = photo, tri_full
-        else:
-            img_s = _resize(photo, small[0], small[1], Image.BOX)
-            tri_s = _resize(tri_full, small[0], small[1], Image.NEAREST)
+        img_s = photo if small == (h, w) else _resize(photo, small[0], small[1], Image.BOX)
         ys, xs = np.nonzero(tri_s == TRIMAP_UNKNOWN)
         y0, y1 = max(int(ys.min()) - CROP_MARGIN, 0), min(int(ys.max()) + CROP_MARGIN + 1, small[0])
         x0, x1 = max(int(xs.min()) - CROP_MARGIN, 0), min(int(xs.max()) + CROP_MARGIN + 1, small[1])
         crop_tri = tri_s[y0:y1, x0:x1]
-        if (crop_tri != TRIMAP_UNKNOWN).any():
+        crop_alpha = None
+        if (crop_tri != TRIMAP_UNKNOWN).any():  # something known to solve from
+            crop_alpha = _solve(cfg.method, img_s[y0:y1, x0:x1].astype(np.float64) / 255.0,
+                                crop_tri.astype(np.float64) / 255.0)
+        if crop_alpha is not None:
             solved = np.zeros(small, np.float32)
-            solved[y0:y1, x0:x1] = _solve(
-                cfg.method,
-                img_s[y0:y1, x0:x1].astype(np.float64) / 255.0,
-                crop_tri.astype(np.float64) / 255.0,
-            )
+            solved[y0:y1, x0:x1] = crop_alpha
             if small != (h, w):
                 # only the crop's rows/columns matter; enlarging the whole plane keeps the
                 # mapping identical to a plain resize
