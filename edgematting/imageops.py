@@ -121,10 +121,12 @@ def default_blur_radius(h: int, w: int) -> int:
     return max(1, int(round(min(h, w) / 40)))
 
 
-def composite(rgb: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
+def composite(rgb: np.ndarray, alpha: np.ndarray, background, foreground=None) -> np.ndarray:
     """``alpha * photo + (1 - alpha) * background`` rounded to uint8.
 
-    background: an (r, g, b) colour, an HxWx3 image (resized to the photo), or "blur".
+    background: an (r, g, b) colour, an HxWx3 image (resized to the photo), or "blur" (the
+    photo blurred). foreground: the person's colours to use in place of the photo (e.g.
+    `edgematting.refine.estimate_foreground`); the blurred background stays the photo's.
     """
     fg = np.asarray(rgb, np.float32)[..., :3]
     h, w = fg.shape[:2]
@@ -136,6 +138,8 @@ def composite(rgb: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
             bg = resize_bilinear(bg, h, w)
     else:
         bg = np.broadcast_to(np.asarray(background, np.float32).reshape(1, 1, 3), fg.shape)
+    if foreground is not None:
+        fg = np.asarray(foreground, np.float32)[..., :3]
     a = np.asarray(alpha, np.float32)[..., None]
     return round_to_uint8(a * fg + (np.float32(1.0) - a) * bg)
 

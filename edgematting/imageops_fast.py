@@ -190,15 +190,20 @@ def _composite_planes(photo: np.ndarray, a: np.ndarray, colour, bgf) -> np.ndarr
     return out
 
 
-def composite(rgb: np.ndarray, alpha: np.ndarray, background, as_image: bool = False):
+def composite(rgb: np.ndarray, alpha: np.ndarray, background, as_image: bool = False, foreground=None):
     """`imageops.composite`, bit for bit (HxWx3 uint8; a PIL image with `as_image`).
 
     background: an (r, g, b) colour, an HxWx3 image (resized to the photo with the fast
-    `resize_bilinear`), or "blur" (`imageops.box_blur`, as the definition)."""
+    `resize_bilinear`), or "blur" (`imageops.box_blur`, as the definition). foreground: the
+    person's colours in place of the photo's (the blurred background stays the photo's)."""
     from PIL import Image
 
     photo = np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., :3])
     h, w = photo.shape[:2]
+    if foreground is not None:
+        if isinstance(background, str) and background == "blur":
+            background = imageops.box_blur(photo.astype(_F32), imageops.default_blur_radius(h, w))
+        photo = np.ascontiguousarray(np.asarray(foreground, np.uint8)[..., :3])
     a = np.asarray(alpha, _F32)
     if a.shape != (h, w):
         a = a.reshape(h, w)

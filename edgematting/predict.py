@@ -377,17 +377,18 @@ def _check_output(output: str) -> str:
 
 
 # -- main entry --------------------------------------------------------------------------
-def render(output: str, rgb: np.ndarray, alpha: np.ndarray, background=None):
+def render(output: str, rgb: np.ndarray, alpha: np.ndarray, background=None, foreground=None):
     """The PIL image written for one photo (`OUTPUTS`), with the fast paths of
     `imageops_fast` (bit for bit the definitions `imageops.rgba_cutout`, ``round(255 *
-    alpha)`` and `imageops.composite`)."""
+    alpha)`` and `imageops.composite`). `foreground`: the person's estimated colours
+    (`refine.estimate_foreground`) in place of the photo's."""
     from PIL import Image
 
     if output == "rgba":
-        return imageops_fast.rgba_cutout(rgb, alpha, as_image=True)
+        return imageops_fast.rgba_cutout(rgb if foreground is None else foreground, alpha, as_image=True)
     if output == "alpha":
         return Image.fromarray(imageops_fast.alpha_to_uint8(alpha), "L")
-    return imageops_fast.composite(rgb, alpha, background, as_image=True)
+    return imageops_fast.composite(rgb, alpha, background, as_image=True, foreground=foreground)
 
 
 def predict_images(
@@ -404,6 +405,7 @@ def predict_images(
     skip_bad: bool = False,
     skipped: list | None = None,
     num_threads: int = 1,
+    refine=None,
 ) -> list[Path]:
     """Write one PNG per image into `out_dir` (see the module docstring); return their paths.
 
@@ -411,7 +413,10 @@ def predict_images(
     sidecar), or a Runner / callable with `spec`. images: files and/or directories.
     background: only for output="composite" (default black). grid: also write a PNG grid of
     input / alpha / cut-out for the first few images. guided: an `imageops.GuidedFilter` to
-    upsample the alpha edge-aware (None: bilinear).
+    upsample the alpha edge-aware (None: bilinear). refine: an `edgematting.refine.RefineConfig`
+    (trimap refinement of the alpha, foreground colour estimation for rgba/composite,
+    STEM_trimap.png); None: the plain pipeline (the CLI passes its defaults,
+    ``RefineConfig()``: foreground estimation on).
 
     Everything that can be checked is checked before the model is loaded or anything is
     written: the model path, the output mode, the background, that `out_dir` is writable,
@@ -438,6 +443,10 @@ def predict_images(
         atomic.check_output_file(grid, "--grid")
     names = dict(zip(paths, output_names(paths, output)))  # stable names, skipped photos or not
     skipped = skipped if skipped is not None else []
+    if refine is not None:
+        from . import refine as refine_mod
+
+        refine_mod.check_available(refine)  # missing extra -> DependencyError before the model loads
 
     def skip(p: Path, why: str) -> None:
         skipped.append((p, why))
@@ -475,7 +484,11 @@ def predict_images(
             alphas = predict_alphas(model, spec, photos, guided)
             for p, rgb, a in zip(chunk, photos, alphas):
                 target = out / names[p]
-                write_pil_png(target, render(output, rgb, a, bg))
+                fg = None
+                if refine is not None:
+                    a, fg = refine_mod.apply(rgb, a, refine, output,
+                                             target.with_name(target.name[: -len(SUFFIX[output] + ".png")]))
+                write_pil_png(target, render(output, rgb, a, bg, foreground=fg))
                 written.append(target)
                 if grid is not None and len(shown) < GRID_ROWS:
                     shown.append((p.name, rgb, a))

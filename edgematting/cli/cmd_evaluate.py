@@ -26,6 +26,9 @@ def register(sub):
     from .cmd_predict import add_upsample_arguments
 
     add_upsample_arguments(p)
+    from ..refine import add_refine_arguments
+
+    add_refine_arguments(p, cutouts=False)
     p.add_argument("--teacher", default=None, metavar="SPEC",
                    help="also report agreement with this teacher (as `train --teacher`); --data may then be "
                    "a folder of photos without mattes")
@@ -44,6 +47,7 @@ def run(args) -> int:
     from ..evaluation.evaluate import evaluate_model, print_report
 
     from ..predict import parse_upsample
+    from ..refine import refine_config_from_args
 
     console = Console()
     guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
@@ -64,6 +68,7 @@ def run(args) -> int:
         teacher=teacher,
         guided=guided,
         num_threads=args.threads,
+        refine=refine_config_from_args(args),
     )
     print_report(result, console)
     console.print(f"report: {result['json']}", highlight=False, soft_wrap=True)

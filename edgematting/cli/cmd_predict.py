@@ -16,6 +16,7 @@ def add_upsample_arguments(p, default: str = "guided") -> None:
 
 def register(sub):
     from ..predict import OUTPUTS
+    from ..refine import add_refine_arguments
 
     p = sub.add_parser(
         "predict",
@@ -45,6 +46,7 @@ def register(sub):
                    "writing anything)")
     p.add_argument("--threads", type=int, default=1, help="runtime threads for an artifact (default 1)")
     add_upsample_arguments(p)
+    add_refine_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -53,6 +55,7 @@ def run(args) -> int:
     import sys
 
     from ..predict import parse_upsample, predict_images
+    from ..refine import refine_config_from_args
 
     guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
     skipped: list = []
@@ -69,6 +72,7 @@ def run(args) -> int:
         skip_bad=args.skip_bad,
         skipped=skipped,
         num_threads=args.threads,
+        refine=refine_config_from_args(args),
     )
     print(f"wrote {len(written)} file(s) to {args.out}"
           + (f"; skipped {len(skipped)} unreadable photo(s)" if skipped else ""))

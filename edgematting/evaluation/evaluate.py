@@ -84,7 +84,7 @@ def _scan(data_dir, skip_bad: bool, unlabelled_ok: bool = False) -> list:
 
 
 def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size,
-                      teacher=None, guided=None) -> dict[str, Any]:
+                      teacher=None, guided=None, refine=None) -> dict[str, Any]:
     from ..data.folder import load_sample
     from ..predict import _progress, predict_alphas
 
@@ -125,6 +125,10 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
                 gts.append(gt)
                 names.append(str(s.image))
             for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos, guided)):
+                if refine is not None and refine.enabled:
+                    from ..refine import refine_alpha
+
+                    pred = refine_alpha(rgb, pred, refine)
                 m = {} if gt is None else evaluate_alpha(pred, gt, threshold=spec.threshold)
                 if teacher is not None:
                     ta = teacher.predict_photo(rgb)
@@ -150,6 +154,7 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
         "higher_is_better": sorted(HIGHER_IS_BETTER),
         "definitions": METRIC_DOC,
         "upsample": "bilinear" if guided is None else {"guided_filter": {"radius": guided.radius, "eps": guided.eps}},
+        "refine": refine.describe() if refine is not None and refine.enabled else "none",
         "per_image": rows,
     }
     if teacher is not None:
@@ -192,6 +197,7 @@ def evaluate_model(
     teacher=None,
     guided=None,
     num_threads: int = 1,
+    refine=None,
 ) -> dict[str, Any]:
     """Evaluate a model directory, a converted artifact (.tflite/.onnx/.mlpackage with its
     sidecar: what the phone computes), or a Runner/callable with `spec`, on `data_dir`.
@@ -202,7 +208,9 @@ def evaluate_model(
     The report (see `evaluate_predictor`) is also written as JSON, atomically, to `out`; by
     default, for a model path, to `default_report_path` (named by the data set; `out=False`:
     no file). Where it goes is checked before anything is computed. The path written is in
-    the result under ``"json"``.
+    the result under ``"json"``. `refine`: an
+    `edgematting.refine.RefineConfig`; with ``refine="trimap"`` each alpha is refined by
+    alpha matting (`edgematting.refine.refine_alpha`) before it is scored.
     """
     is_path = isinstance(model_dir_or_runner, (str, os.PathLike))
     if is_path:
@@ -216,11 +224,15 @@ def evaluate_model(
     if out:
         atomic.check_output_file(out)  # unwritable: one line now, not after computing everything
     samples = _scan(data_dir, skip_bad, unlabelled_ok=teacher is not None)  # fails before the model loads
+    if refine is not None:
+        from ..refine import check_available
+
+        check_available(refine)
     from ..predict import load_predictor
 
     fn, spec = load_predictor(model_dir_or_runner, spec, num_threads=num_threads)
     result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size, teacher,
-                               guided)
+                               guided, refine)
     result["engine"] = getattr(fn, "engine", "")
     if is_path:
         from ..contract import target_of
@@ -262,7 +274,9 @@ def report_table(result: dict[str, Any]):
     from rich.table import Table
 
     mean = result["mean"]
-    t = Table(title=f"{result.get('model', '')} on {result.get('data', '')} ({result['images']} images)")
+    ref = result.get("refine")
+    how = f", --refine trimap ({ref['method']})" if isinstance(ref, dict) else ""
+    t = Table(title=f"{result.get('model', '')} on {result.get('data', '')} ({result['images']} images{how})")
     t.add_column("metric")
     t.add_column("whole image", justify="right")
     t.add_column("unknown band", justify="right")
