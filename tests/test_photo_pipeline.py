@@ -60,6 +60,10 @@ def test_fast_paths_equal_the_definition_bit_for_bit(photo_hw):
         for alpha in (ref, confident, np.zeros_like(ref), np.ones_like(ref)):
             for bg in [(0, 0, 0), (0, 255, 0), (255, 255, 255), (1.5, 2.25, 3), "blur", bg_img]:
                 np.testing.assert_array_equal(fast.composite(rgb, alpha, bg), imageops.composite(rgb, alpha, bg))
+        fg = rng.integers(0, 256, rgb.shape, dtype=np.uint8)  # estimated foreground colours (refine)
+        for bg in [(0, 255, 0), "blur", bg_img]:
+            np.testing.assert_array_equal(fast.composite(rgb, ref, bg, foreground=fg),
+                                          imageops.composite(rgb, ref, bg, foreground=fg))
         np.testing.assert_array_equal(_bits(fast.guided_upsample(lr, rgb, 1, 1e-4)),
                                       _bits(imageops.guided_upsample(lr, rgb, 1, 1e-4)))
 
