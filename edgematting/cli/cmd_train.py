@@ -12,6 +12,7 @@ DEFAULTS = dict(
 
 
 def register(sub):
+    from .. import models
     from ..training.train import Strategy
 
     archs = REGISTRY.values()
@@ -36,6 +37,11 @@ def register(sub):
     p.add_argument("--input-size", default=None, help="HEIGHT or HEIGHTxWIDTH, multiples of 16 (default 256)")
     p.add_argument("--width", type=float, default=None, help="channel width multiplier (default 1.0)")
     p.add_argument("--lite", action="store_true", default=None, help="lite variant (width = models.LITE_WIDTH)")
+    p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="architecture option, repeatable; VALUE is read as JSON when it parses. "
+                   "E.g. --model-option head=fused [--model-option detail_stride=2]: a Fast-SCNN "
+                   "head that fuses the 1/4 (or 1/2) features of the first stage, for sharper "
+                   f"edges. Options (defaults): {models.options_help()}")
     p.add_argument("--epochs", type=int, default=None, help="total epochs of the run (default 10)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 16)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate, cosine decay with warm-up (default 1e-3)")
@@ -59,6 +65,7 @@ def register(sub):
 
 def config_from_args(args):
     """TrainConfig from parsed args; with --resume, unset flags come from the run."""
+    from ..models import parse_model_options
     from ..training.train import TrainConfig, _read_state, load_run_config
 
     given = {
@@ -69,6 +76,7 @@ def config_from_args(args):
         "input_size": args.input_size,
         "width": args.width,
         "lite": args.lite,
+        "model_options": parse_model_options(args.model_option) if args.model_option else None,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
