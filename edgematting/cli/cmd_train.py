@@ -13,7 +13,7 @@ DEFAULTS = dict(
 
 def register(sub):
     from .. import models
-    from ..training.train import Strategy
+    from ..training.train import JitCompile, MixedPrecision, Strategy
 
     archs = REGISTRY.values()
     p = sub.add_parser(
@@ -56,6 +56,12 @@ def register(sub):
     p.add_argument("--skip-bad", action="store_true", default=None, help="skip unreadable/unpaired files instead of failing")
     p.add_argument("--strategy", choices=[s.value for s in Strategy], default=None,
                    help="tf.distribute strategy (multiworker reads TF_CONFIG; default: default)")
+    p.add_argument("--mixed-precision", default=None, metavar="{" + ",".join(m.value for m in MixedPrecision) + "}",
+                   help="dtype policy while training: auto (default) = float16 on a GPU, float32 "
+                   "on a CPU; bfloat16 for CPUs/TPUs with native bf16; off = float32. The output "
+                   "layer stays float32 and the exported model.keras is always float32")
+    p.add_argument("--jit-compile", default=None, metavar="{" + ",".join(j.value for j in JitCompile) + "}",
+                   help="XLA-compile the training step: auto (default) = on with a GPU, off on a CPU")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                    help="stop cleanly after the epoch in progress when MIN minutes are spent")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -86,6 +92,8 @@ def config_from_args(args):
         "backgrounds": args.backgrounds,
         "skip_bad": args.skip_bad,
         "strategy": args.strategy,
+        "mixed_precision": args.mixed_precision,
+        "jit_compile": args.jit_compile,
         "time_limit": args.time_limit,
         "init_weights": args.init_weights,
     }
