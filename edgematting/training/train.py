@@ -31,6 +31,7 @@ Hidden knobs (for tests and debugging, not in --help):
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import difflib
@@ -38,6 +39,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -816,6 +818,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         work = out
     else:
         work = Path(tempfile.mkdtemp(prefix="edgematting-worker-"))
+        # A non-chief's checkpoints only have to exist while it trains (they are written
+        # because saving is collective); remove them at the end, or at exit after an error.
+        atexit.register(shutil.rmtree, work, True)
         state = _read_state(out) if cfg.resume else None
     run = _Run(cfg, out, work, chief, state, started)
 
@@ -903,6 +908,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
 
     ips = run.timed_images / run.timed_seconds if run.timed_seconds > 0 else None
     exported = _export(run, arch, arch_cfg, spec, steps, ips) if chief else None
+    if not chief:
+        shutil.rmtree(work, ignore_errors=True)
     return TrainResult(
         out_dir=out,
         best_metric=run.best_metric,
