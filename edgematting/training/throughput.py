@@ -130,8 +130,9 @@ def compare_training(
             try:
                 v.warm(warmup)
             except (tf().errors.OpError, ValueError) as e:  # e.g. bf16 + XLA on a CPU
-                lines = [ln for ln in str(e).splitlines() if "precision" in ln or "rror" in ln]
-                failed.append({"policy": p, "jit_compile": j, "error": (lines or [type(e).__name__])[0][:300]})
+                lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+                why = [ln for ln in lines if "precision" in ln] or lines or [type(e).__name__]
+                failed.append({"policy": p, "jit_compile": j, "error": why[0][:300]})
                 continue
             variants.append(v)
     best: list[dict | None] = [None] * len(variants)

@@ -317,11 +317,13 @@ _POLICIES = {
 def resolve_precision(mixed_precision=MixedPrecision.AUTO, jit_compile=JitCompile.AUTO, gpu: bool | None = None) -> Precision:
     """Turn --mixed-precision / --jit-compile into a dtype policy and an XLA switch.
 
-    ``auto`` means float16 + XLA with a GPU, and float32 without XLA on a CPU: measured on
-    the 2-core AMD EPYC here (TensorFlow reports AVX512_BF16), neither bfloat16 nor XLA made
-    the training step faster (see `edgematting.training.throughput --compare`), so the
-    CPU default stays what it always was. Explicit values are used as given, on any device;
-    float16 on a CPU only prints a warning (TensorFlow emulates it there and it is slow).
+    ``auto`` means float16 + XLA with a GPU, and float32 without XLA on a CPU. On the 2-core
+    AMD EPYC here (TensorFlow reports AVX512_BF16), Fast-SCNN 256x256 batch 16, neither
+    helps: the bfloat16 step ran at 0.72x the float32 images/s (41 vs 38 CPU-ms/image) and
+    the XLA step at 0.05x (345 CPU-ms/image), measured with
+    ``python -m edgematting.training.throughput --compare``; so a CPU run stays what it
+    always was. Explicit values are used as given, on any device; float16 on a CPU only
+    prints a warning (TensorFlow emulates it there and it is slow).
     """
     if gpu is None:
         from .._tf import tf
