@@ -144,10 +144,22 @@ def convert_model(
         raise InputError(f"Model not found: {model_dir}. Train one with `edgematting train` first.")
     if config.precision in CALIBRATED:
         check_source(config.calib)
+    out = Path(out_dir) if out_dir is not None else model_dir / "export"
+    atomic.check_output_dir(out)
     status = _Status(progress, console)
     module = target_module(config.target)
     if model is None:
         model, spec = status.run(f"Loading {model_dir}", lambda: load_model_dir(model_dir))
+    from ..calibration import default_source
+
+    # unset: the photos the model was trained on (model.json), else synthetic
+    config = config.replace(calib=default_source(spec, config.calib),
+                            verify_data=default_source(spec, config.verify_data))
+    from ..finite import check_keras_model
+
+    # NaN/Inf in the model itself: exit 9 naming the layer, never a published artifact
+    # (with --no-verify too) or a "max_abs nan" that blames the converter
+    status.run("Checking the model's outputs are finite ...", lambda: check_keras_model(model, spec, config.verify_data))
     out = Path(out_dir) if out_dir is not None else model_dir / "export"
     filename = artifact_filename(spec.name, config)
     created = []
@@ -170,13 +182,14 @@ def convert_model(
             "seconds": round(seconds, 3),
             "source_model": str(model_dir),
             "options": config.options_dict(),
+            "calibration_images": config.calib if config.precision in CALIBRATED else None,
         }
         report = None
         if config.verify:
             from ..verify import verify_artifact
 
             report = status.run(
-                f"Verifying {label} against Keras on {config.verify_samples} images ...",
+                f"Verifying {label} against Keras on {config.verify_samples} images ({config.verify_data}) ...",
                 lambda: verify_artifact(staged, model=model, spec=spec, n=config.verify_samples,
                                         data=config.verify_data),
             )
@@ -278,6 +291,9 @@ def convert(
     for c in configs:  # fail before any work on a bad calibration folder
         if c.precision in CALIBRATED:
             check_source(c.calib)
+    from .. import atomic
+
+    atomic.check_output_dir(Path(out_dir) if out_dir is not None else model_dir / "export")
     run = ConversionRun()
     if model is None:
         model, spec = _Status(progress, console).run(f"Loading {model_dir}", lambda: load_model_dir(model_dir))

@@ -280,12 +280,14 @@ class ExportConfig:
     precision: str = "fp32"
     input_type: str = "float"
     channels: int = 3
-    calib: str = "synthetic"  # "synthetic" or a folder of images
+    calib: str | None = None  # "synthetic", a folder of images, or None: the model's training photos
     calib_samples: int = 64
     # verification after conversion
     verify: bool = True
     verify_samples: int = 8
-    verify_data: str | None = None  # None: synthetic images
+    verify_data: str | None = None  # None: the model's training photos, else synthetic
+    # apps upsample the alpha with this guided filter (written to the metadata's postprocess)
+    guided_filter: Any = None  # imageops.GuidedFilter | {"radius", "eps"} | None
     tflite: TFLiteOptions = field(default_factory=TFLiteOptions)
     coreml: CoreMLOptions = field(default_factory=CoreMLOptions)
     onnx: OnnxOptions = field(default_factory=OnnxOptions)
@@ -313,6 +315,13 @@ class ExportConfig:
                 setattr(self, name, cls(**v))
             elif not isinstance(v, cls):
                 raise TypeError(f"ExportConfig.{name} must be a {cls.__name__} or a dict")
+        if isinstance(self.guided_filter, dict):
+            from ..imageops import GuidedFilter
+
+            try:
+                self.guided_filter = GuidedFilter(**self.guided_filter)
+            except (TypeError, ValueError) as e:
+                raise InputError(f"guided_filter: {e}") from None
         check_supported(self.target, self.precision, self.input_type, self.channels)
         from . import target_module
 
@@ -333,6 +342,8 @@ class ExportConfig:
     def options_dict(self) -> dict[str, Any]:
         """What the sidecar records under conversion.options."""
         d = {k: getattr(self, k) for k in ("input_type", "channels", "calib", "calib_samples")}
+        if self.guided_filter is not None:
+            d["guided_filter"] = dataclasses.asdict(self.guided_filter)
         d[self.target] = dataclasses.asdict(self.options)
         return d
 
@@ -344,10 +355,13 @@ def _dest(target: str, f) -> str:
 def config_kwargs_from_args(args) -> dict[str, Any]:
     """ExportConfig keyword arguments (all but target) from `convert`'s parsed arguments:
     the common options plus one dict per target from `add_option_arguments`' flags."""
+    from ..predict import parse_upsample
+
     kw: dict[str, Any] = dict(
         precision=args.precision, input_type=args.input_type, channels=args.channels, calib=args.calib,
         calib_samples=args.calib_samples, verify=args.verify, verify_samples=args.verify_samples,
-        verify_data=args.verify_data)
+        verify_data=args.verify_data,
+        guided_filter=parse_upsample(args.upsample, args.guided_radius, args.guided_eps))
     for name, (opt_cls, _) in TARGET_OPTIONS.items():
         kw[name] = {f.name: getattr(args, _dest(name, f)) for f in dataclasses.fields(opt_cls)
                     if f.metadata.get("flag")}

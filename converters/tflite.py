@@ -94,8 +94,9 @@ def _qat_model(model, spec, config):
     return qat_finetune(model, spec, config)
 
 
-def convert_bytes(model, spec, config: ExportConfig) -> tuple[bytes, dict]:
-    """Convert `model` (the unwrapped Keras model) -> (flatbuffer bytes, io metadata)."""
+def make_converter(model, spec, config: ExportConfig):
+    """The configured `tf.lite.TFLiteConverter` for `config` and its representative dataset
+    (None when the precision calibrates nothing). Also used by the int8 error report."""
     from edgematting._tf import tf as _tf
 
     from .wrappers import wrap_model
@@ -137,10 +138,19 @@ def convert_bytes(model, spec, config: ExportConfig) -> tuple[bytes, dict]:
         conv.inference_output_type = dt
     if p == "int16x8":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = _representative(spec, config, config.input_type == "uint8")
+        conv.representative_dataset = rep = _representative(spec, config, config.input_type == "uint8")
         conv.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
+    return conv, rep
+
+
+def convert_bytes(model, spec, config: ExportConfig) -> tuple[bytes, dict]:
+    """Convert `model` (the unwrapped Keras model) -> (flatbuffer bytes, io metadata)."""
+    from edgematting._tf import tf as _tf
+
+    tf = _tf()
+    conv, rep = make_converter(model, spec, config)
     try:
         if config.tflite.keep_float:
             # Selective quantization: the named tensors stay float (QuantizationDebugger's
@@ -154,7 +164,7 @@ def convert_bytes(model, spec, config: ExportConfig) -> tuple[bytes, dict]:
     except (KeyboardInterrupt, InputError, DependencyError):
         raise
     except Exception as e:  # the converter raises many types (ConverterError, ValueError, ...)
-        raise ConversionError(f"TFLite conversion ({p}) failed: {str(e).strip()[:2000]}") from e
+        raise ConversionError(f"TFLite conversion ({config.precision}) failed: {str(e).strip()[:2000]}") from e
     return bytes(data), _io_details(data, config)
 
 

@@ -12,9 +12,13 @@ import os
 def tf():
     """Return the `tensorflow` module with the legacy (Keras 2) API selected."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("EDGEMATTING_VERBOSE") == "1" else "2")
     import tensorflow as _tf
 
+    if os.environ.get("EDGEMATTING_VERBOSE") != "1":
+        import logging
+
+        _tf.get_logger().setLevel(logging.ERROR)  # Python-side "WARNING:tensorflow:..." lines
     return _tf
 
 

@@ -108,3 +108,40 @@ def publish(staged: str | os.PathLike, dst: str | os.PathLike) -> Path:
         shutil.rmtree(dst)
     os.replace(staged, dst)
     return dst
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """InputError (one line, before any work) unless `path` is, or can be made, a folder
+    this process can write to. Creates nothing: the nearest existing folder is probed with
+    a temporary file (so it also works as root, where permission bits do not tell)."""
+    from .errors import InputError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{flag} {p} is an existing file, not a folder: pass a folder (it is created if missing).")
+    probe = p
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{flag} {p} cannot be created: {probe} is a file, not a folder.")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".edgematting-write-test-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        where = "" if probe == p else f" (its nearest existing folder {probe} is not writable)"
+        raise InputError(f"{flag} {p} is not writable{where}: {e.strerror or e}. Pick a folder you can "
+                         "write to.") from None
+    return p
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """InputError unless a file can be written at `path` (its folder writable, and `path`
+    not a folder)."""
+    from .errors import InputError
+
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{flag} {p} is a folder; pass a file name, e.g. {p / 'report.json'}.")
+    check_output_dir(p.parent if str(p.parent) else Path("."), flag=f"{flag} {p}: folder")
+    return p

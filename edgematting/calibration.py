@@ -51,8 +51,9 @@ def image_dir(folder: str | os.PathLike) -> Path:
     return d
 
 
-def folder_images(spec_or_size, folder: str | os.PathLike, n: int | None = None) -> np.ndarray:
-    """Up to n images from `folder` at model size, as uint8. InputError when it has none."""
+def folder_images(spec_or_size, folder: str | os.PathLike, n: int | None = None, from_end: bool = False) -> np.ndarray:
+    """Up to n images from `folder` at model size, as uint8 (the first n, or the last n with
+    `from_end`). InputError when it has none."""
     from .data.io import list_images, read_image
     from .imageops import resize_bilinear, round_to_uint8
 
@@ -67,7 +68,7 @@ def folder_images(spec_or_size, folder: str | os.PathLike, n: int | None = None)
             "Add images, or pass 'synthetic'."
         )
     if n is not None:
-        files = files[:n]
+        files = files[-n:] if from_end else files[:n]
     out = []
     for f in files:
         img = np.asarray(read_image(f))[..., :3]
@@ -77,9 +78,31 @@ def folder_images(spec_or_size, folder: str | os.PathLike, n: int | None = None)
     return np.stack(out)
 
 
-def check_source(source: str) -> None:
+def training_images(spec) -> str | None:
+    """The folder of photos the model was trained on (model.json's training section:
+    --data, else --unlabelled), if it still holds images; None otherwise."""
+    from .data.io import list_images
+
+    t = getattr(spec, "training", None) or {}
+    for key in ("data", "unlabelled"):
+        d = t.get(key)
+        if d and d != "synthetic" and list_images(image_dir(d)):
+            return str(d)
+    return None
+
+
+def default_source(spec, source: str | None) -> str:
+    """The images to calibrate or verify on: `source` when given, else the model's own
+    training photos (a model trained on real photos is unsure on synthetic figures, so
+    checking it there measures the wrong thing), else "synthetic"."""
+    if source is not None:
+        return str(source)
+    return training_images(spec) or "synthetic"
+
+
+def check_source(source: str | None) -> None:
     """Fail early (before any conversion) on a folder that does not exist or holds no image."""
-    if str(source) == "synthetic":
+    if source is None or str(source) == "synthetic":
         return
     from .data.io import list_images
 
@@ -93,8 +116,9 @@ def check_source(source: str) -> None:
         )
 
 
-def calibration_images(spec, source: str = "synthetic", n: int = 64, seed: int = CALIB_SEED) -> np.ndarray:
-    """(n, H, W, 3) uint8 pixels at `spec.input_size` from "synthetic" or a folder.
+def calibration_images(spec, source: str | None = None, n: int = 64, seed: int = CALIB_SEED) -> np.ndarray:
+    """(n, H, W, 3) uint8 pixels at `spec.input_size` from "synthetic" or a folder (None: the
+    model's training photos, else synthetic: `default_source`).
 
     A folder with fewer than n images gives all of them (not repeated: repeats add no
     information to min/max or histogram calibration).
@@ -102,13 +126,18 @@ def calibration_images(spec, source: str = "synthetic", n: int = 64, seed: int =
     n = int(n)
     if n < 1:
         raise InputError("The number of calibration samples must be at least 1.")
-    if str(source) == "synthetic":
+    source = default_source(spec, source)
+    if source == "synthetic":
         return _synthetic(tuple(spec.input_size), n, seed)
     return folder_images(spec, source, n)
 
 
 def verification_images(spec, data: str | None = None, n: int = 8) -> np.ndarray:
-    """Pixels the verifier compares on: images from `data`, else synthetic (VERIFY_SEED)."""
-    if data:
-        return folder_images(spec, data, n)
+    """Pixels the verifier compares on: images from `data` (None: the model's training photos,
+    `default_source`), else synthetic (VERIFY_SEED, never the calibration seed). A folder
+    gives its *last* n images, so a model calibrated on the first ones is checked on others
+    when the folder is larger than both."""
+    data = default_source(spec, data)
+    if data != "synthetic":
+        return folder_images(spec, data, n, from_end=True)
     return _synthetic(tuple(spec.input_size), int(n), VERIFY_SEED)

@@ -154,6 +154,8 @@ def artifact_metadata(spec, config, filename: str, **io) -> dict[str, Any]:
         },
         "edgematting_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **({"postprocess": {"guided_filter": {"radius": int(gf.radius), "eps": float(gf.eps)}}}
+           if (gf := getattr(config, "guided_filter", None)) is not None else {}),
     }
 
 
@@ -172,11 +174,17 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _integral(v) -> bool:
+    """An int, or a finite float with no fraction (never an OverflowError: JSON may hold
+    1e400, which json.loads reads as inf, or a 400-digit integer)."""
+    return isinstance(v, int) or (math.isfinite(v) and v == math.floor(v))
+
+
 def _int(d: dict, key: str, prefix: str, positive: bool = False) -> int:
     if key not in d:
         raise MetadataError(prefix + key, "missing")
     v = d[key]
-    if not _is_num(v) or float(v) != math.floor(float(v)) or abs(v) > 1e9:
+    if not _is_num(v) or not _integral(v) or abs(v) > 1e9:
         raise MetadataError(prefix + key, f"must be an integer, got {v!r}")
     if positive and v <= 0:
         raise MetadataError(prefix + key, f"must be positive, got {v}")
@@ -336,7 +344,35 @@ def validate_metadata(meta: Any, layouts: tuple[str, ...] = LAYOUTS) -> dict:
         c["range"] = (float(rng[0]), float(rng[1]))
     thr = out.get("threshold", 0.5)
     c["threshold"] = float(thr) if _is_num(thr) else 0.5
+    c["guided_filter"] = _guided_filter(meta.get("postprocess"))
     return c
+
+
+def _guided_filter(post) -> imageops.GuidedFilter | None:
+    """The optional ``postprocess`` section: ``{"guided_filter": {"radius": r, "eps": e}}``
+    asks for `imageops.guided_upsample` of the alpha to the photo. Absent or null: none
+    (sidecars written before it existed stay valid). Unknown keys inside are ignored."""
+    if post is None:
+        return None
+    if not isinstance(post, dict):
+        raise MetadataError("postprocess", f"must be an object, got {post!r}")
+    gf = post.get("guided_filter")
+    if gf is None:
+        return None
+    if not isinstance(gf, dict):
+        raise MetadataError("postprocess.guided_filter", f'must be {{"radius": r, "eps": e}}, got {gf!r}')
+    radius = _int(gf, "radius", "postprocess.guided_filter.", positive=True)
+    if "eps" not in gf:
+        raise MetadataError("postprocess.guided_filter.eps", "missing")
+    eps = gf["eps"]
+    try:
+        with np.errstate(over="ignore"):
+            e32 = np.float32(eps) if _is_num(eps) else None  # as the Java core's (float) eps
+    except OverflowError:  # an integer beyond float range
+        e32 = None
+    if e32 is None or not (np.isfinite(e32) and e32 > 0):
+        raise MetadataError("postprocess.guided_filter.eps", f"must be a positive number, got {eps!r}")
+    return imageops.GuidedFilter(radius, float(eps))
 
 
 def _contract(meta_or_contract) -> dict:
@@ -455,7 +491,22 @@ def model_input(rgb: np.ndarray, meta: dict) -> np.ndarray:
     return encode_pixels(px[None], c)
 
 
-def output_to_alpha(raw: np.ndarray, meta: dict, photo_hw: tuple[int, int]) -> np.ndarray:
-    """Model output of the sidecar's dtype -> alpha at photo size, clipped to [0, 1]."""
+def output_to_alpha(raw: np.ndarray, meta: dict, photo_hw: tuple[int, int], *,
+                    guide: np.ndarray | None = None,
+                    guided: imageops.GuidedFilter | None = None) -> np.ndarray:
+    """Model output of the sidecar's dtype -> alpha at photo size, clipped to [0, 1].
+
+    Plain bilinear upsampling (`imageops.alpha_to_photo`) unless `guided` is given: then
+    the edge-aware `imageops.guided_upsample` with its radius and eps, guided by `guide`,
+    the photo itself (HxWx3 uint8, of size `photo_hw`). A sidecar's own choice is
+    ``validate_metadata(meta)["guided_filter"]`` (None when it asks for none).
+    """
     a = decode_output(raw, _contract(meta))
-    return imageops.alpha_to_photo(a[0], photo_hw)
+    if guided is None:
+        return imageops.alpha_to_photo(a[0], photo_hw)
+    if guide is None:
+        raise ValueError("output_to_alpha(guided=...) needs the photo as guide=")
+    g = np.asarray(guide)
+    if g.ndim != 3 or g.shape[:2] != tuple(photo_hw):
+        raise ValueError(f"guide must be the photo, HxWx3 with HxW = {tuple(photo_hw)}, got shape {g.shape}")
+    return imageops.guided_upsample(a[0, :, :, 0], g, guided.radius, guided.eps)

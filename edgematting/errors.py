@@ -1,7 +1,11 @@
 """Typed errors, each mapped to a distinct CLI exit code.
 
 A user mistake raises one of these with a message that says what to do next; the CLI
-prints the message (never a traceback) and exits with `exit_code`.
+prints the message (never a traceback) and exits with `exit_code`:
+
+    0 ok, 1 unexpected error, 2 InputError, 3 DataError, 4 UnsupportedError,
+    5 ConversionError, 6 ParityError, 7 DependencyError, 8 UnsupportedOpError,
+    9 NonFiniteError, 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -63,6 +67,24 @@ class DependencyError(EdgemattingError):
     """An optional package or external file needed for this command is missing."""
 
     exit_code = 7
+
+
+class NonFiniteError(EdgemattingError):
+    """The model itself produces NaN or Inf (a corrupt weight, a diverged training run):
+    not a converter's or a runtime's fault, so it has its own exit code.
+
+    `layer`: the first layer (Keras) or op (TFLite) whose output is non-finite, when known."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, layer: str | None = None):
+        self.layer = layer
+        super().__init__(message)
+
+
+class EdgemattingWarning(UserWarning):
+    """Something the user should know that does not stop the command (a skipped file, a
+    converted photo); the CLI prints it as one ``warning: ...`` line."""
 
 
 class UnsupportedOpError(ConversionError):

@@ -135,4 +135,23 @@ def load_model_dir(model_dir: str | os.PathLike):
         )
     except (OSError, ValueError) as e:
         raise InputError(f"Could not load Keras model {model_path}: {e}") from e
+    check_spec_matches(model, spec, model_path)
     return model, spec
+
+
+def check_spec_matches(model, spec: ModelSpec, where="model.keras") -> None:
+    """InputError when model.json's input size or channels disagree with the Keras model's
+    own (static) input shape: everything downstream would feed the wrong size."""
+    shape = getattr(model, "input_shape", None)
+    if isinstance(shape, list):
+        shape = shape[0] if shape else None
+    if not shape or len(shape) != 4:
+        return
+    h, w, c = shape[1:4]
+    if (h is not None and h != spec.input_size[0]) or (w is not None and w != spec.input_size[1]):
+        raise InputError(
+            f"{SPEC_FILE} says input_size {spec.input_size[0]}x{spec.input_size[1]} but {where} takes "
+            f"{h}x{w}: the two files do not belong together. Restore the {SPEC_FILE} written with this model "
+            f"(or set input_size to [{h}, {w}]).")
+    if c is not None and c != spec.channels:
+        raise InputError(f"{SPEC_FILE} says {spec.channels} input channels but {where} takes {c}.")

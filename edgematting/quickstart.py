@@ -108,7 +108,9 @@ def run_quickstart(cfg: QuickstartConfig, console=None) -> dict:
     console.rule("[bold]3/5 evaluate")
     from .evaluation.evaluate import evaluate_model, print_report
 
-    ev = evaluate_model(model_dir, data_dir)
+    from .imageops import GuidedFilter
+
+    ev = evaluate_model(model_dir, data_dir, guided=GuidedFilter())
     print_report(ev, console)
     summary["evaluate"] = ev.get("mean", ev)
 
@@ -118,8 +120,12 @@ def run_quickstart(cfg: QuickstartConfig, console=None) -> dict:
     from .predict import predict_images
 
     images = list_images(data_dir / "image")[:6]
-    written = predict_images(model_dir, images, samples_dir, output="rgba", grid=out / "cutouts.png")
-    predict_images(model_dir, images, samples_dir / "blur", output="composite", background="blur")
+    from .imageops import GuidedFilter
+
+    written = predict_images(model_dir, images, samples_dir, output="rgba", grid=out / "cutouts.png",
+                             guided=GuidedFilter())
+    predict_images(model_dir, images, samples_dir / "blur", output="composite", background="blur",
+                   guided=GuidedFilter())
     summary["cutouts"] = [str(p) for p in written]
 
     # 5. convert + verify, then benchmark

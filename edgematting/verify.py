@@ -269,17 +269,30 @@ def verify_artifact(
                 f"takes {spec.input_size[0]}x{spec.input_size[1]}: pass the --model it was converted from."
             )
     tol = tolerance or tolerance_for(target, precision)
+    from .calibration import default_source
+
+    data = default_source(spec, data)  # unset: the model's training photos, else synthetic
     pixels = verification_images(spec, data, n)
     x = spec.normalize(pixels).astype(np.float32)
     ref = ref_runner.run(x)
+    from .finite import check_output
+
+    check_output(ref, model=ref_runner.model, x=x, what=f"The Keras model {spec.name}")
     out = runner.run(x)
+    if not np.all(np.isfinite(out)):
+        from .contract import encode_normalized
+
+        from .finite import CONVERTER
+
+        check_output(out, artifact=artifact, native=encode_normalized(x[:1], runner.contract),
+                     what=f"{artifact.name}", hint=CONVERTER)
     threshold = float((meta.get("output") or {}).get("threshold", spec.threshold))
     metrics = compare(ref, out, threshold, tol.iou_band)
     checks, failures = check(metrics, tol)
     report = VerificationReport(
         artifact=str(artifact), target=target, precision=precision,
         engine=getattr(runner, "engine", type(runner).__name__),
-        reference=ref_runner.engine, n=len(x), data=str(data) if data else "synthetic",
+        reference=ref_runner.engine, n=len(x), data=str(data),
         threshold=threshold, tolerances=tol.to_dict(), checks=checks, failures=failures,
         seconds=round(time.perf_counter() - t0, 3), **metrics,
     )
@@ -316,3 +329,31 @@ def check_sidecar(artifact: str | os.PathLike, embedded: dict) -> None:
         f"{sidecar_path(artifact)} does not describe {Path(artifact).name}: " + "; ".join(diffs[:4])
         + ". The file was replaced or renamed after conversion; convert it again with `edgematting convert`."
     )
+
+
+def record_verification(artifact: str | os.PathLike, report: VerificationReport, embedded: dict | None = None) -> Path | None:
+    """Store `report` in the artifact's sidecar; None when it has none.
+
+    The sidecar is rewritten only as ``embedded metadata + conversion + this verification``,
+    and only after checking again (`check_sidecar`) that it describes the file: a sidecar
+    that belongs to another file (an int8 file copied over the fp32 name) is an InputError
+    and is left as it was, so the update can never make a sidecar inconsistent."""
+    from . import atomic
+    from .contract import SIDECAR_ONLY_KEYS, read_sidecar, sidecar_path
+
+    side = read_sidecar(artifact, required=False)
+    if side is None:
+        return None
+    if embedded is None:
+        from .converters import read_embedded_metadata
+
+        embedded = read_embedded_metadata(artifact)
+    check_sidecar(artifact, embedded)
+    if report.artifact and Path(report.artifact).resolve() != Path(artifact).resolve():
+        raise InputError(f"The report is of {report.artifact}, not of {artifact}; the sidecar was not changed.")
+    meta = {k: v for k, v in side.items() if k not in SIDECAR_ONLY_KEYS} if not embedded else dict(embedded)
+    if "conversion" in side:
+        meta["conversion"] = side["conversion"]
+    meta["verification"] = report.to_dict()
+    atomic.write_json(sidecar_path(artifact), meta)
+    return sidecar_path(artifact)

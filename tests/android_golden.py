@@ -1,11 +1,14 @@
 """Golden vectors for the Android demo's plain-Java core (`android_demo/core`).
 
 `write_golden_vectors` writes test cases computed with the Python definition of the photo
-pipeline (`edgematting.contract`: `model_input`, `output_to_alpha`, `quantize`;
-`edgematting.imageops`: compositing and blur); the Java JUnit tests
-(`android_demo/core/src/test`) read them and must reproduce them exactly (integer paths)
-or within `FLOAT_TOLERANCE` (float paths; in practice bit-exact). Used by
-tests/test_android_core.py.
+pipeline (`edgematting.contract`: `model_input`, `output_to_alpha` (plain and guided-filter
+upsampling), `quantize`, `validate_metadata`; `edgematting.imageops`: compositing, blur,
+the comic effect (`comic`, `comic_style` and its parts with their parameters), bounded decode
+sizes, EXIF orientation; `edgematting.runners.tflite.check_tensor`: the
+sidecar-vs-tensor quantization check); the Java JUnit tests (`android_demo/core/src/test`)
+read them and must reproduce them exactly (integer paths) or within `FLOAT_TOLERANCE`
+(float paths: 0, bit-exact). Used by tests/test_android_core.py, and by the Gradle build
+(``python tests/android_golden.py OUT_DIR``, which `./gradlew :core:test` runs).
 """
 from __future__ import annotations
 
@@ -17,12 +20,14 @@ import numpy as np
 
 from edgematting import imageops
 from edgematting.contract import (
+    MetadataError,
     model_input,
     output_to_alpha,
     quantize,
     validate_metadata,
 )
 from edgematting.models.registry import get_architecture
+from edgematting.runners.tflite import check_tensor
 
 #: Max |Java - Python| allowed on float stages (model input floats, alpha, blur): 0, i.e.
 #: bit-exact. The Java core repeats the float32 operations in numpy's order and Java 17 float
@@ -131,6 +136,56 @@ BAD_METADATA = [
     ("nchw", "input.layout", lambda m: m["input"].__setitem__("layout", "NCHW")),
     ("std_zero", "input.std", lambda m: m["input"].__setitem__("std", [127.5, 0, 127.5])),
     ("missing_format_version", "format_version", lambda m: m.pop("format_version")),
+    ("postprocess_not_object", "postprocess", lambda m: m.__setitem__("postprocess", [1])),
+    ("guided_filter_not_object", "postprocess.guided_filter", lambda m: m.__setitem__("postprocess", {"guided_filter": 2})),
+    ("guided_radius_zero", "postprocess.guided_filter.radius",
+     lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 0, "eps": 1e-3}})),
+    ("guided_radius_fraction", "postprocess.guided_filter.radius",
+     lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 1.5, "eps": 1e-3}})),
+    ("guided_eps_missing", "postprocess.guided_filter.eps", lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 2}})),
+    ("guided_eps_negative", "postprocess.guided_filter.eps",
+     lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 2, "eps": -0.1}})),
+    ("guided_eps_underflows_float32", "postprocess.guided_filter.eps",
+     lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 2, "eps": 1e-50}})),
+    # a 401-digit integer: beyond float range (Java and JS read it as Infinity)
+    ("guided_radius_huge", "postprocess.guided_filter.radius",
+     lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 10**400, "eps": 1e-3}})),
+    ("height_huge", "input.height", lambda m: m["input"].__setitem__("height", 10**400)),
+]
+
+#: (h, w, max_side) for the bounded-decode sizes: the issue's 4000x3000 photo, exact powers
+#: of two, one pixel over, portrait and landscape, tiny photos, and a 1-pixel-wide strip.
+DECODE_SIZES = [
+    (3000, 4000, 2048), (4000, 3000, 2048), (2048, 1536, 2048), (2049, 1000, 2048), (4096, 4096, 2048),
+    (4097, 3, 2048), (12000, 9000, 1280), (480, 640, 1280), (1, 1, 1), (7, 5, 2), (5, 7, 3),
+    (1, 9999, 100), (3024, 4032, 1024), (4032, 3024, 512), (100, 100, 99),
+]
+
+#: Tensors as LiteRT reports them, against sidecars: (name, metadata kwargs, side, tensor dtype,
+#: scale, zero point). The expected verdict comes from runners.tflite.check_tensor.
+TENSOR_CASES = [
+    ("float_ok", {}, "input", "float32", 0.0, 0),
+    ("float_vs_uint8_tensor", {}, "input", "uint8", 0.0, 0),
+    ("raw_uint8_identity_ok", {"dtype": "uint8"}, "input", "uint8", 1.0, 0),
+    ("raw_uint8_no_quant_ok", {"dtype": "uint8"}, "input", "uint8", 0.0, 0),
+    ("raw_uint8_vs_scaled_tensor", {"dtype": "uint8"}, "input", "uint8", 0.5, 0),
+    ("raw_uint8_vs_zero_point", {"dtype": "uint8"}, "input", "uint8", 1.0, 3),
+    ("int8_ok", {"dtype": "int8", "input_quant": {"scale": 0.0078125, "zero_point": 3}}, "input", "int8", 0.0078125, 3),
+    ("int8_scale_within_1e-6", {"dtype": "int8", "input_quant": {"scale": 0.0078125, "zero_point": 3}}, "input", "int8", 0.0078129, 3),
+    ("int8_scale_differs", {"dtype": "int8", "input_quant": {"scale": 0.0078125, "zero_point": 3}}, "input", "int8", 0.0079, 3),
+    ("int8_zero_point_differs", {"dtype": "int8", "input_quant": {"scale": 0.0078125, "zero_point": 3}}, "input", "int8", 0.0078125, 4),
+    ("int8_tensor_unquantized", {"dtype": "int8", "input_quant": {"scale": 0.0078125, "zero_point": 3}}, "input", "int8", 0.0, 0),
+    ("uint8_normalized_ok", {"dtype": "uint8", "norm_in_model": False, "input_quant": [1.0 / 127.5, 128]}, "input", "uint8",
+     1.0 / 127.5, 128),
+    ("int16_tensor", {"dtype": "int8", "input_quant": {"scale": 0.5, "zero_point": 0}}, "input", "int16", 0.5, 0),
+    ("output_float_ok", {}, "output", "float32", 0.0, 0),
+    ("output_float_vs_int8", {}, "output", "int8", 0.00390625, -128),
+    ("output_uint8_ok", {"output_dtype": "uint8", "output_quant": [1.0 / 256.0, 0]}, "output", "uint8", 1.0 / 256.0, 0),
+    ("output_uint8_scale_1_255", {"output_dtype": "uint8", "output_quant": [1.0 / 256.0, 0]}, "output", "uint8", 1.0 / 255.0, 0),
+    ("output_int8_zero_point", {"output_dtype": "int8", "output_quant": [1.0 / 256.0, -128]}, "output", "int8", 1.0 / 256.0, -127),
+    ("output_float_tensor_with_scale", {}, "output", "float32", 0.5, 0),
+    ("output_large_scale_relative", {"output_dtype": "uint8", "output_quant": [2.0, 0]}, "output", "uint8", 2.0000014, 0),
+    ("output_large_scale_beyond", {"output_dtype": "uint8", "output_quant": [2.0, 0]}, "output", "uint8", 2.000003, 0),
 ]
 
 
@@ -140,6 +195,18 @@ def _gradient(h: int, w: int) -> np.ndarray:
     g = 255.0 * y / max(h - 1, 1)
     b = 127.5 + 127.5 * np.sin(x / 3.0) * np.cos(y / 4.0)
     return np.clip(np.round(np.stack([r, g, b], -1)), 0, 255).astype(np.uint8)
+
+
+def _portrait(h: int, w: int) -> np.ndarray:
+    """A photo with a sharp-edged figure (head and shoulders) over a gradient: where the
+    guided filter moves the alpha's edges."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    bg = np.stack([60 + 120 * x / w, 90 + 60 * y / h, 200 - 100 * x / w], -1)
+    head = ((y - 0.35 * h) / (0.18 * h)) ** 2 + ((x - 0.5 * w) / (0.16 * w)) ** 2 <= 1.0
+    body = (y > 0.55 * h) & (np.abs(x - 0.5 * w) < 0.3 * w + (y - 0.55 * h) * 0.4)
+    fg = np.stack([200 + 0 * x, 150 + 20 * np.sin(x / 5.0), 120 + 0 * y], -1)
+    img = np.where((head | body)[..., None], fg, bg)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
 def _fake_alpha(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -274,8 +341,130 @@ def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         add("blur", name, photo=photo_refs[photo], radius=radius,
             expected=w.array(f"blur_{name}", imageops.box_blur(photos[photo], radius)))
 
+    # -- stage: guided-filter upsampling of the alpha (contract.output_to_alpha(guided=)) ------
+    portrait = _portrait(128, 96)
+    photo_refs["portrait_128x96"] = w.array("portrait_128x96", portrait)
+    photos["portrait_128x96"] = portrait
+    portrait_meta = _metadata(32, 24, architecture="mattingnet")
+    portrait_meta["postprocess"] = {"guided_filter": {"radius": 1, "eps": 1e-4}}
+    portrait_raw = imageops.resize_bilinear(((_portrait(128, 96)[..., 0] == 200)).astype(np.float32), 32, 24)
+    guided_cases = [
+        # name, photo, metadata, raw kind, GuidedFilter (None: the sidecar's postprocess)
+        ("float_default_32x32_to_37x53", "photo_37x53", _metadata(32, 32), "float32", imageops.GuidedFilter()),
+        ("uint8_r2_24x40_to_64x48", "photo_64x48", _metadata(24, 40, output_dtype="uint8",
+                                                             output_quant={"scale": 1.0 / 255.0, "zero_point": 0}),
+         "uint8", imageops.GuidedFilter(2, 1e-3)),
+        ("int8_r3_downsample_24x40_to_20x16", "gradient_20x16", _metadata(24, 40, architecture="mattingnet", output_dtype="int8",
+                                                                          output_quant=[1.0 / 256.0, -128]),
+         "int8", imageops.GuidedFilter(3, 1e-2)),
+        ("range_pm1_r1_32x32_to_40x30", "gradient_40x30", _metadata(32, 32, output_range=(-1.0, 1.0)), "range",
+         imageops.GuidedFilter(1, 1e-5)),
+        ("radius_beyond_image_24x40_to_37x53", "photo_37x53", _metadata(24, 40), "float32", imageops.GuidedFilter(30, 1e-3)),
+        ("tiny_eps_32x32_to_40x30", "gradient_40x30", _metadata(32, 32), "float32", imageops.GuidedFilter(2, 1e-8)),
+        ("portrait_4x_from_metadata_32x24_to_128x96", "portrait_128x96", portrait_meta, "portrait", None),
+        # variances of 1e-3..3e-3 (on a grid far coarser than eps's last bit) make var_I + eps an
+        # exact tie in float32 for many pixels: caught only when eps is rounded to float32 first
+        ("eps_ties_20x24_to_40x48", "midtones_40x48", _metadata(20, 24), "float32", imageops.GuidedFilter(1, 1e-3)),
+    ]
+    midtones = np.random.default_rng(seed + 7).integers(80, 160, (40, 48, 3), dtype=np.uint8)
+    photo_refs["midtones_40x48"] = w.array("midtones_40x48", midtones)
+    photos["midtones_40x48"] = midtones
+    for name, photo, meta, kind, gf in guided_cases:
+        h, wd = meta["output"]["height"], meta["output"]["width"]
+        if kind == "portrait":
+            raw = np.clip(portrait_raw + rng.normal(0, 0.03, (h, wd)).astype(np.float32), -0.1, 1.1).astype(np.float32)
+        else:
+            a = _fake_alpha(rng, h, wd)
+            if kind == "range":
+                raw = (a * np.float32(2.0) - np.float32(1.0)).astype(np.float32)
+            elif kind in ("uint8", "int8"):
+                q = validate_metadata(meta)["output_quant"]
+                raw = quantize(a, q[0], q[1], kind)
+            else:
+                raw = a
+        c = validate_metadata(meta)
+        use = gf if gf is not None else c["guided_filter"]
+        alpha = output_to_alpha(raw.reshape(1, h, wd, 1), meta, photos[photo].shape[:2], guide=photos[photo], guided=use)
+        add("guided", name, photo=photo_refs[photo], metadata=meta, raw=w.array(f"graw_{name}", raw),
+            radius=None if gf is None else gf.radius, eps=None if gf is None else gf.eps,
+            expected=w.array(f"guided_{name}", alpha))
+        alphas[f"guided_{name}"] = alpha
+
+    # -- stage: comic effect (imageops.comic and its parts) ---------------------------------
+    # Photos of several sizes (a sharp-edged figure, noise, a gradient, a one-row strip for the
+    # clamped edges), each with an alpha of its size; the parts with their parameters: the
+    # defaults (COMIC_*) and others, so that a port that ignores a parameter fails.
+    strip = np.random.default_rng(seed + 11).integers(0, 256, (1, 7, 3), dtype=np.uint8)
+    photo_refs["strip_1x7"] = w.array("strip_1x7", strip)
+    photos["strip_1x7"] = strip
+    strip_alpha = np.array([[0.0, 1.0, 0.5, 0.25, 0.75, 1.0, 0.1]], np.float32)
+    comic_cases = [
+        # name, photo, alpha at photo size
+        ("portrait_128x96", "portrait_128x96", alphas["guided_portrait_4x_from_metadata_32x24_to_128x96"]),
+        ("noise_37x53", "photo_37x53", alphas["int8_24x40_to_37x53"]),
+        ("noise_64x48", "photo_64x48", alphas["uint8_32x32_to_64x48"]),
+        ("gradient_40x30", "gradient_40x30", alphas["float_range_pm1"]),
+        ("strip_1x7", "strip_1x7", strip_alpha),
+    ]
+    for name, photo, alpha in comic_cases:
+        p = photos[photo]
+        add("comic", name, photo=photo_refs[photo], alpha=w.array(f"comic_alpha_{name}", alpha.astype(np.float32)),
+            expected=w.array(f"comic_{name}", imageops.comic(p, alpha)))
+        add("comic_style", name, photo=photo_refs[photo], expected=w.array(f"comic_style_{name}", imageops.comic_style(p)))
+    #: edge_preserving_smooth(photo, radius, passes, sigma_range, sigma_space)
+    smooth_cases = [
+        ("defaults_portrait_128x96", "portrait_128x96", dict(radius=imageops.COMIC_RADIUS, passes=imageops.COMIC_PASSES,
+                                                            sigma_range=imageops.COMIC_SIGMA_RANGE,
+                                                            sigma_space=imageops.COMIC_SIGMA_SPACE)),
+        ("r2_p1_37x53", "photo_37x53", dict(radius=2, passes=1, sigma_range=35.5, sigma_space=1.5)),
+        ("r3_p2_narrow_range_40x30", "gradient_40x30", dict(radius=3, passes=2, sigma_range=8.25, sigma_space=0.7)),
+        ("r1_p0_identity_20x16", "gradient_20x16", dict(radius=1, passes=0, sigma_range=20.0, sigma_space=1.0)),
+        ("r2_p4_strip_1x7", "strip_1x7", dict(radius=2, passes=4, sigma_range=50.0, sigma_space=2.0)),
+    ]
+    smoothed = {}
+    for name, photo, kw in smooth_cases:
+        out_ = imageops.edge_preserving_smooth(photos[photo], **kw)
+        smoothed[name] = out_
+        add("comic_smooth", name, photo=photo_refs[photo], params=kw, expected=w.array(f"comic_smooth_{name}", out_))
+    # quantization and outlines take float images: the smoothed photos above
+    smooth_refs = {k: w.array(f"comic_smoothed_{k}", v) for k, v in smoothed.items()
+                   if k in ("defaults_portrait_128x96", "r2_p1_37x53", "r3_p2_narrow_range_40x30")}
+    for name, src, levels in (("levels6_portrait", "defaults_portrait_128x96", imageops.COMIC_LEVELS),
+                              ("levels2_noise", "r2_p1_37x53", 2), ("levels9_gradient", "r3_p2_narrow_range_40x30", 9)):
+        add("comic_quantize", name, image=smooth_refs[src], params={"levels": levels},
+            expected=w.array(f"comic_quantize_{name}", imageops.quantize_levels(smoothed[src], levels)))
+    for name, src, low, high in (("defaults_portrait", "defaults_portrait_128x96", imageops.COMIC_EDGE_LOW, imageops.COMIC_EDGE_HIGH),
+                                 ("low10_high60.5_noise", "r2_p1_37x53", 10.0, 60.5),
+                                 ("low0_high255_gradient", "r3_p2_narrow_range_40x30", 0.0, 255.0)):
+        add("comic_outline", name, image=smooth_refs[src], params={"low": low, "high": high},
+            expected=w.array(f"comic_outline_{name}", imageops.outline_strength(smoothed[src], low, high)))
+
+    # -- stage: EXIF orientation (imageops.apply_exif_orientation) ------------------------
+    for o in range(0, 10):  # 0 and 9: undefined / unknown -> as stored
+        add("orient", f"exif_{o}", photo=photo_refs["gradient_20x16"], orientation=o,
+            expected=w.array(f"orient_{o}", imageops.apply_exif_orientation(photos["gradient_20x16"], o)))
+
+    # -- stage: bounded decode sizes (imageops.decode_sample_size / bounded_size) ----------
+    for h, wd, mx in DECODE_SIZES:
+        add("decode", f"{h}x{wd}_max{mx}", height=h, width=wd, max_side=mx,
+            sample_size=imageops.decode_sample_size(h, wd, mx), bounded=list(imageops.bounded_size(h, wd, mx)))
+
+    # -- stage: the model's tensors against the sidecar (runners.tflite.check_tensor) -------
+    for name, kw, side, dtype, scale, zp in TENSOR_CASES:
+        meta = _metadata(24, 40, **kw)
+        scale = float(np.float32(scale))  # LiteRT reports a float32 scale
+        try:
+            check_tensor({"dtype": np.dtype(dtype), "quantization": (scale, zp)}, validate_metadata(meta), side)
+            key = None
+        except MetadataError as e:
+            key = e.key
+        add("tensor_check", name, metadata=meta, side=side, tensor_dtype=dtype, scale=scale, zero_point=zp, expected_key=key)
+
     # -- metadata files -------------------------------------------------------------------
     good_meta = [("float_rgb", _metadata(32, 32)), ("uint8_rgba", _metadata(24, 40, channels=4, dtype="uint8")),
+                 ("guided_filter", portrait_meta),
+                 ("postprocess_empty", dict(_metadata(32, 32), postprocess={})),
+                 ("postprocess_null_filter", dict(_metadata(32, 32), postprocess={"guided_filter": None, "future_key": 1})),
                  ("int8_io", _metadata(24, 40, architecture="mattingnet", dtype="int8", input_quant=q_int8,
                                        output_dtype="int8", output_quant=[1.0 / 256.0, -128]))]
     if schema_meta is not None:
@@ -309,3 +498,11 @@ def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     return path
 
 
+
+
+if __name__ == "__main__":  # python tests/android_golden.py OUT_DIR (what `./gradlew :core:test` runs)
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/android_golden.py OUT_DIR")
+    print(write_golden_vectors(sys.argv[1]))

@@ -50,3 +50,19 @@ def tiny_model_dir(request):
     """Each tiny model dir in turn (parametrized over both architectures)."""
     name = "tiny_fast_scnn_dir" if request.param == "fast-scnn" else "tiny_mattingnet_dir"
     return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tiny_fast_scnn_dir, tmp_path_factory):
+    """The tiny Fast-SCNN converted and verified to tflite fp32/int8, onnx fp32 and coreml fp32
+    (once per session): {"tflite_fp32": path, ...}."""
+    from edgematting.converters import ExportConfig, convert
+
+    from export_helpers import TEST_CALIB_SAMPLES, TEST_VERIFY_SAMPLES
+
+    out = tmp_path_factory.mktemp("tiny_artifacts") / "export"
+    configs = [ExportConfig(target=t, precision=p, calib_samples=TEST_CALIB_SAMPLES, verify_samples=TEST_VERIFY_SAMPLES)
+               for t, p in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("coreml", "fp32"))]
+    run = convert(tiny_fast_scnn_dir, configs, out, progress=False)
+    run.raise_for_failures()
+    return {f"{a.target}_{a.precision}": a.path for a in run.artifacts}

@@ -160,3 +160,31 @@ def test_verify_cli_needs_model(tmp_path, tiny_fast_scnn_dir, capsys):
     assert rc == 0
     side = json.loads(art.sidecar.read_text())
     assert side["verification"]["passed"] is True  # verify stores its result in the sidecar
+
+
+def test_model_trained_on_a_folder_calibrates_and_verifies_on_it(tmp_path):
+    """Issue 8: a model trained on photos is checked on photos, not on synthetic figures, by
+    default; every report says which images were used."""
+    from edgematting.cli import main
+    from edgematting.contract import read_sidecar
+    from edgematting.data.synthetic import write_synthetic_folder
+    from edgematting.training.train import TrainConfig, train
+
+    photos = write_synthetic_folder(tmp_path / "photos", n=6, size=(48, 40), seed=2)
+    train(TrainConfig(model="fast-scnn", data=str(photos), input_size=32, width=0.25, epochs=1, batch_size=2,
+                      steps_per_epoch=1, out=str(tmp_path / "m")), progress=False)
+    assert main(["convert", str(tmp_path / "m"), "--precision", "int8", "--calib-samples", "4",
+                 "--verify-samples", "2"]) == 0
+    side = read_sidecar(tmp_path / "m" / "export" / "fast-scnn_int8.tflite")
+    assert side["conversion"]["calibration_images"] == str(photos)
+    assert side["verification"]["data"] == str(photos) and side["verification"]["passed"]
+    # explicit synthetic still works, and says so
+    assert main(["convert", str(tmp_path / "m"), "--precision", "fp32", "--verify-data", "synthetic",
+                 "--verify-samples", "2"]) == 0
+    assert read_sidecar(tmp_path / "m" / "export" / "fast-scnn_fp32.tflite")["verification"]["data"] == "synthetic"
+    # `verify` without --data uses the training photos as well
+    assert main(["verify", str(tmp_path / "m" / "export" / "fast-scnn_int8.tflite"), "-n", "2",
+                 "--json", str(tmp_path / "v.json")]) == 0
+    import json
+
+    assert json.loads((tmp_path / "v.json").read_text())["data"] == str(photos)

@@ -150,10 +150,10 @@ def _broken_folder(root: Path) -> dict[str, str]:
     write_png(alp / "0002.png", np.zeros((32, 64), np.uint8))  # size mismatch
     data = (img / "0003.png").read_bytes()
     (img / "0003.png").write_bytes(data[: len(data) // 2])  # truncated
-    write_png(img / "0004.png", np.zeros((64, 64), np.uint8))  # grayscale
+    write_png(img / "0004.png", np.zeros((64, 64), np.uint8))  # grayscale: usable, with a note
     Image.fromarray(np.zeros((64, 64), np.uint16) + 300).save(img / "0005.png")  # 16-bit
     return {"0000.png": "no matte", "0001.png": "matte without an image", "0002.png": "size",
-            "0003.png": "truncated", "0004.png": "grayscale", "0005.png": "16-bit"}
+            "0003.png": "truncated", "0005.png": "16-bit"}
 
 
 def test_scan_folder_lists_every_bad_file_in_one_error(tmp_path):
@@ -171,9 +171,9 @@ def test_scan_folder_lists_every_bad_file_in_one_error(tmp_path):
 
 def test_scan_folder_skip_bad(tmp_path):
     _broken_folder(tmp_path / "ds")
-    with pytest.warns(UserWarning, match="Skipping 6 bad file"):
+    with pytest.warns(UserWarning, match="Skipping 5 bad file"):
         good = scan_folder(tmp_path / "ds", skip_bad=True)
-    assert [s.image.name for s in good] == ["0006.png", "0007.png"]
+    assert [s.image.name for s in good] == ["0004.png", "0006.png", "0007.png"]  # grayscale 0004 used as RGB
 
 
 def test_scan_folder_empty_and_missing(tmp_path):
@@ -197,8 +197,8 @@ def test_scan_folder_rgba_mode_rejects_images_without_alpha(tmp_path):
 
 def test_scan_folder_skip_bad_with_nothing_left(tmp_path):
     root = tmp_path / "ds"
-    write_png(root / "image" / "a.png", np.zeros((8, 8), np.uint8))
-    write_png(root / "alpha" / "a.png", np.zeros((8, 8), np.uint8))
+    write_png(root / "image" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    write_png(root / "alpha" / "a.png", np.zeros((8, 4), np.uint8))  # size mismatch
     with pytest.warns(UserWarning), pytest.raises(DataError, match="No usable"):
         scan_folder(root, skip_bad=True)
 
@@ -355,9 +355,9 @@ def test_make_datasets_errors(tmp_path):
     _broken_folder(root)
     with pytest.raises(DataError) as e:
         make_datasets(DataConfig(source=str(root), input_size=(32, 32)))
-    assert len(e.value.bad_files) == 6
+    assert len(e.value.bad_files) == 5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, _, info = make_datasets(DataConfig(source=str(root), input_size=(32, 32), skip_bad=True,
                                               batch_size=1, val_ratio=0.5))
-    assert info["n_train"] + info["n_val"] == 2
+    assert info["n_train"] + info["n_val"] == 3

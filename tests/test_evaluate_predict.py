@@ -67,8 +67,11 @@ def _files(d: Path):
 def test_evaluate_model_report(model_copy, synth_dir):
     from edgematting.evaluation.evaluate import evaluate_model
 
+    from edgematting.evaluation.evaluate import default_report_path
+
     res = evaluate_model(model_copy, synth_dir, progress=False)
-    path = model_copy / "eval.json"  # default location
+    path = default_report_path(model_copy, synth_dir)  # default location, named by the data set
+    assert path.parent == model_copy and path.name.startswith("eval-data-") and path.suffix == ".json"
     assert res["json"] == str(path)
     rep = json.loads(path.read_text())
     assert rep["images"] == 5 and len(rep["per_image"]) == 5
@@ -147,7 +150,7 @@ def test_evaluate_bad_inputs(model_copy, synth_dir, tmp_path):
         evaluate_model(model_copy, empty, progress=False)
     with pytest.raises(InputError):
         evaluate_model(model_copy, synth_dir, limit=0, progress=False)
-    assert not (model_copy / "eval.json").exists()
+    assert not list(model_copy.glob("eval*.json"))
 
 
 def test_cli_evaluate(model_copy, synth_dir, tmp_path, capsys):
@@ -280,15 +283,14 @@ def test_predict_errors_write_nothing(tiny_fast_scnn_dir, synth_dir, tmp_path):
         predict_images(tiny_fast_scnn_dir, [src], out, output="rgb", progress=False)
     assert _files(out) == []
 
-    # a PNG with a valid header that fails while decoding: the photo before it is
-    # written completely, nothing of the truncated one, and no temp file remains
+    # a PNG with a valid header that fails while decoding: found by the complete check
+    # before anything is written (no half-finished run, no temp file)
     data = src.read_bytes()
     trunc = tmp_path / "trunc.png"
     trunc.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match="trunc.png"):
+    with pytest.raises(InputError, match="trunc.png.*--skip-bad"):
         predict_images(tiny_fast_scnn_dir, [src, trunc], out, progress=False, batch_size=1)
-    assert _files(out) == [f"{src.stem}_cutout.png"]
-    Image.open(out / f"{src.stem}_cutout.png").load()
+    assert _files(out) == []
 
 
 def test_cli_predict(tiny_fast_scnn_dir, synth_dir, tmp_path, capsys):

@@ -186,3 +186,38 @@ def test_bad_weights_and_architecture_raise_input_error():
     with pytest.raises(InputError):
         L.loss_for("unet")
     assert callable(L.loss_for("mattingnet", {"gradient": 0.0}))
+
+
+def test_unknown_band_and_band_mae_by_hand():
+    """A hard 6x6 square in a 12x12 image: the band is the ring of k=3 around its edge
+    (dilation - erosion), plus any soft pixel; band MAE averages the error there only."""
+    alpha = np.zeros((12, 12), np.float32)
+    alpha[3:9, 3:9] = 1.0
+    alpha[0, 11] = 0.3  # one soft pixel far from the square (below 0.5: no contour): in the band too
+    band = L.unknown_band(alpha[None, :, :, None], kernel_size=3).numpy()[0, :, :, 0]
+    ring = np.zeros((12, 12), bool)
+    ring[2:10, 2:10] = True
+    ring[4:8, 4:8] = False  # dilated 8x8 minus eroded 4x4
+    want = ring.copy()
+    want[0, 11] = True
+    np.testing.assert_array_equal(band.astype(bool), want)
+
+    pred = alpha.copy()
+    pred[3, 3] = 0.0  # an error on the edge (in the band)
+    pred[5, 5] = 0.25  # an interior error (inside the default 7-px band of this small square)
+    m = {x.name: x for x in L.make_metrics("mattingnet")}["band_mae"]
+    y = _y_true(alpha)
+    m.update_state(y, pred[None, :, :, None])
+    b7 = L.unknown_band(alpha[None, :, :, None]).numpy()[0, :, :, 0]
+    err = np.abs(pred - alpha)
+    np.testing.assert_allclose(float(m.result()), (err * b7).sum() / b7.sum(), rtol=1e-6)
+    # the loss term is the same average, per image
+    np.testing.assert_allclose(float(L.band_l1_loss(y, pred[None, :, :, None])[0]), (err * b7).sum() / b7.sum(),
+                               rtol=1e-6)
+    # an error only in the interior, outside the band, costs the band term nothing
+    inner = np.ones((16, 16), np.float32)
+    inner[:, :4] = 0.0
+    p2 = inner.copy()
+    p2[8, 12] = 0.5  # 8 px from the edge at column 4
+    assert float(L.band_l1_loss(_y_true(inner), p2[None, :, :, None])[0]) == 0.0
+    assert float(L.alpha_l1_loss(_y_true(inner), p2[None, :, :, None])[0]) > 0.0

@@ -208,7 +208,7 @@ def test_train_config_validation(tmp_path):
 
     c = TrainConfig(model="mattingnet", strategy="mirrored", input_size="64x32", lite=True, out=str(tmp_path))
     assert c.model == "mattingnet" and c.strategy is Strategy.MIRRORED
-    assert c.spec.best_metric == "mae" and c.to_dict()["model"] == "mattingnet"
+    assert c.spec.best_metric == "band_mae" and c.to_dict()["model"] == "mattingnet"
     assert c.input_size == (64, 32) and c.width == 0.5
     assert TrainConfig(model="Fast_SCNN").model == "fast-scnn"
     with pytest.raises(InputError, match="^Unknown model 'fast-scn'. Choose one of: fast-scnn, mattingnet. "

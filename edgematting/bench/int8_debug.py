@@ -15,32 +15,19 @@ import io
 import math
 from pathlib import Path
 
-import numpy as np
 
 from .. import atomic
 from ..modelio import load_model_dir
 
 
 def _converter_and_data(model_dir: Path, data: str | None, n: int = 16):
-    from .._tf import tf
-    from ..calibration import calibration_images
+    """The int8 TFLite converter exactly as `convert --precision int8` configures it."""
+    from ..converters import ExportConfig
+    from ..converters.tflite import make_converter
 
     model, spec = load_model_dir(model_dir)
-    images = calibration_images(spec, data or "synthetic", n)
-    x = spec.normalize(images).astype(np.float32)
-
-    def gen():
-        for i in range(len(x)):
-            yield [x[i : i + 1]]
-
-    T = tf()
-    fixed = T.function(lambda t: model(t, training=False)).get_concrete_function(
-        T.TensorSpec([1, *spec.input_size, 3], T.float32)
-    )
-    conv = T.lite.TFLiteConverter.from_concrete_functions([fixed], model)
-    conv.optimizations = [T.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
-    conv.target_spec.supported_ops = [T.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv, gen = make_converter(model, spec, ExportConfig(target="tflite", precision="int8", calib=data,
+                                                         calib_samples=n, verify=False))
     return conv, gen, spec
 
 
@@ -94,7 +81,7 @@ def int8_error_report(model_dir, export_dir, out_dir, keep_float: int = 0, data=
         from ..converters import ExportConfig, convert_model
 
         names = [r["tensor_name"] for r in rows[:keep_float]]
-        cfg = ExportConfig(target="tflite", precision="int8", calib=data or "synthetic", calib_samples=16,
+        cfg = ExportConfig(target="tflite", precision="int8", calib=data, calib_samples=16,
                            verify_data=data, tflite={"keep_float": names})
         art = convert_model(model_dir, cfg, export_dir, progress=console is not None)
         result["keep_float_artifact"] = str(art.path)

@@ -124,28 +124,34 @@ class AppPipeline:
     """What an app does around one artifact, from its metadata only (`edgematting.contract`)."""
 
     def __init__(self, meta: dict):
-        from ..contract import validate_metadata
+        from ..contract import _contract
 
-        self.contract = validate_metadata(meta)  # fail here, once, with the offending key
+        self.contract = _contract(meta)  # validated here, once (fails with the offending key)
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        from ..contract import model_input
+        """`contract.model_input`, with the fast resize (`imageops_fast`, bit for bit equal)."""
+        from .. import imageops_fast
+        from ..contract import encode_pixels
 
-        return model_input(rgb, self.contract)
+        c = self.contract
+        return encode_pixels(imageops_fast.resize_bilinear(np.asarray(rgb)[..., :3], c["height"], c["width"])[None], c)
 
-    def postprocess(self, raw: np.ndarray, photo_hw: tuple[int, int]) -> np.ndarray:
-        from ..contract import output_to_alpha
+    def postprocess(self, raw: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """Raw output -> alpha at the photo's size (guided upsampling when the sidecar asks):
+        `contract.output_to_alpha` with the fast paths of `imageops_fast`."""
+        from ..contract import decode_output
+        from ..predict import upsample_alpha
 
-        return output_to_alpha(raw, self.contract, photo_hw)
+        return upsample_alpha(decode_output(raw, self.contract)[0], rgb, self.contract["guided_filter"])
 
     def predict_photo(self, run_raw, rgb: np.ndarray) -> np.ndarray:
-        return self.postprocess(run_raw(self.preprocess(rgb)), rgb.shape[:2])
+        return self.postprocess(run_raw(self.preprocess(rgb)), rgb)
 
 
 def _end_to_end(run_raw, pipe: AppPipeline, rgb: np.ndarray) -> np.ndarray:
-    from ..imageops import composite
+    from ..imageops_fast import composite
 
-    return composite(rgb, pipe.predict_photo(run_raw, rgb), (0, 0, 0))
+    return composite(rgb, pipe.predict_photo(run_raw, rgb), (0, 0, 0), as_image=True)
 
 
 def _accuracy(predict_alpha, photos, gts) -> dict:
@@ -187,7 +193,7 @@ def _wanted_configs(cfg: BenchConfig) -> tuple[list, list[BenchRow]]:
     for target, precision, input_type in wanted:
         try:
             configs.append(ExportConfig(target=target, precision=precision, input_type=input_type,
-                                        calib=cfg.data or "synthetic", calib_samples=16, verify_data=cfg.data))
+                                        calib=cfg.data, calib_samples=16, verify_data=cfg.data))
         except EdgemattingError as e:
             failed.append(BenchRow.failed(target, precision, input_type, str(e)))
     return configs, failed
@@ -269,14 +275,15 @@ def _bench_artifact(path: Path, model_dir: Path, cfg: BenchConfig, photos, gts, 
 
 
 def _keras_row(model_dir: Path, spec, cfg: BenchConfig, photos, gts) -> BenchRow:
-    from ..imageops import alpha_to_photo, to_model_input
+    from ..imageops_fast import alpha_to_photo
     from ..modelio import load_model_dir
+    from ..predict import keras_contract
 
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         model, spec = load_model_dir(model_dir)
         load_ms = (time.perf_counter() - t0) * 1e3
-        prep = lambda rgb: to_model_input(rgb, spec.input_size, spec.mean, spec.std)  # noqa: E731
+        prep = AppPipeline(keras_contract(spec)).preprocess
         fn = model.__call__
         run_raw = lambda x: fn(x, training=False).numpy()  # noqa: E731
         row = BenchRow(artifact="model.keras", target="keras", precision="fp32", input="float32 x3",
@@ -292,7 +299,7 @@ def _keras_row(model_dir: Path, spec, cfg: BenchConfig, photos, gts) -> BenchRow
 
 
 def _peer_rows(cfg: BenchConfig, photos, gts) -> list[BenchRow]:
-    from ..imageops import composite
+    from ..imageops_fast import composite
     from .peer import resolve_peer
 
     peer = resolve_peer(cfg.peer)
@@ -308,7 +315,8 @@ def _peer_rows(cfg: BenchConfig, photos, gts) -> list[BenchRow]:
                 row.load_ms = round((time.perf_counter() - t0) * 1e3, 1)
             x = r.preprocess(photos[0])
             m = time_fn(lambda: r.run_raw(x), cfg.runs, cfg.warmup)
-            e = time_fn(lambda: composite(photos[0], r.predict_photo(photos[0]), (0, 0, 0)), max(5, cfg.runs // 5), 1)
+            e = time_fn(lambda: composite(photos[0], r.predict_photo(photos[0]), (0, 0, 0), as_image=True),
+                        max(5, cfg.runs // 5), 1)
             row.latency[str(t)] = {"model": m.to_dict(), "e2e": e.to_dict()}
         row.peak_mem_mb = max(row.peak_mem_mb or 0.0, round(mem.delta_mb, 1))
         if t == cfg.threads[0] and gts is not None:

@@ -124,7 +124,7 @@ class PeerRunner:
         return self.height, self.width
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        from ..imageops import resize_bilinear
+        from ..imageops_fast import resize_bilinear  # bit for bit imageops.resize_bilinear
 
         px = resize_bilinear(rgb[..., :3], self.height, self.width)
         return (px / np.float32(255.0))[None].astype(np.float32)
@@ -136,7 +136,7 @@ class PeerRunner:
 
     def predict_photo(self, rgb: np.ndarray) -> np.ndarray:
         """Photo (HxWx3 uint8) -> person probability at photo size (HxW float32)."""
-        from ..imageops import alpha_to_photo
+        from ..imageops_fast import alpha_to_photo  # bit for bit imageops.alpha_to_photo
 
         return alpha_to_photo(self.run_raw(self.preprocess(rgb)), rgb.shape[:2])
 

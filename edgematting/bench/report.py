@@ -122,18 +122,40 @@ def plot_pareto(report: dict, path: Path) -> Path | None:
     if not pts:
         return None
     front = _pareto(pts)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    numbered = len(pts) > 4  # many artifacts: number the points and list the names beside the plot
+    fig, ax = plt.subplots(figsize=(9.5 if numbered else 7, 4.8))
     for i, ((x, y), lab) in enumerate(zip(pts, labels)):
-        ax.scatter(x, y, s=60 if i in front else 30, c="tab:red" if i in front else "tab:blue", zorder=3)
-        ax.annotate(lab, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.scatter(x, y, s=60 if i in front else 30, c="tab:red" if i in front else "tab:blue", zorder=3,
+                   label="Pareto front" if i == front[0] else None)
+    # labels: offset alternately up/down among points close in latency, so they do not overlap
+    order = sorted(range(len(pts)), key=lambda i: (pts[i][0], pts[i][1]))
+    for rank, i in enumerate(order):
+        x, y = pts[i]
+        text = str(i + 1) if numbered else labels[i]
+        dy = 6 if rank % 2 == 0 else -11
+        ax.annotate(text, (x, y), fontsize=7, xytext=(5, dy), textcoords="offset points", zorder=4)
     fp = sorted(pts[i] for i in front)
-    ax.plot([p[0] for p in fp], [p[1] for p in fp], "r--", lw=1, label="Pareto front")
+    ax.plot([p[0] for p in fp], [p[1] for p in fp], "r--", lw=1)
     ax.set_xscale("log")  # slow paths (e.g. int16x8) sit an order of magnitude away
+    # plain tick labels ("3", "20"), never "3x10^0"
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
+    pad = max(0.01, (hi - lo) * 0.15)
+    ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel(f"latency, model alone (ms, median, {t} thread, log scale)")
     ax.set_ylabel("IoU on --data" if any(r.get("accuracy") for r in report["rows"]) else "mask IoU vs Keras")
     ax.set_title(f"{report['model']}: latency vs accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    # the legend goes outside the data area, never over a point
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    if numbered:
+        key = "\n".join(f"{i + 1}  {lab}" for i, lab in enumerate(labels))
+        ax.text(1.02, 0.88, key, transform=ax.transAxes, fontsize=7, va="top", family="monospace")
     fig.tight_layout()
     import io
 
@@ -170,7 +192,9 @@ def print_table(report: dict, console) -> None:
         )
         if f["notes"]:
             notes.append(f"* {name}: {f['notes']}")
-    console.print(tab)
+    from ..cli._console import show_table
+
+    show_table(tab, console)
     for n in notes:
         console.print(n, highlight=False)
 

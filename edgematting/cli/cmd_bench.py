@@ -56,6 +56,8 @@ def run(args) -> int:
     )
     report = run_bench(cfg)
     failed = [r for r in report["rows"] if r["status"] == "failed"]
-    print(f"next: open {report['json'].replace('bench.json', 'bench.md')}"
+    from ._console import next_hint
+
+    print(next_hint("open", report["json"].replace("bench.json", "bench.md"))
           + ("" if not failed else f"  ({len(failed)} artifact(s) failed: see the notes column)"))
     return 0

@@ -30,20 +30,26 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--target", default="tflite", metavar="{" + ",".join(targets) + "}",
                    help="target format, or 'all' (every target that supports the precision)")
     p.add_argument("--precision", default="fp32", metavar="{" + ",".join(precisions) + "}")
-    p.add_argument("--calib", default="synthetic", help="calibration images: 'synthetic' or a folder")
+    p.add_argument("--calib", default=None, metavar="DIR|synthetic",
+                   help="calibration images (default: the photos the model was trained on, else synthetic)")
     p.add_argument("--calib-samples", type=int, default=64, metavar="N")
     p.add_argument("--input", dest="input_type", default="float", metavar="{float,uint8}",
                    help="float: normalized float input; uint8: raw pixels, normalization in the model")
     p.add_argument("--channels", type=int, default=3, metavar="{3,4}",
                    help="4 = RGBA/BGRA input (alpha ignored), e.g. Android bitmaps")
     p.add_argument("--out", default=None, help="output folder (default: MODEL/export)")
+    from .cmd_predict import add_upsample_arguments
+
+    # recorded in the metadata's postprocess: what apps do with the alpha. Bilinear by
+    # default: the live camera path has ~10 ms per frame, and guided costs more than that
+    add_upsample_arguments(p, default="bilinear")
     add_option_arguments(p)  # per-target flags, from the option dataclasses
     g = p.add_argument_group("verification")
     g.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the parity check against the Keras model")
     g.add_argument("--verify-samples", type=int, default=8, metavar="N")
     g.add_argument("--verify-data", default=None, metavar="DIR",
-                   help="images to verify on (default: synthetic)")
+                   help="images to verify on (default: the model's training photos, else synthetic)")
     p.set_defaults(func=run)
     return p
 
@@ -60,7 +66,7 @@ def run(args) -> int:
     configs, skipped = configs_for(args.target, **config_kwargs_from_args(args))
     for t, why in skipped.items():
         console.print(f"[yellow]skipping {t}[/]: {why}")
-    if args.precision not in CALIBRATED and args.calib != "synthetic":
+    if args.precision not in CALIBRATED and args.calib not in (None, "synthetic"):
         console.print(f"[yellow]note[/]: --calib is not used by precision {args.precision}.")
     run_ = convert(args.model, configs, args.out, progress=True, console=console)
     artifacts = run_.artifacts
@@ -75,7 +81,9 @@ def run(args) -> int:
             f"{r.max_abs:.2e}" if r else "-", f"{r.mean_abs:.2e}" if r else "-",
             f"{r.iou:.4f}" if r else "-", r.engine if r else "-",
         )
-    Console().print(table)
+    from ._console import next_hint, show_table
+
+    show_table(table, Console())
     run_.raise_for_failures()
-    print(f"next: edgematting bench {args.model}")
+    print(next_hint("edgematting", "bench", args.model))
     return 0

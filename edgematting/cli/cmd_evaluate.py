@@ -13,22 +13,46 @@ def register(sub):
         "automatically derived unknown band around the person's edge. Prints a table and "
         "writes a JSON report with a row per image.",
     )
-    p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json)")
+    p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json), or a converted "
+                   ".tflite/.onnx/.mlpackage with its sidecar (what the phone computes)")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder with image/ and alpha/")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N images only")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired files instead of stopping")
-    p.add_argument("--out", default=None, metavar="FILE", help="JSON report (default: MODEL/eval.json)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="JSON report (default: MODEL/eval-<data folder>-<hash>.json, named by the data set; "
+                   "ARTIFACT.eval-<data folder>-<hash>.json for an artifact)")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
+    p.add_argument("--threads", type=int, default=1, help="runtime threads for an artifact (default 1)")
+    from .cmd_predict import add_upsample_arguments
+
+    add_upsample_arguments(p)
+    p.add_argument("--teacher", default=None, metavar="SPEC",
+                   help="also report agreement with this teacher (as `train --teacher`); --data may then be "
+                   "a folder of photos without mattes")
+    p.add_argument("--teacher-input", default=None, help="foreign teacher input normalization (see train --help)")
+    p.add_argument("--teacher-channels", default="RGB", help="foreign teacher channel order")
+    p.add_argument("--teacher-output", default=None, help="foreign teacher output kind (see train --help)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from rich.console import Console
 
     from ..evaluation.evaluate import evaluate_model, print_report
 
+    from ..predict import parse_upsample
+
     console = Console()
+    guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
+    teacher = None
+    if args.teacher:
+        from ..teacher import TeacherOptions, resolve_teacher
+
+        teacher = resolve_teacher(args.teacher, TeacherOptions(input=args.teacher_input, channels=args.teacher_channels,
+                                                               output=args.teacher_output))
     result = evaluate_model(
         args.model,
         args.data,
@@ -37,8 +61,17 @@ def run(args) -> int:
         progress=console.is_terminal,
         out=args.out,
         batch_size=args.batch_size,
+        teacher=teacher,
+        guided=guided,
+        num_threads=args.threads,
     )
     print_report(result, console)
-    console.print(f"report: {result['json']}")
-    print(f"next: edgematting convert {args.model} --target all")
+    console.print(f"report: {result['json']}", highlight=False, soft_wrap=True)
+    from ..contract import target_of
+    from ._console import next_hint
+
+    if target_of(args.model) == "keras":
+        print(next_hint("edgematting", "convert", args.model, "--target", "all"))
+    else:
+        print(next_hint("edgematting", "bench", Path(args.model).resolve().parent.parent))
     return 0

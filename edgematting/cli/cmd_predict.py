@@ -2,6 +2,18 @@
 from __future__ import annotations
 
 
+def add_upsample_arguments(p, default: str = "guided") -> None:
+    """--upsample / --guided-radius / --guided-eps (predict and evaluate: guided by default;
+    convert: what the metadata asks apps to do, bilinear by default)."""
+    p.add_argument("--upsample", default=default, metavar="{bilinear,guided}",
+                   help="how the model's alpha is brought to the photo's size: guided (edge-aware guided filter "
+                   "with the photo as guide; measured better on boundary F and every unknown-band error) or "
+                   f"bilinear (cheaper) (default {default})")
+    p.add_argument("--guided-radius", type=int, default=None, metavar="R",
+                   help="guided filter window radius in model pixels (default 2)")
+    p.add_argument("--guided-eps", type=float, default=None, metavar="E", help="guided filter eps (default 1e-4)")
+
+
 def register(sub):
     from ..predict import OUTPUTS
 
@@ -13,7 +25,9 @@ def register(sub):
         "rgba), STEM_alpha.png (8-bit matte, --output alpha) or STEM_composite.png (the "
         "person over --background, --output composite). Every file is written atomically.",
     )
-    p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json)")
+    p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json), or a converted "
+                   ".tflite/.onnx/.mlpackage with its sidecar: computes what the phone computes (Core ML through "
+                   "the reference interpreter off macOS)")
     p.add_argument("images", metavar="IMAGES", nargs="+", help="image files and/or directories")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--output", default="rgba", choices=list(OUTPUTS), help="what to write per photo (default: rgba)")
@@ -26,6 +40,11 @@ def register(sub):
     )
     p.add_argument("--grid", default=None, metavar="PNG", help="also write a grid of input / alpha / cut-out")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable photos with a warning instead of stopping (default: stop before "
+                   "writing anything)")
+    p.add_argument("--threads", type=int, default=1, help="runtime threads for an artifact (default 1)")
+    add_upsample_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -33,8 +52,10 @@ def register(sub):
 def run(args) -> int:
     import sys
 
-    from ..predict import predict_images
+    from ..predict import parse_upsample, predict_images
 
+    guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
+    skipped: list = []
     written = predict_images(
         args.model,
         args.images,
@@ -44,8 +65,13 @@ def run(args) -> int:
         grid=args.grid,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
+        guided=guided,
+        skip_bad=args.skip_bad,
+        skipped=skipped,
+        num_threads=args.threads,
     )
-    print(f"wrote {len(written)} file(s) to {args.out}")
+    print(f"wrote {len(written)} file(s) to {args.out}"
+          + (f"; skipped {len(skipped)} unreadable photo(s)" if skipped else ""))
     if args.grid:
         print(f"grid: {args.grid}")
     return 0

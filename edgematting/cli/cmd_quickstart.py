@@ -51,5 +51,7 @@ def run(args) -> int:
     ev = s.get("evaluate", {})
     iou = ev.get("iou") if isinstance(ev, dict) else None
     console.print(f"model: {s['model_dir']}  held-out IoU: {iou}  time: {s['seconds']} s")
-    print(f"next: edgematting predict {s['model_dir']} YOUR_PHOTOS --out cutouts --output rgba")
+    from ._console import next_hint
+
+    print(next_hint("edgematting", "predict", s["model_dir"], "YOUR_PHOTOS", "--out", "cutouts", "--output", "rgba"))
     return 0

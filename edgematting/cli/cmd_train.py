@@ -64,6 +64,25 @@ def register(sub):
                    help="XLA-compile the training step: auto (default) = on with a GPU, off on a CPU")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                    help="stop cleanly after the epoch in progress when MIN minutes are spent")
+    d = p.add_argument_group(
+        "distillation", "Label photos with a teacher model and train on its soft mattes (no labelling needed); "
+        "with --data as well, labelled and teacher-labelled photos are mixed.")
+    d.add_argument("--teacher", default=None, metavar="SPEC",
+                   help="mediapipe | mediapipe-landscape (after `edgematting peer fetch`), a model directory, "
+                   "a converted artifact with its sidecar, or any .tflite/.onnx file (then say what its "
+                   "sidecar would with the --teacher-* flags)")
+    d.add_argument("--unlabelled", default=None, metavar="DIR", help="photos for the teacher to label")
+    d.add_argument("--distill-weight", type=float, default=None, metavar="W",
+                   help="loss weight of teacher-labelled photos (default 1)")
+    d.add_argument("--teacher-input", default=None, metavar="NORM",
+                   help="foreign teacher input: 0,1 | -1,1 | 0,255 | imagenet | 'mean=R,G,B;std=R,G,B' (pixel units)")
+    d.add_argument("--teacher-channels", default=None, metavar="{RGB,BGR}", help="foreign teacher channel order")
+    d.add_argument("--teacher-output", default=None, metavar="KIND",
+                   help="foreign teacher output: probability | logits | 2class:K | channel:K (K = person)")
+    d.add_argument("--teacher-size", default=None, metavar="HxW", help="foreign teacher input size, if not fixed")
+    d.add_argument("--teacher-edges", action="store_true", default=None,
+                   help="binary labels in --data take the teacher's soft matte inside their edge band (hair, soft "
+                   "edges), the label everywhere else")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -96,8 +115,17 @@ def config_from_args(args):
         "jit_compile": args.jit_compile,
         "time_limit": args.time_limit,
         "init_weights": args.init_weights,
+        "teacher": args.teacher,
+        "unlabelled": args.unlabelled,
+        "distill_weight": args.distill_weight,
+        "teacher_input": args.teacher_input,
+        "teacher_channels": args.teacher_channels,
+        "teacher_output": args.teacher_output,
+        "teacher_size": args.teacher_size,
+        "teacher_edges": args.teacher_edges,
     }
-    if args.val_ratio is not None and (args.data or "synthetic") == "synthetic" and not args.resume:
+    if args.val_ratio is not None and (args.data or ("" if args.unlabelled else "synthetic")) == "synthetic" \
+            and not args.resume:
         from ..errors import InputError
 
         raise InputError(
@@ -112,6 +140,8 @@ def config_from_args(args):
                 given["width"] = None  # --lite decides the width below, not the stored one
             return load_run_config(args.out, **given)
     cfg = {**DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
+    if args.unlabelled and args.data is None:
+        cfg["data"] = None  # teacher-labelled photos only
     return TrainConfig(out=args.out, resume=args.resume, **cfg)
 
 
@@ -137,10 +167,13 @@ def run(args) -> int:
     table.add_row("replicas", str(result.num_replicas))
     if result.stopped_early:
         table.add_row("stopped", "time limit reached")
-    console.print(table)
+    from ._console import next_hint, show_table
+
+    show_table(table, console)
     out = result.out_dir
     console.print(f"model: {out}/model.keras + model.json   logs: {out}/history.csv, {out}/curves.png")
     if result.epochs_completed < cfg.epochs:
-        console.print(f"continue: edgematting train --out {out} --resume")
-    print(f"next: edgematting evaluate {out} --data YOUR_VAL_DIR")
+        console.print("continue: " + next_hint("edgematting", "train", "--out", out, "--resume")[6:], highlight=False,
+                      soft_wrap=True)
+    print(next_hint("edgematting", "evaluate", out, "--data", "YOUR_VAL_DIR"))
     return 0

@@ -26,7 +26,6 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    import json
     import math
 
     from rich.console import Console
@@ -37,6 +36,8 @@ def run(args) -> int:
 
     console = Console()
     art = Path(args.artifact)
+    if args.json_out:
+        atomic.check_output_file(args.json_out, "--json")  # before the work, not after
     with Console(stderr=True).status(f"Verifying {art.name} ..."):
         report = verify_artifact(art, args.model, data=args.data, n=args.n,
                                  runner_kwargs={"num_threads": args.threads} if args.threads != 1 else None,
@@ -49,20 +50,22 @@ def run(args) -> int:
                       "[green]ok[/]" if c["passed"] else "[red]FAIL[/]")
     psnr = "inf" if not math.isfinite(report.psnr) else f"{report.psnr:.1f} dB"
     table.add_row("psnr", psnr, "-", "info")
-    console.print(table)
-    console.print(f"engine: {report.engine}; reference: {report.reference}")
+    from ._console import next_hint, show_table
+
+    show_table(table, console)
+    console.print(f"engine: {report.engine}; reference: {report.reference}", highlight=False, soft_wrap=True)
     if args.json_out:
         atomic.write_json(args.json_out, report.to_dict())
-    side = art.with_name(art.name + ".json")
-    if args.update_sidecar and side.is_file():
+    if args.update_sidecar:
+        from ..verify import record_verification
+
         try:
-            meta = json.loads(side.read_text())
-            meta["verification"] = report.to_dict()
-            atomic.write_json(side, meta)
-        except (OSError, json.JSONDecodeError) as e:
-            console.print(f"[yellow]could not update {side}: {e}[/]")
+            record_verification(art, report)
+        except OSError as e:
+            console.print(f"[yellow]could not update the sidecar of {art.name}: {e}[/]")
     if not report.passed:
         raise ParityError(f"{art.name} does not reproduce the Keras model:", failures=report.failures,
                           report=report)
-    console.print("[green]passed[/]. next: edgematting bench " + str(args.model or art.resolve().parent.parent))
+    console.print("[green]passed[/]. " + next_hint("edgematting", "bench", args.model or art.resolve().parent.parent),
+                  highlight=False, soft_wrap=True)
     return 0

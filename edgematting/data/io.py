@@ -42,6 +42,21 @@ def _bad(path, why: str, what_next: str) -> DataError:
     return DataError(f"Cannot use {path}: {why}. {what_next}", bad_files=[(str(path), why)])
 
 
+#: Errors PIL raises for a file it cannot decode. DecompressionBombError (an image over
+#: 2 x Image.MAX_IMAGE_PIXELS) is not an OSError, so it is listed on its own.
+PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+#: EXIF tag 0x0112.
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+def why_unreadable(e: BaseException) -> str:
+    """One line saying why PIL could not read a file (`PIL_ERRORS`)."""
+    if isinstance(e, Image.DecompressionBombError):
+        return f"too large to decode safely, over PIL's decompression-bomb limit ({e}); downscale it first"
+    return "truncated file" if "truncat" in str(e).lower() else f"unreadable image ({e})"
+
+
 def _open_loaded(path: str | os.PathLike) -> Image.Image:
     """Open and fully decode an image; DataError if it is missing, unreadable or truncated."""
     path = Path(path)
@@ -50,19 +65,68 @@ def _open_loaded(path: str | os.PathLike) -> Image.Image:
     try:
         im = Image.open(path)
         im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        why = "truncated file" if "truncat" in str(e).lower() else f"unreadable image ({e})"
-        raise _bad(path, why, "Re-export or remove the file.") from e
+    except PIL_ERRORS as e:
+        raise _bad(path, why_unreadable(e), "Re-export or remove the file.") from e
     return im
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as HxWx3 uint8 RGB.
+def exif_orientation(im: Image.Image) -> int:
+    """The EXIF Orientation (1..8) of an opened image; 1 when it has none or a bad one."""
+    try:
+        v = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not make a photo unreadable
+        return 1
+    return v if 1 <= v <= 8 else 1
+
+
+#: EXIF orientation -> the PIL transpose that turns the stored image upright: the same
+#: transform as `imageops.apply_exif_orientation` (mirror, then rotate clockwise), done in C
+#: on the decoded image (tests check the two agree for all 8 values).
+_PIL_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(im: Image.Image, orientation: int) -> Image.Image:
+    """`im` turned upright for its EXIF `orientation` (unchanged for 1 or an unknown value)."""
+    t = _PIL_UPRIGHT.get(int(orientation))
+    return im if t is None else im.transpose(t)
+
+
+def stored_and_upright_size(path: str | os.PathLike) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """((w, h) as stored, (w, h) as shown upright, EXIF orientation) from the header only.
+    Raises PIL's errors (`PIL_ERRORS`)."""
+    with Image.open(path) as im:
+        size = im.size
+        o = exif_orientation(im)
+    return size, ((size[1], size[0]) if o in (5, 6, 7, 8) else size), o
+
+
+def _note(message: str) -> None:
+    import warnings
+
+    from ..errors import EdgemattingWarning
+
+    warnings.warn(message, EdgemattingWarning, stacklevel=3)
+
+
+GRAYSCALE_MODES = ("L", "LA", "1")
+
+
+def read_image(path: str | os.PathLike, exif: bool = True, note_grayscale: bool = True) -> np.ndarray:
+    """Read a photo as HxWx3 uint8 RGB, *upright*.
+
+    The EXIF Orientation tag is applied (`exif=False`: the pixels as stored), as every phone
+    gallery does: a phone photo stored sideways with Orientation=6 is read the way it is
+    shown. Mattes are taken as stored (`read_alpha`), so a dataset's matte must match the
+    upright photo (`edgematting.data.folder` says so, naming EXIF, when it does not).
 
     Palette, CMYK, grey and RGBA images are converted to RGB (an alpha channel is dropped;
-    use `read_alpha` for it). A 16-bit PNG raises `DataError`: its values would be cut to
-    8 bits without warning. EXIF orientation is *not* applied, so an image stays aligned
-    with its matte file.
+    use `read_alpha` for it); a grayscale photo is converted with a note (an
+    `EdgemattingWarning`) unless `note_grayscale` is False. A 16-bit PNG raises
+    `DataError`: its values would be cut to 8 bits without warning.
     """
     hdr = png_header(path) if Path(path).is_file() else None
     if hdr is not None and hdr[0] == 16:
@@ -70,13 +134,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     im = _open_loaded(path)
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         raise _bad(path, f"{im.mode} (16/32-bit) image", "Convert it to 8-bit RGB first.")
+    orientation = exif_orientation(im) if exif else 1
+    if im.mode in GRAYSCALE_MODES and note_grayscale:
+        _note(f"{path} is a grayscale image; it is used as RGB (the grey value in all three channels).")
     if im.mode != "RGB":
         im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA", "LA") else im.convert("RGB")
+    im = upright(im, orientation)
     return np.asarray(im, dtype=np.uint8).copy()
 
 
-def read_alpha(path: str | os.PathLike) -> np.ndarray:
-    """Read a matte as HxW float32 in [0, 1].
+def read_alpha(path: str | os.PathLike, exif: bool = False) -> np.ndarray:
+    """Read a matte as HxW float32 in [0, 1], as stored (`exif=True` turns it upright by its
+    own EXIF orientation: for the alpha channel of an RGBA photo, read with `read_image`).
 
     Accepted: an 8-bit grey matte (value/255); a binary mask stored as 0/1 or 0/255
     (a matte whose maximum is 1 is taken as a 0/1 mask); a 1-bit PNG; a palette mask
@@ -109,13 +178,41 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
         raw = np.asarray(im, dtype=np.uint8)
         a = raw.astype(np.float32)
         a = a if raw.max(initial=0) <= 1 else a / 255.0
-    return np.clip(a, 0.0, 1.0).astype(np.float32)
+    a = np.clip(a, 0.0, 1.0).astype(np.float32)
+    if exif:
+        from ..imageops import apply_exif_orientation
+
+        a = apply_exif_orientation(a, exif_orientation(im))
+    return a
 
 
 def has_alpha_channel(path: str | os.PathLike) -> bool:
     """True when the image file carries an alpha channel (RGBA, LA, or palette transparency)."""
     with Image.open(path) as im:
         return im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+
+
+def check_image(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be read as a photo, or None: a cheap but complete check (a JPEG is
+    decoded at 1/8 scale, which still reads every byte; a PNG's chunks and CRCs are read to
+    the end), so a truncated file is caught before a long run writes anything."""
+    try:
+        hdr = png_header(path)
+        if hdr is not None and hdr[0] == 16:
+            return "16-bit PNG; convert it to 8-bit RGB"
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                return f"{im.mode} (16/32-bit) image; convert it to 8-bit RGB"
+            if im.format == "JPEG":
+                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+                im.load()
+            elif im.format == "PNG":
+                im.verify()
+            else:
+                im.load()
+    except PIL_ERRORS as e:
+        return why_unreadable(e)
+    return None
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -127,8 +224,14 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
         a = a[:, :, 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
         raise ValueError(f"write_png expects HxW, HxWx3 or HxWx4, got shape {a.shape}")
+    write_pil_png(path, Image.fromarray(np.ascontiguousarray(a)))
+
+
+def write_pil_png(path: str | os.PathLike, im: Image.Image) -> None:
+    """Write a PIL image as a PNG, atomically (the fast photo pipeline keeps its outputs
+    as PIL images: no copy back to numpy)."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG", compress_level=1)
+    im.save(buf, format="PNG", compress_level=1)
     atomic.write_bytes(path, buf.getvalue())
 
 

@@ -58,7 +58,7 @@ _MASK = 0xFFFFFFFFFFFF
 
 @dataclass
 class DataConfig:
-    source: str = "synthetic"  # "synthetic" or a dataset folder
+    source: str | None = "synthetic"  # "synthetic", a dataset folder, or None (teacher data only)
     input_size: tuple[int, int] = (256, 256)  # (height, width)
     batch_size: int = 16
     val_source: str | None = None  # a separate validation folder (or "synthetic")
@@ -76,11 +76,25 @@ class DataConfig:
     # where pools are cached as .npz (None: $EDGEMATTING_CACHE_DIR, else ~/.cache/edgematting;
     # "" disables the disk cache)
     pool_cache_dir: str | None = None
+    # distillation: (photo, teacher matte) pairs trained on next to `source`'s labelled
+    # pairs, with loss weight `teacher_weight` (see edgematting.teacher)
+    teacher_pairs: list = field(default_factory=list)
+    teacher_weight: float = 1.0
+    # photo path -> a teacher's soft matte of it: binary labels take it inside their edge band
+    soft_edges: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig(**self.augment)
-        self.source = str(self.source)
+        if self.source is None and not self.teacher_pairs:
+            raise InputError("DataConfig needs a source or teacher_pairs.")
+        if self.source is not None:
+            self.source = str(self.source)
+        if self.teacher_pairs and self.source == "synthetic":
+            raise InputError("Teacher-labelled photos mix with a labelled folder, not with synthetic data; "
+                             "pass --data DIR or leave --data out.")
+        if not self.teacher_weight > 0:
+            raise InputError(f"--distill-weight must be positive, got {self.teacher_weight}.")
         if self.val_source is not None:
             self.val_source = str(self.val_source)
         self.input_size = tuple(int(v) for v in self.input_size)
@@ -145,10 +159,10 @@ def _to_xy(mean, std):
     m = T.constant(np.asarray(mean, np.float32).reshape(1, 1, 1, 3))
     sd = T.constant(np.asarray(std, np.float32).reshape(1, 1, 1, 3))
 
-    def fn(image, alpha, fg, bg):
+    def fn(image, alpha, fg, bg, weight=None):
         x = (T.cast(image, T.float32) - m) / sd
         y = T.concat([alpha[..., None], T.cast(fg, T.float32) / 255.0, T.cast(bg, T.float32) / 255.0], -1)
-        return x, y
+        return (x, y) if weight is None else (x, y, weight)
 
     return fn
 
@@ -436,30 +450,32 @@ def _synthetic_val(cfg: DataConfig):
 
 
 def _decoded(cfg: DataConfig, samples: list[Sample]):
-    """Dataset of (image uint8, alpha uint8) at model size, cached when it fits."""
+    """Dataset of (image uint8, alpha uint8, loss weight float32) at model size, cached when it fits."""
     T = tf()
     h, w = cfg.input_size
 
     def load(i):
-        return _resize_sample(load_sample(samples[int(i)]), cfg.input_size)
+        s = samples[int(i)]
+        return (*_resize_sample(load_sample(s), cfg.input_size), np.float32(s.weight))
 
-    ds = _py_map(T.data.Dataset.range(len(samples)), load, [T.uint8, T.uint8], [(h, w, 3), (h, w)])
+    ds = _py_map(T.data.Dataset.range(len(samples)), load, [T.uint8, T.uint8, T.float32], [(h, w, 3), (h, w), ()])
     if cfg.cache and len(samples) * h * w * 4 <= CACHE_BUDGET_BYTES:
         ds = ds.cache()
     return ds
 
 
-def _folder_split(cfg: DataConfig) -> tuple[list[Sample], list[Sample] | None]:
-    samples = scan_folder(cfg.source, skip_bad=cfg.skip_bad)
-    if cfg.val_source is not None:
-        return samples, None
+def teacher_samples(cfg: DataConfig) -> list[Sample]:
+    return [Sample(Path(photo), Path(matte), False, float(cfg.teacher_weight)) for photo, matte in cfg.teacher_pairs]
+
+
+def _split(cfg: DataConfig, samples: list[Sample], name: str) -> tuple[list[Sample], list[Sample]]:
     n = len(samples)
     if cfg.val_ratio == 0:
         return samples, []
     if n < 2:
         warnings.warn(
-            f"{cfg.source} has a single usable pair: validating on the training sample. Add "
-            "images or pass a separate validation folder (val_source).", stacklevel=3)
+            f"{name} has a single usable pair: validating on the training sample. Add "
+            "images or pass a separate validation folder (val_source).", stacklevel=4)
         return samples, list(samples)
     n_val = min(n - 1, max(1, int(round(n * cfg.val_ratio))))
     perm = np.random.default_rng(cfg.seed).permutation(n)
@@ -468,21 +484,42 @@ def _folder_split(cfg: DataConfig) -> tuple[list[Sample], list[Sample] | None]:
             [s for i, s in enumerate(samples) if i in val_idx])
 
 
+def _folder_split(cfg: DataConfig) -> tuple[list[Sample], list[Sample] | None]:
+    """(train, val) samples. Validation is split off the labelled folder; with teacher data
+    only, off the teacher-labelled photos (agreement with the teacher)."""
+    labelled = scan_folder(cfg.source, skip_bad=cfg.skip_bad) if cfg.source is not None else []
+    if cfg.soft_edges:
+        edges = {str(k): Path(v) for k, v in cfg.soft_edges.items()}
+        for s in labelled:
+            s.soft_edges = edges.get(str(s.image))
+    taught = teacher_samples(cfg)
+    if cfg.val_source is not None:
+        return labelled + taught, None
+    if labelled:
+        train, val = _split(cfg, labelled, cfg.source)
+        return train + taught, val
+    train, val = _split(cfg, taught, "the teacher-labelled photos")
+    return train, [Sample(s.image, s.alpha, False, 1.0) for s in val]
+
+
 def _folder_train(cfg: DataConfig, samples: list[Sample], backgrounds):
     T = tf()
     h, w = cfg.input_size
     ds = _decoded(cfg, samples)
     ds = ds.shuffle(min(len(samples), 4096), seed=cfg.seed, reshuffle_each_iteration=True)
     keys = T.data.Dataset.random(seed=cfg.seed + 1, rerandomize_each_iteration=True)
-    ds = T.data.Dataset.zip((ds, keys)).map(lambda d, k: (d[0], d[1], k))
+    ds = T.data.Dataset.zip((ds, keys)).map(lambda d, k: (d[0], d[1], d[2], k))
+    weighted = any(s.weight != 1.0 for s in samples)
 
-    def make(image, alpha8, key):
+    def make(image, alpha8, weight, key):
         s = {"image": image, "alpha": alpha8.astype(np.float32) * np.float32(1 / 255.0)}
         s["fg"] = s["bg"] = image
-        return _finish(cfg, s, _rng(cfg.seed, int(key), 2), backgrounds)
+        out = _finish(cfg, s, _rng(cfg.seed, int(key), 2), backgrounds)
+        return (*out, np.float32(weight)) if weighted else out
 
-    return _py_map(ds, make, [T.uint8, T.float32, T.uint8, T.uint8],
-                   [(h, w, 3), (h, w), (h, w, 3), (h, w, 3)])
+    dtypes = [T.uint8, T.float32, T.uint8, T.uint8] + ([T.float32] if weighted else [])
+    shapes = [(h, w, 3), (h, w), (h, w, 3), (h, w, 3)] + ([()] if weighted else [])
+    return _py_map(ds, make, dtypes, shapes)
 
 
 def _folder_val(cfg: DataConfig, samples: list[Sample]):
@@ -490,7 +527,7 @@ def _folder_val(cfg: DataConfig, samples: list[Sample]):
     h, w = cfg.input_size
     ds = _decoded(cfg, samples)
 
-    def make(image, alpha8):
+    def make(image, alpha8, _weight):
         return image, alpha8.astype(np.float32) * np.float32(1 / 255.0), image, image
 
     return _py_map(ds, make, [T.uint8, T.float32, T.uint8, T.uint8],
@@ -504,7 +541,7 @@ def make_datasets(cfg: DataConfig, mean=(127.5,) * 3, std=(127.5,) * 3):
     iteration, shuffled and augmented anew each epoch, in full batches when there are at
     least `batch_size` samples. val is unaugmented, deterministic and cached.
     """
-    if not cfg.is_synthetic and not Path(cfg.source).is_dir():
+    if cfg.source is not None and not cfg.is_synthetic and not Path(cfg.source).is_dir():
         raise DataError(
             f"Dataset folder not found: {cfg.source}. Pass 'synthetic' or a folder with "
             "image/ and alpha/ subfolders (`edgematting quickstart` writes one).")
@@ -544,6 +581,7 @@ def make_datasets(cfg: DataConfig, mean=(127.5,) * 3, std=(127.5,) * 3):
         "steps_per_epoch": int(n_train // bs if drop else 1),
         "val_steps": int(math.ceil(n_val / bs)) if n_val else 0,
         "source": cfg.source,
+        "teacher_pairs": len(cfg.teacher_pairs),
         "input_size": list(cfg.input_size),
         "batch_size": bs,
     }

@@ -20,9 +20,8 @@ import numpy as np
 from .. import atomic
 from ..errors import DataError, InputError
 from ..modelio import ModelSpec
-from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, evaluate_alpha, summarize
+from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, boundary_f, evaluate_alpha, iou, summarize
 
-EVAL_FILE = "eval.json"
 
 #: One line per metric, written into the JSON report and shown under the table.
 METRIC_DOC = {
@@ -66,17 +65,26 @@ def evaluate_predictor(
     return _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size)
 
 
-def _scan(data_dir, skip_bad: bool) -> list:
-    from ..data.folder import scan_folder
+#: Agreement with a teacher (student vs teacher mask), reported next to the ground-truth metrics.
+TEACHER_KEYS = ("teacher_iou", "teacher_boundary_f")
+
+
+def _scan(data_dir, skip_bad: bool, unlabelled_ok: bool = False) -> list:
+    from ..data.folder import Sample, scan_folder
 
     data = Path(data_dir)
-    samples = list(scan_folder(data, skip_bad=skip_bad))  # DataError for a missing/bad folder
+    if unlabelled_ok and not any((data / n).is_dir() for n in ("alpha", "mask", "masks", "alphas")):
+        from ..teacher import list_photos
+
+        return [Sample(p, None) for p in list_photos(data)]  # photos only: agreement with the teacher
+    samples = list(scan_folder(data, skip_bad=skip_bad, purpose="evaluate"))  # DataError for a missing/bad folder
     if not samples:
         raise DataError(f"No image/alpha pairs found in {data}. Put photos in image/ and mattes in alpha/.")
     return samples
 
 
-def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size) -> dict[str, Any]:
+def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size,
+                      teacher=None, guided=None) -> dict[str, Any]:
     from ..data.folder import load_sample
     from ..predict import _progress, predict_alphas
 
@@ -92,6 +100,13 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
             photos, gts, names = [], [], []
             for s in samples[start : start + batch_size]:
                 try:
+                    if s.alpha is None and not s.alpha_from_rgba:  # a photo only (teacher agreement)
+                        from ..data.io import read_image
+
+                        photos.append(read_image(s.image, note_grayscale=False))
+                        gts.append(None)
+                        names.append(str(s.image))
+                        continue
                     d = load_sample(s)
                     rgb = np.asarray(d["image"])
                     gt = None if d.get("alpha") is None else np.asarray(d["alpha"], np.float32)
@@ -109,15 +124,20 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
                 photos.append(rgb)
                 gts.append(gt)
                 names.append(str(s.image))
-            for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos)):
-                m = evaluate_alpha(pred, gt, threshold=spec.threshold)
-                rows.append({"image": name, "height": int(gt.shape[0]), "width": int(gt.shape[1]), **m})
+            for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos, guided)):
+                m = {} if gt is None else evaluate_alpha(pred, gt, threshold=spec.threshold)
+                if teacher is not None:
+                    ta = teacher.predict_photo(rgb)
+                    m["teacher_iou"] = float(iou(pred, ta, spec.threshold))
+                    m["teacher_boundary_f"] = float(boundary_f(pred, ta, spec.threshold))
+                rows.append({"image": name, "height": int(rgb.shape[0]), "width": int(rgb.shape[1]), **m})
                 advance()
     if not rows:
         raise DataError(f"No usable image/alpha pairs in {data}: every sample was skipped.")
 
-    mean = summarize(rows, METRIC_KEYS)
-    return {
+    keys = [k for k in (*METRIC_KEYS, *TEACHER_KEYS) if any(k in r for r in rows)]
+    mean = summarize(rows, keys)
+    result = {
         "format": "edgematting-eval",
         "model": spec.name,
         "architecture": spec.architecture,
@@ -129,8 +149,35 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
         "mean": mean,
         "higher_is_better": sorted(HIGHER_IS_BETTER),
         "definitions": METRIC_DOC,
+        "upsample": "bilinear" if guided is None else {"guided_filter": {"radius": guided.radius, "eps": guided.eps}},
         "per_image": rows,
     }
+    if teacher is not None:
+        result["teacher"] = {"name": teacher.name, "kind": teacher.kind,
+                             "path": str(teacher.path) if teacher.path else None}
+        result["definitions"] = {**METRIC_DOC, "teacher_iou": "IoU of the model's and the teacher's masks "
+                                 "(agreement, not accuracy)", "teacher_boundary_f": "boundary F of the model's "
+                                 "mask against the teacher's"}
+    return result
+
+
+def default_report_path(model, data_dir) -> Path:
+    """Where `evaluate` writes its report when no --out is given, named by the data set so
+    that evaluating on a second folder does not erase the first report:
+    ``MODEL_DIR/eval-<folder>-<hash>.json`` (``ARTIFACT.eval-<folder>-<hash>.json`` beside
+    an artifact), the hash being of the folder's absolute path."""
+    import hashlib
+    import re
+
+    from ..contract import target_of
+
+    d = Path(data_dir).expanduser().resolve()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", d.name or "data").strip("._") or "data"
+    tag = f"{slug}-{hashlib.sha1(str(d).encode()).hexdigest()[:6]}"
+    p = Path(model)
+    if target_of(p) != "keras":
+        return p.with_name(f"{p.name}.eval-{tag}.json")
+    return (p if p.is_dir() else p.parent) / f"eval-{tag}.json"
 
 
 def evaluate_model(
@@ -142,30 +189,44 @@ def evaluate_model(
     out: str | os.PathLike | bool | None = None,
     spec: ModelSpec | None = None,
     batch_size: int = 8,
+    teacher=None,
+    guided=None,
+    num_threads: int = 1,
 ) -> dict[str, Any]:
-    """Evaluate a model directory (or a Runner/callable with `spec`) on `data_dir`.
+    """Evaluate a model directory, a converted artifact (.tflite/.onnx/.mlpackage with its
+    sidecar: what the phone computes), or a Runner/callable with `spec`, on `data_dir`.
 
-    The report (see `evaluate_predictor`) is also written as JSON, atomically, to `out`;
-    by default to MODEL_DIR/eval.json when a model directory is given (`out=False`: no
-    file). The path written is in the result under ``"json"``.
+    `teacher` (an `edgematting.teacher.Teacher`) adds the model's agreement with it
+    (teacher_iou, teacher_boundary_f); `data_dir` may then be a folder of photos only.
+
+    The report (see `evaluate_predictor`) is also written as JSON, atomically, to `out`; by
+    default, for a model path, to `default_report_path` (named by the data set; `out=False`:
+    no file). Where it goes is checked before anything is computed. The path written is in
+    the result under ``"json"``.
     """
-    is_dir = isinstance(model_dir_or_runner, (str, os.PathLike))
-    if is_dir:
+    is_path = isinstance(model_dir_or_runner, (str, os.PathLike))
+    if is_path:
         from ..predict import check_model_path
 
         check_model_path(model_dir_or_runner)  # missing model -> InputError before reading data
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}.")
-    samples = _scan(data_dir, skip_bad)  # a bad dataset fails before the model loads
+    if out is None and is_path:
+        out = default_report_path(model_dir_or_runner, data_dir)
+    if out:
+        atomic.check_output_file(out)  # unwritable: one line now, not after computing everything
+    samples = _scan(data_dir, skip_bad, unlabelled_ok=teacher is not None)  # fails before the model loads
     from ..predict import load_predictor
 
-    fn, spec = load_predictor(model_dir_or_runner, spec)
-    result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size)
-    if is_dir:
-        result["model_dir"] = str(model_dir_or_runner)
-    if out is None and is_dir:
-        p = Path(model_dir_or_runner)
-        out = (p if p.is_dir() else p.parent) / EVAL_FILE
+    fn, spec = load_predictor(model_dir_or_runner, spec, num_threads=num_threads)
+    result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size, teacher,
+                               guided)
+    result["engine"] = getattr(fn, "engine", "")
+    if is_path:
+        from ..contract import target_of
+
+        key = "model_dir" if target_of(model_dir_or_runner) == "keras" else "artifact"
+        result[key] = str(model_dir_or_runner)
     if out:
         write_report(result, out)
         result["json"] = str(out)
@@ -207,17 +268,22 @@ def report_table(result: dict[str, Any]):
     t.add_column("unknown band", justify="right")
     t.add_column("better")
     for k in METRIC_KEYS:
-        if k.endswith("_unknown"):
+        if k.endswith("_unknown") or k not in mean:
             continue
         unk = mean.get(f"{k}_unknown")
         t.add_row(k, _fmt(mean.get(k)), _fmt(unk) if f"{k}_unknown" in mean else "", "higher" if k in HIGHER_IS_BETTER else "lower")
+    for k in TEACHER_KEYS:
+        if k in mean:
+            t.add_row(f"{k} (vs {result.get('teacher', {}).get('name', 'teacher')})", _fmt(mean[k]), "", "higher")
     return t
 
 
 def print_report(result: dict[str, Any], console=None) -> None:
     from rich.console import Console
 
+    from ..cli._console import show_table
+
     console = console or Console()
-    console.print(report_table(result))
+    show_table(report_table(result), console)
     if result.get("skipped"):
         console.print(f"[yellow]skipped {len(result['skipped'])} bad file(s); see the JSON report")

@@ -45,6 +45,7 @@ METRICS = {
     "iou": "IoU",
     "mae": "alpha MAE",
     "sad": "SAD",
+    "band_mae": "unknown-band MAE",
 }
 
 BEST_MODES = ("max", "min")
@@ -133,7 +134,7 @@ _BUILTIN = (
         loss=f"{_LOSSES}:segmentation_loss_fn",
         loss_weights=f"{_LOSSES}:SegmentationLossWeights",
         loss_description="segmentation (bce+dice+boundary)",
-        metrics=("iou", "mae"),
+        metrics=("iou", "mae", "band_mae"),
         best_metric="iou",
         best_mode="max",
         output_meaning="person_probability",
@@ -146,9 +147,11 @@ _BUILTIN = (
         module="edgematting.models.mattingnet",
         loss=f"{_LOSSES}:matting_loss_fn",
         loss_weights=f"{_LOSSES}:MattingLossWeights",
-        loss_description="matting (alpha L1+composition+gradient)",
-        metrics=("mae", "sad", "iou"),
-        best_metric="mae",
+        loss_description="matting (alpha L1+composition+gradient+unknown-band L1)",
+        metrics=("mae", "sad", "iou", "band_mae"),
+        # chosen by edge error: whole-image MAE is dominated by the easy interior, and on
+        # binary-labelled photos it rewards a hard mask over a soft edge
+        best_metric="band_mae",
         best_mode="min",
         output_meaning="alpha_matte",
         android_role="photo",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, UnsupportedOpError
 from ..imageops import round_to_uint8
 from .base import Runner
 
@@ -52,6 +52,13 @@ def coreml_native_available() -> bool:
     return True
 
 
+def _unreadable(path: Path, e: BaseException) -> InputError:
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    return InputError(f"Core ML cannot load {path} ({first}): is the .mlpackage complete, with its "
+                      "Data/com.apple.CoreML/weights? Copy the whole folder, or convert it again with "
+                      "`edgematting convert`.")
+
+
 class CoreMLRunner(Runner):
     """``CoreMLRunner(path, engine="auto"|"coreml"|"interpreter")``."""
 
@@ -62,7 +69,10 @@ class CoreMLRunner(Runner):
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"Core ML package not found: {self.path}")
-        self.spec = ct.utils.load_spec(str(self.path))
+        try:
+            self.spec = ct.utils.load_spec(str(self.path))
+        except Exception as e:  # noqa: BLE001 - coremltools raises RuntimeError/Exception for a broken package
+            raise _unreadable(self.path, e) from e
         desc = self.spec.description
         if len(desc.input) != 1 or len(desc.output) != 1:
             raise InputError(f"{self.path}: expected one input and one output, found "
@@ -89,7 +99,12 @@ class CoreMLRunner(Runner):
             from .mil_interpreter import MILInterpreter
 
             self._model = None
-            self._interp = MILInterpreter.from_mlpackage(self.path)
+            try:
+                self._interp = MILInterpreter.from_mlpackage(self.path)
+            except UnsupportedOpError:
+                raise
+            except Exception as e:  # noqa: BLE001 - missing or damaged weight files
+                raise _unreadable(self.path, e) from e
             self.engine = interpreter_engine_name()
             self._prog_in = self._interp.input_names[0]
             self._prog_out = self._interp.output_names[0]

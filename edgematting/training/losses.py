@@ -10,6 +10,7 @@ entry in the architecture registry (`edgematting.models.registry`):
 
 * ``fast-scnn``  -> `segmentation_loss` = BCE + Dice + boundary-weighted BCE
 * ``mattingnet`` -> `matting_loss`      = alpha L1 + composition L1 + Sobel-gradient L1
+  + unknown-band L1
 
 TensorFlow is imported inside each function (see `edgematting._tf`).
 """
@@ -54,9 +55,12 @@ class MattingLossWeights:
     alpha: float = 1.0
     composition: float = 1.0
     gradient: float = 1.0
+    # alpha L1 over the unknown band only (soft pixels and the ring around the 0.5 contour):
+    # the whole-image L1 is dominated by the easy interior, so edges get their own term
+    band: float = 1.0
 
     def __post_init__(self):
-        _check_weights(self, ("alpha", "composition", "gradient"))
+        _check_weights(self, ("alpha", "composition", "gradient", "band"))
 
 
 def _check_weights(obj, names):
@@ -222,8 +226,33 @@ def gradient_loss(y_true, y_pred):
     return _mean_per_image(tf.abs(sobel_gradients(y_pred) - sobel_gradients(alpha)))
 
 
+#: Width (kernel size) of the ring around the 0.5 contour counted as unknown band in training,
+#: at model resolution (evaluation's band is max(3, 1% of the diagonal) px each side: 3 px at 256x256).
+BAND_KERNEL = 7
+
+
+def unknown_band(alpha, kernel_size: int = BAND_KERNEL):
+    """(B, H, W, 1) {0, 1} mask of the unknown band of a matte: its soft pixels plus a ring of
+    about `kernel_size` pixels around the 0.5 contour (as `evaluation.metrics.unknown_band`
+    at model resolution)."""
+    tf = _tf()
+    a = tf.cast(alpha, tf.float32)
+    soft = tf.cast((a > 0.01) & (a < 0.99), tf.float32)
+    ring = edge_band(tf.cast(a >= 0.5, tf.float32), kernel_size)
+    return tf.maximum(soft, ring)
+
+
+def band_l1_loss(y_true, y_pred):
+    """Mean |alpha_pred - alpha_true| over the unknown band, per image (0 without a band)."""
+    tf = _tf()
+    _, y_pred, alpha = _split(y_true, y_pred)
+    band = unknown_band(alpha)
+    return tf.math.divide_no_nan(_sum_per_image(band * tf.abs(y_pred - alpha)), _sum_per_image(band))
+
+
 def matting_loss_fn(weights: MattingLossWeights | None = None):
-    """Return ``loss(y_true, y_pred) -> (B,)`` = weighted alpha L1 + composition + gradient."""
+    """Return ``loss(y_true, y_pred) -> (B,)`` = weighted alpha L1 + composition + gradient
+    + unknown-band L1."""
     w = weights or MattingLossWeights()
     _tf()
 
@@ -235,6 +264,8 @@ def matting_loss_fn(weights: MattingLossWeights | None = None):
             total += w.composition * composition_loss(y_true, y_pred)
         if w.gradient:
             total += w.gradient * gradient_loss(y_true, y_pred)
+        if w.band:
+            total += w.band * band_l1_loss(y_true, y_pred)
         return total
 
     matting_loss.weights = asdict(w)
@@ -335,7 +366,29 @@ def _metric_classes():
             self.total.assign(0.0)
             self.count.assign(0.0)
 
-    _METRICS = {"iou": AlphaIoU, "mae": AlphaMAE, "sad": AlphaSAD}
+    class BandMAE(k.metrics.Metric):
+        """Mean |pred - alpha| over the unknown band of the true matte (`unknown_band`),
+        over every band pixel seen: the edge error the whole-image MAE hides."""
+
+        def __init__(self, name="band_mae", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.total = self.add_weight("total", initializer="zeros")
+            self.count = self.add_weight("count", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            alpha = tf.cast(y_true[..., 0:1], tf.float32)
+            band = unknown_band(alpha)
+            self.total.assign_add(tf.reduce_sum(band * tf.abs(tf.cast(y_pred, tf.float32) - alpha)))
+            self.count.assign_add(tf.reduce_sum(band))
+
+        def result(self):
+            return tf.math.divide_no_nan(self.total, self.count)
+
+        def reset_state(self):
+            self.total.assign(0.0)
+            self.count.assign(0.0)
+
+    _METRICS = {"iou": AlphaIoU, "mae": AlphaMAE, "sad": AlphaSAD, "band_mae": BandMAE}
     return _METRICS
 
 

@@ -55,6 +55,7 @@ from ..models.registry import DEFAULT_ARCHITECTURE, ArchitectureSpec, get_archit
 
 STATE_FILE = "state.json"
 BACKUP_DIR = "backup"
+TEACHER_DIR = "teacher"
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 CURVES_PNG = "curves.png"
@@ -141,6 +142,15 @@ class TrainConfig:
     synthetic_pool: int | None = None  # None: the data pipeline's default
     loss_weights: dict | None = None
     model_options: dict = field(default_factory=dict)
+    # distillation (edgematting.teacher): photos in `unlabelled` labelled by `teacher`
+    teacher: str | None = None
+    unlabelled: str | None = None
+    distill_weight: float = 1.0
+    teacher_input: str | None = None  # what a sidecar would say of a foreign teacher model
+    teacher_channels: str = "RGB"
+    teacher_output: str | None = None
+    teacher_size: str | None = None
+    teacher_edges: bool = False  # the teacher's soft matte inside the edge band of binary --data labels
     mixed_precision: MixedPrecision | str = MixedPrecision.AUTO
     jit_compile: JitCompile | str = JitCompile.AUTO
 
@@ -178,8 +188,29 @@ class TrainConfig:
             raise InputError(f"composite_prob must be in [0, 1], got {self.composite_prob!r}.")
         if float(self.warmup_epochs) < 0 or not (0.0 <= float(self.min_lr_ratio) <= 1.0):
             raise InputError("warmup_epochs must be >= 0 and min_lr_ratio in [0, 1].")
-        self.data = str(self.data)
-        if self.data != "synthetic" and not Path(self.data).is_dir():
+        if self.teacher_edges and (self.teacher is None or self.data in (None, "synthetic")):
+            raise InputError("--teacher-edges gives the binary labels of a --data folder the --teacher's soft "
+                             "edges: pass --teacher SPEC and --data DIR.")
+        if self.unlabelled is not None and self.teacher is None:
+            raise InputError("--unlabelled photos need a --teacher SPEC to label them. Add --teacher SPEC.")
+        if self.teacher is not None and self.unlabelled is None and not self.teacher_edges:
+            raise InputError("--teacher needs --unlabelled DIR (photos it labels) or --teacher-edges (soft edges "
+                             "for --data's binary labels). Add --unlabelled DIR.")
+        if self.teacher is not None:
+            self.teacher_options  # validates the --teacher-* flags
+            if self.unlabelled is not None and not Path(self.unlabelled).is_dir():
+                raise InputError(f"--unlabelled folder not found: {self.unlabelled}.")
+            if not (isinstance(self.distill_weight, (int, float)) and self.distill_weight > 0):
+                raise InputError(f"--distill-weight must be a positive number, got {self.distill_weight!r}.")
+            if self.data == "synthetic" and self.unlabelled is not None:
+                raise InputError("--unlabelled photos mix with a labelled folder (--data DIR), not with synthetic "
+                                 "data; drop --data synthetic or pass a folder.")
+        if self.data is None:
+            if self.teacher is None:
+                raise InputError("Pass --data (synthetic or a folder), or --teacher with --unlabelled.")
+        else:
+            self.data = str(self.data)
+        if self.data not in (None, "synthetic") and not Path(self.data).is_dir():
             raise InputError(
                 f"Training data folder not found: {self.data}. Pass a folder with image/ and "
                 "alpha/ (or mask/) subfolders, or --data synthetic."
@@ -204,6 +235,13 @@ class TrainConfig:
     @property
     def architecture(self) -> str:
         return self.model
+
+    @property
+    def teacher_options(self):
+        from ..teacher import TeacherOptions
+
+        return TeacherOptions(input=self.teacher_input, channels=self.teacher_channels,
+                              output=self.teacher_output, size=self.teacher_size)
 
     @property
     def spec(self) -> ArchitectureSpec:
@@ -414,6 +452,8 @@ def _check_out_dir(cfg: TrainConfig, out: Path) -> dict | None:
     state = _read_state(out) if out.exists() else None
     if cfg.resume:
         if state is None:
+            if _only_teacher_cache(out):
+                return None  # killed while the teacher labelled photos: start, reusing its cache
             raise InputError(
                 f"Nothing to resume in {out}: it has no {STATE_FILE} (no epoch of a run there "
                 "has finished). Start a new run without --resume."
@@ -431,12 +471,41 @@ def _check_out_dir(cfg: TrainConfig, out: Path) -> dict | None:
                 + "\nPass the run's settings (or omit them), or start a new run with another --out."
             )
         return state
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(out.iterdir()) and not _only_teacher_cache(out):
         raise InputError(
             f"Output folder {out} is not empty. Pass --resume to continue the run there, or "
             "choose another --out."
         )
     return None
+
+
+def _only_teacher_cache(out: Path) -> bool:
+    """The run folder holds nothing but the teacher's matte cache (a run killed before its
+    first epoch finished): starting there again reuses the cached mattes."""
+    return out.is_dir() and {p.name for p in out.iterdir()} == {TEACHER_DIR}
+
+
+def teacher_pairs(cfg: TrainConfig, out: Path, progress: bool = True):
+    """Resolve the teacher and label the photos it is asked to (cached in OUT/teacher/):
+    (--unlabelled pairs [(photo, matte)], {--data photo: matte} for --teacher-edges)."""
+    from ..teacher import cache_teacher_mattes, list_photos, resolve_teacher
+
+    teacher = resolve_teacher(cfg.teacher, cfg.teacher_options)
+    results = []
+    for folder, wanted in ((cfg.unlabelled, cfg.unlabelled is not None), (cfg.data, cfg.teacher_edges)):
+        if not wanted:
+            results.append([])
+            continue
+        photos = list_photos(folder)
+        if progress:
+            print(f"teacher {teacher.name} ({teacher.kind}): labelling {len(photos)} photos from {folder}")
+        _, pairs, bad = cache_teacher_mattes(teacher, photos, out / TEACHER_DIR, root=Path(folder),
+                                             skip_bad=True if folder == cfg.data else cfg.skip_bad,
+                                             progress=progress)
+        if bad and progress and folder != cfg.data:
+            print(f"warning: skipped {len(bad)} unreadable photo(s) in {folder} (--skip-bad)")
+        results.append([(str(ph), str(m)) for ph, m in pairs])
+    return results[0], dict(results[1])
 
 
 def _norm(v):
@@ -752,7 +821,7 @@ def _is_number(v) -> bool:
 
 
 # -- data ------------------------------------------------------------------------------
-def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy):
+def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy, taught=(), soft_edges=None):
     from .._tf import tf
     from ..data.augment import AugmentConfig
     from ..data.pipeline import DataConfig, make_datasets
@@ -769,6 +838,9 @@ def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy):
         augment=augment,
         backgrounds_dir=cfg.backgrounds,
         skip_bad=cfg.skip_bad,
+        teacher_pairs=list(taught),
+        teacher_weight=cfg.distill_weight,
+        soft_edges=dict(soft_edges or {}),
     )
     # Unset: 0.5 for synthetic data (the pool recomposites foregrounds onto other samples'
     # backgrounds, no folder needed) or when the user gave background photos; else none.
@@ -800,6 +872,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """
     if not isinstance(cfg, TrainConfig):
         raise InputError("train() takes a TrainConfig.")
+    from ..atomic import check_output_dir
+
+    check_output_dir(cfg.out)  # an existing file or an unwritable folder: one line, before any work
     started = time.monotonic()
     configure_logical_cpus()  # before any TensorFlow op
     from .._tf import keras, tf
@@ -829,7 +904,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     arch = cfg.architecture
     arch_cfg = architecture_config(arch, cfg.input_size, cfg.width, **cfg.model_options)
     spec = ModelSpec(architecture=arch, config=arch_cfg, input_size=cfg.input_size)
-    train_ds, val_ds, info = _datasets(cfg, spec, cfg.strategy)
+    taught, soft_edges = teacher_pairs(cfg, out if chief else work, progress) if cfg.teacher else ([], {})
+    train_ds, val_ds, info = _datasets(cfg, spec, cfg.strategy, taught, soft_edges)
     steps = int(cfg.steps_per_epoch or info["steps_per_epoch"])
     if steps < 1:
         raise InputError("The training set is smaller than one batch; lower --batch-size or add images.")
@@ -952,6 +1028,10 @@ def _export(run: _Run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, i
         "batch_size": cfg.batch_size,
         "optimizer_steps": int(run.optimizer.iterations.numpy()),
         "data": cfg.data,
+        "unlabelled": cfg.unlabelled,
+        "teacher": ({"spec": cfg.teacher, "distill_weight": cfg.distill_weight, "edges": cfg.teacher_edges,
+                     **{k: v for k, v in (("input", cfg.teacher_input), ("channels", cfg.teacher_channels),
+                                          ("output", cfg.teacher_output)) if v}} if cfg.teacher else None),
         "val": cfg.val if cfg.val else f"split {cfg.val_ratio}" if cfg.data != "synthetic" else "synthetic",
         "augment": cfg.augment,
         "seed": cfg.seed,

@@ -1,23 +1,24 @@
 package dev.edgematting.demo
 
 import android.content.Context
-import android.graphics.Bitmap
 import android.os.SystemClock
 import android.util.Log
+import dev.edgematting.core.FrameProcessor
 import dev.edgematting.core.Json
 import dev.edgematting.core.MetadataException
-import dev.edgematting.core.ModelInput
 import dev.edgematting.core.ModelMetadata
-import dev.edgematting.core.ModelOutput
+import dev.edgematting.core.TensorCheck
 import java.io.Closeable
 import java.io.FileInputStream
-import java.nio.ByteBuffer
 import java.nio.MappedByteBuffer
 import java.nio.channels.FileChannel
+import java.util.Locale
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
+import org.tensorflow.lite.Tensor
 import org.tensorflow.lite.gpu.CompatibilityList
 import org.tensorflow.lite.gpu.GpuDelegate
+import org.tensorflow.lite.gpu.GpuDelegateFactory
 
 /** Which screen a bundled model serves, as keyed in assets/models.json. */
 enum class Role(val key: String) { CAMERA("camera"), PHOTO("photo") }
@@ -27,12 +28,16 @@ class ModelLoadException(message: String, cause: Throwable? = null) : Exception(
 
 /**
  * One bundled model: reads `models.json` -> the model file and its sidecar metadata, takes
- * the whole contract (size, channels, dtype, normalization, quantization, output meaning)
- * from the metadata through the Java core, checks it against the model's own tensors, and
- * runs it with the GPU delegate when the device supports it, else on the CPU (XNNPACK).
+ * the whole contract (size, channels, dtype, normalization, quantization, output meaning,
+ * optional guided filter) from the metadata through the Java core, checks it against the
+ * model's own tensors (shape, type, quantization: core `TensorCheck`), and runs it with the
+ * GPU delegate when the device supports it, else on the CPU (XNNPACK).
  *
- * Not thread-safe: use one engine from one thread (the camera's analysis thread, or the
- * photo screen's worker).
+ * Pre- and post-processing are the core's [FrameProcessor], whose buffers (input and output
+ * tensors included) are reused from one frame to the next.
+ *
+ * Not thread-safe: use one engine from one thread (the screen's single worker thread), and
+ * close it on that thread.
  */
 class SegmentationEngine private constructor(
     val metadata: ModelMetadata,
@@ -43,27 +48,33 @@ class SegmentationEngine private constructor(
     val backend: String,
 ) : Closeable {
 
-    private val input: ByteBuffer = ModelInput.allocate(metadata)
-    private val output: ByteBuffer = ModelOutput.allocate(metadata)
+    /** The core pipeline around the interpreter; its buffers live as long as the engine. */
+    val processor = FrameProcessor(metadata)
 
     /** Milliseconds of the last [Interpreter.run] alone (no pre/post-processing). */
     var lastInferenceMs: Double = 0.0
         private set
 
-    /** ARGB pixels (Bitmap.getPixels) of a width x height photo -> alpha in [0, 1] at photo size. */
+    private var closed = false
+
+    /**
+     * ARGB pixels (Bitmap.getPixels) of a width x height image -> alpha in [0, 1] at that size
+     * (the processor's array: valid until the next call). Then [processor] composites it.
+     */
     fun alpha(argb: IntArray, width: Int, height: Int): FloatArray {
-        ModelInput.write(argb, width, height, metadata, input)
-        output.rewind()
+        check(!closed) { "the model was closed" }
+        processor.prepare(argb, width, height)
+        val output = processor.output()
+        output.rewind() // LiteRT writes the output tensor from the buffer's position
         val t0 = SystemClock.elapsedRealtimeNanos()
-        interpreter.run(input, output)
+        interpreter.run(processor.input(), output)
         lastInferenceMs = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
-        output.rewind()
-        return ModelOutput.toAlpha(output, metadata, width, height)
+        return processor.alpha()
     }
 
-    fun alpha(bitmap: Bitmap): FloatArray = alpha(bitmap.argbPixels(), bitmap.width, bitmap.height)
-
     override fun close() {
+        if (closed) return
+        closed = true
         interpreter.close()
         gpuDelegate?.close()
     }
@@ -72,7 +83,11 @@ class SegmentationEngine private constructor(
         private const val TAG = "SegmentationEngine"
         private const val INDEX = "models.json"
 
-        /** Loads the model bundled for [role]; throws [ModelLoadException] with a message for the user. */
+        /**
+         * Loads the model bundled for [role]; throws [ModelLoadException] with a message for
+         * the user. The camera's stream asks the GPU delegate for sustained speed, a photo for
+         * a fast single answer.
+         */
         fun load(context: Context, role: Role, preferGpu: Boolean = true): SegmentationEngine {
             val assets = context.assets
             val indexText = try {
@@ -100,22 +115,37 @@ class SegmentationEngine private constructor(
             }
             val model = mapAsset(context, file)
 
+            // CompatibilityList holds a native handle: closed on every path.
             val compat = CompatibilityList()
-            if (preferGpu && compat.isDelegateSupportedOnThisDevice) {
-                var delegate: GpuDelegate? = null
-                try {
-                    delegate = GpuDelegate(compat.bestOptionsForThisDevice)
-                    val interpreter = Interpreter(model, Interpreter.Options().addDelegate(delegate))
-                    checkTensors(interpreter, metadata, file)
-                    return SegmentationEngine(metadata, file, interpreter, delegate, "GPU delegate")
-                } catch (e: ModelLoadException) {
-                    delegate?.close()
-                    throw e
-                } catch (e: Exception) {
-                    // e.g. an op the GPU delegate cannot take: fall back to the CPU, and say so.
-                    Log.w(TAG, "GPU delegate failed for $file, using the CPU", e)
-                    delegate?.close()
+            val gpuSupported: Boolean
+            try {
+                gpuSupported = preferGpu && compat.isDelegateSupportedOnThisDevice
+                if (gpuSupported) {
+                    var delegate: GpuDelegate? = null
+                    var interpreter: Interpreter? = null
+                    try {
+                        val options = compat.bestOptionsForThisDevice
+                        options.setInferencePreference(
+                            if (role == Role.CAMERA) GpuDelegateFactory.Options.INFERENCE_PREFERENCE_SUSTAINED_SPEED
+                            else GpuDelegateFactory.Options.INFERENCE_PREFERENCE_FAST_SINGLE_ANSWER
+                        )
+                        delegate = GpuDelegate(options)
+                        interpreter = Interpreter(model, Interpreter.Options().addDelegate(delegate))
+                        checkTensors(interpreter, metadata, file)
+                        return SegmentationEngine(metadata, file, interpreter, delegate, "GPU delegate")
+                    } catch (e: ModelLoadException) {
+                        interpreter?.close()
+                        delegate?.close()
+                        throw e
+                    } catch (e: Exception) {
+                        // e.g. an op the GPU delegate cannot take: fall back to the CPU, and say so.
+                        Log.w(TAG, "GPU delegate failed for $file, using the CPU", e)
+                        interpreter?.close()
+                        delegate?.close()
+                    }
                 }
+            } finally {
+                compat.close()
             }
             val threads = Runtime.getRuntime().availableProcessors().coerceIn(1, 4)
             val options = Interpreter.Options().setNumThreads(threads).setUseXNNPACK(true)
@@ -124,8 +154,13 @@ class SegmentationEngine private constructor(
             } catch (e: Exception) {
                 throw ModelLoadException("LiteRT could not load $file: ${e.message}", e)
             }
-            checkTensors(interpreter, metadata, file)
-            val why = if (!preferGpu) "" else if (compat.isDelegateSupportedOnThisDevice) ", GPU delegate failed" else ", no supported GPU"
+            try {
+                checkTensors(interpreter, metadata, file)
+            } catch (e: ModelLoadException) {
+                interpreter.close()
+                throw e
+            }
+            val why = if (!preferGpu) "" else if (gpuSupported) ", GPU delegate failed" else ", no supported GPU"
             return SegmentationEngine(metadata, file, interpreter, null, "CPU (XNNPACK, $threads threads$why)")
         }
 
@@ -139,41 +174,30 @@ class SegmentationEngine private constructor(
             throw ModelLoadException("Model $name is missing from the assets (or stored compressed)", e)
         }
 
-        /** The sidecar must describe the model it sits beside: compare shapes and types. */
+        private fun typeName(t: DataType): String = when (t) {
+            DataType.FLOAT32 -> "float32"
+            DataType.UINT8 -> "uint8"
+            DataType.INT8 -> "int8"
+            else -> t.toString().lowercase(Locale.ROOT)
+        }
+
+        /**
+         * The sidecar must describe the model it sits beside: shapes, types and quantization
+         * (scale, zero point) compared by the core's TensorCheck, the twin of the Python
+         * runner's check. A mismatch is refused with every difference named.
+         */
         private fun checkTensors(interpreter: Interpreter, m: ModelMetadata, file: String) {
-            val inT = interpreter.getInputTensor(0)
-            val outT = interpreter.getOutputTensor(0)
-            val wantIn = intArrayOf(1, m.inputHeight, m.inputWidth, m.inputChannels)
-            val wantInType = when (m.inputDType!!) {
-                ModelMetadata.DType.FLOAT32 -> DataType.FLOAT32
-                ModelMetadata.DType.UINT8 -> DataType.UINT8
-                ModelMetadata.DType.INT8 -> DataType.INT8
-            }
-            val wantOutType = when (m.outputDType!!) {
-                ModelMetadata.DType.FLOAT32 -> DataType.FLOAT32
-                ModelMetadata.DType.UINT8 -> DataType.UINT8
-                ModelMetadata.DType.INT8 -> DataType.INT8
-            }
-            val problems = buildList {
-                if (!inT.shape().contentEquals(wantIn)) add("input shape ${inT.shape().contentToString()} vs metadata ${wantIn.contentToString()}")
-                if (inT.dataType() != wantInType) add("input type ${inT.dataType()} vs metadata ${m.inputDType.jsonName}")
-                if (outT.numElements() != m.outputHeight * m.outputWidth) add("output has ${outT.numElements()} values, metadata says ${m.outputHeight}x${m.outputWidth}")
-                if (outT.dataType() != wantOutType) add("output type ${outT.dataType()} vs metadata ${m.outputDType.jsonName}")
-            }
+            val inT: Tensor = interpreter.getInputTensor(0)
+            val outT: Tensor = interpreter.getOutputTensor(0)
+            val inQ = inT.quantizationParams()
+            val outQ = outT.quantizationParams()
+            val problems = TensorCheck.check(
+                m, inT.shape(), typeName(inT.dataType()), inQ.scale, inQ.zeroPoint,
+                outT.numElements(), typeName(outT.dataType()), outQ.scale, outQ.zeroPoint,
+            )
             if (problems.isNotEmpty()) {
-                interpreter.close()
                 throw ModelLoadException("$file does not match its metadata: ${problems.joinToString("; ")}")
             }
         }
     }
 }
-
-/** All pixels of a bitmap as ARGB ints (0xAARRGGBB), the Java core's input format. */
-fun Bitmap.argbPixels(): IntArray = IntArray(width * height).also { getPixels(it, 0, width, 0, 0, width, height) }
-
-/** A new ARGB_8888 bitmap holding [argb] (unpremultiplied colours, as Bitmap.setPixels takes them). */
-fun argbBitmap(argb: IntArray, width: Int, height: Int, hasAlpha: Boolean = false): Bitmap =
-    Bitmap.createBitmap(width, height, Bitmap.Config.ARGB_8888).apply {
-        setHasAlpha(hasAlpha)
-        setPixels(argb, 0, width, 0, 0, width, height)
-    }

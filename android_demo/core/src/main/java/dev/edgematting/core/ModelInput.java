@@ -5,7 +5,7 @@ import java.nio.ByteOrder;
 
 /**
  * Photo (ARGB ints) -> the model's input tensor, as the metadata describes it; the Java twin
- * of {@code edgematting.android.model_input} (built on {@code imageops.to_model_input}).
+ * of {@code edgematting.contract.model_input} (bilinear resize, then {@code encode_pixels}).
  *
  * <p>Steps: resize the RGB pixels to the model size (bilinear, half-pixel centres), put the
  * colours in {@code channel_order}, then
@@ -26,27 +26,70 @@ public final class ModelInput {
         return ByteBuffer.allocateDirect(m.inputBytes()).order(ByteOrder.nativeOrder());
     }
 
+    /** The photo resized to the model's input size: interleaved float RGB (imageops.resize_bilinear). */
+    public static float[] resized(int[] argb, int width, int height, ModelMetadata m) {
+        float[] px = new float[m.inputHeight * m.inputWidth * 3];
+        ImageOps.resizeArgbToRgbInto(argb, height, width, ImageOps.axisWeights(height, m.inputHeight),
+                ImageOps.axisWeights(width, m.inputWidth), px);
+        return px;
+    }
+
+    /** The real value of channel {@code c} (0..channels-1, in the model's channel order) of model pixel {@code i}. */
+    private static float real(float[] px, int i, int c, ModelMetadata m) {
+        if (c == 3) return m.normalizationInModel ? 255.0f : 0.0f;
+        int src = m.isBgr() ? 2 - c : c;
+        float v = px[i * 3 + src];
+        return m.normalizationInModel ? v : (v - m.mean[src]) / m.std[src];
+    }
+
     /**
      * The real (pre-quantization) values of the input tensor, interleaved HxWxC in channel
      * order. For float32 inputs these are exactly the tensor values.
      */
     public static float[] realValues(int[] argb, int width, int height, ModelMetadata m) {
-        float[] px = ImageOps.resizeBilinear(ImageOps.argbToRgb(argb, width, height), height, width, 3,
-                m.inputHeight, m.inputWidth);
+        float[] px = resized(argb, width, height, m);
         int n = m.inputHeight * m.inputWidth;
         int ch = m.inputChannels;
-        boolean bgr = m.isBgr();
-        float alpha = m.normalizationInModel ? 255.0f : 0.0f;
         float[] out = new float[n * ch];
         for (int i = 0; i < n; i++) {
-            for (int c = 0; c < 3; c++) {
-                int src = bgr ? 2 - c : c;
-                float v = px[i * 3 + src];
-                out[i * ch + c] = m.normalizationInModel ? v : (v - m.mean[src]) / m.std[src];
-            }
-            if (ch == 4) out[i * ch + 3] = alpha;
+            for (int c = 0; c < ch; c++) out[i * ch + c] = real(px, i, c, m);
         }
         return out;
+    }
+
+    /**
+     * Encodes model-size RGB pixels ({@link #resized}) into the input tensor in {@code dst}
+     * from index 0, in {@code dst}'s byte order (absolute puts), and rewinds it.
+     */
+    public static ByteBuffer encode(float[] px, ModelMetadata m, ByteBuffer dst) {
+        int n = m.inputHeight * m.inputWidth;
+        ImageOps.checkLength(px, n * 3, "resized pixels");
+        if (dst.capacity() < m.inputBytes()) {
+            throw new IllegalArgumentException("input buffer holds " + dst.capacity() + " bytes, the model needs " + m.inputBytes());
+        }
+        int ch = m.inputChannels;
+        switch (m.inputDType) {
+            case FLOAT32:
+                for (int i = 0, o = 0; i < n; i++) {
+                    for (int c = 0; c < ch; c++, o += 4) dst.putFloat(o, real(px, i, c, m));
+                }
+                break;
+            case UINT8:
+            case INT8:
+                for (int i = 0, o = 0; i < n; i++) {
+                    for (int c = 0; c < ch; c++, o++) {
+                        float v = real(px, i, c, m);
+                        // raw uint8 pixels when there is no quantization (metadata validation guarantees uint8 here)
+                        int q = m.inputQuantization == null ? ImageOps.roundToUint8(v) : Quant.quantize(v, m.inputQuantization, m.inputDType);
+                        dst.put(o, (byte) q);
+                    }
+                }
+                break;
+            default:
+                throw new IllegalStateException(m.inputDType.toString());
+        }
+        dst.rewind();
+        return dst;
     }
 
     /**
@@ -57,25 +100,7 @@ public final class ModelInput {
         if (dst.capacity() < m.inputBytes()) {
             throw new IllegalArgumentException("input buffer holds " + dst.capacity() + " bytes, the model needs " + m.inputBytes());
         }
-        float[] real = realValues(argb, width, height, m);
-        dst.clear();
-        switch (m.inputDType) {
-            case FLOAT32:
-                for (float v : real) dst.putFloat(v);
-                break;
-            case UINT8:
-            case INT8:
-                if (m.inputQuantization == null) { // raw uint8 pixels (metadata validation guarantees uint8 here)
-                    for (float v : real) dst.put((byte) ImageOps.roundToUint8(v));
-                } else {
-                    for (float v : real) dst.put((byte) Quant.quantize(v, m.inputQuantization, m.inputDType));
-                }
-                break;
-            default:
-                throw new IllegalStateException(m.inputDType.toString());
-        }
-        dst.rewind();
-        return dst;
+        return encode(resized(argb, width, height, m), m, dst);
     }
 
     /** Convenience: a new little-endian heap buffer holding the input tensor. */

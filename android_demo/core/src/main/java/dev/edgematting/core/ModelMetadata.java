@@ -9,7 +9,7 @@ import java.util.Map;
  * {@code edgematting-artifact} format_version 1, written by {@code edgematting convert}).
  * Nothing about the model (size, channels, dtype, normalization, output meaning) is
  * hard-coded in the app: it all comes from here. Validation mirrors
- * {@code edgematting.android.validate_metadata} on the Python side; every problem raises a
+ * {@code edgematting.contract.validate_metadata} on the Python side; every problem raises a
  * {@link MetadataException} naming the offending key.
  */
 public final class ModelMetadata {
@@ -66,6 +66,7 @@ public final class ModelMetadata {
     public final int inputWidth;
     public final int inputChannels;
     public final String channelOrder;
+    private final boolean bgr; // channelOrder starts with BGR (read per pixel: computed once)
     public final DType inputDType;
     /** true: the model takes pixels in [0, 255] (normalization folded into the graph). */
     public final boolean normalizationInModel;
@@ -82,6 +83,11 @@ public final class ModelMetadata {
     public final float rangeLow;
     public final float rangeHigh;
     public final float threshold;
+    /**
+     * The optional {@code postprocess.guided_filter} ({radius, eps}): the sidecar asks for the
+     * guided-filter upsampling of the alpha; null when it asks for none (older sidecars).
+     */
+    public final GuidedFilter guidedFilter;
 
     private ModelMetadata(Map<String, Object> root) {
         Object fmt = root.get("format");
@@ -111,6 +117,7 @@ public final class ModelMetadata {
         if (channelOrder.length() != inputChannels) {
             throw new MetadataException("input.channel_order", "\"" + channelOrder + "\" does not match input.channels=" + inputChannels);
         }
+        bgr = channelOrder.startsWith("BGR");
         Object layout = in.get("layout");
         if (layout != null && !"NHWC".equals(layout)) {
             throw new MetadataException("input.layout", "only NHWC is supported on Android, got " + describe(layout));
@@ -164,6 +171,26 @@ public final class ModelMetadata {
         Object thr = out.get("threshold");
         if (thr != null && !(thr instanceof Double)) throw new MetadataException("output.threshold", "must be a number, got " + describe(thr));
         threshold = thr == null ? 0.5f : (float) (double) (Double) thr;
+        guidedFilter = guidedFilter(root.get("postprocess"));
+    }
+
+    /** contract._guided_filter: the optional postprocess section; unknown keys inside are ignored. */
+    @SuppressWarnings("unchecked")
+    private static GuidedFilter guidedFilter(Object post) {
+        if (post == null) return null;
+        if (!(post instanceof Map)) throw new MetadataException("postprocess", "must be an object, got " + describe(post));
+        Object gf = ((Map<String, Object>) post).get("guided_filter");
+        if (gf == null) return null;
+        if (!(gf instanceof Map)) {
+            throw new MetadataException("postprocess.guided_filter", "must be {\"radius\": r, \"eps\": e}, got " + describe(gf));
+        }
+        Map<String, Object> g = (Map<String, Object>) gf;
+        int radius = positiveInt(g, "radius", "postprocess.guided_filter.");
+        Object eps = require(g, "eps", "postprocess.guided_filter.");
+        if (!(eps instanceof Double) || !(((float) (double) (Double) eps) > 0f) || !Float.isFinite((float) (double) (Double) eps)) {
+            throw new MetadataException("postprocess.guided_filter.eps", "must be a positive number, got " + describe(eps));
+        }
+        return new GuidedFilter(radius, (Double) eps);
     }
 
     /** Parses and validates sidecar JSON text. */
@@ -203,7 +230,7 @@ public final class ModelMetadata {
 
     /** true when channel order puts blue first (BGR, BGRA). */
     public boolean isBgr() {
-        return channelOrder.startsWith("BGR");
+        return bgr;
     }
 
     // -- helpers ---------------------------------------------------------------------------

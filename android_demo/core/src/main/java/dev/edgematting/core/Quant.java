@@ -1,7 +1,7 @@
 package dev.edgematting.core;
 
 /**
- * Affine (de)quantization, the Java twin of {@code edgematting.android.quantize} /
+ * Affine (de)quantization, the Java twin of {@code edgematting.contract.quantize} /
  * {@code dequantize}: {@code q = clip(floor(x / scale + 0.5) + zero_point)},
  * {@code x = (q - zero_point) * scale}, all in float32.
  */

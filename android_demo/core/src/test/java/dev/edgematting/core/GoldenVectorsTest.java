@@ -21,17 +21,21 @@ import org.junit.Assume;
 import org.junit.Test;
 
 /**
- * The Java core against golden vectors written by {@code edgematting.android.write_golden_vectors}
- * (the Python reference pipeline). Integer results (uint8/int8 input tensors, ARGB composites
- * and cut-outs) must match exactly; float results within the manifest's float tolerance
- * (edgematting.android.FLOAT_TOLERANCE, 0: bit-exact). Prints one line per stage:
+ * The Java core against golden vectors written by {@code tests/android_golden.py}
+ * ({@code write_golden_vectors}, the Python reference pipeline). Integer results (uint8/int8
+ * input tensors, ARGB composites and cut-outs, comic-effect images, orientations, decode
+ * sizes, tensor-check verdicts) must match exactly; float results (model input, alpha, guided
+ * filter, blur, comic style and its parts) within the manifest's float tolerance
+ * (android_golden.FLOAT_TOLERANCE, 0: bit-exact).
+ * Input, alpha and guided cases run both through the one-off functions and through a
+ * {@link FrameProcessor}. Prints one line per stage:
  * {@code GOLDEN stage=<name> cases=<n> max_abs_diff=<d> tolerance=<t>}.
  *
  * <p>The golden directory comes from the system property {@code golden.dir}.
  */
 public class GoldenVectorsTest {
     private static final class Stat {
-        int cases;
+        final TreeSet<String> cases = new TreeSet<>(); // case names; "name/processor" is the same case by another path
         double maxDiff;
         double tolerance;
     }
@@ -91,7 +95,7 @@ public class GoldenVectorsTest {
 
     private void record(String stage, String name, double diff, double tol) {
         Stat s = stats.computeIfAbsent(stage, k -> new Stat());
-        s.cases++;
+        s.cases.add(name.contains("/") ? name.substring(0, name.indexOf('/')) : name);
         s.tolerance = tol;
         if (diff > s.maxDiff || Double.isNaN(diff)) s.maxDiff = diff;
         if (!(diff <= tol)) {
@@ -110,10 +114,26 @@ public class GoldenVectorsTest {
         return m;
     }
 
+    /** The frame processor's path: prepare (resize weights, buffers), raw output copied into its output buffer, alpha. */
+    private float[] viaProcessor(ModelMetadata m, int[] argb, int w, int h, Map<String, Object> raw, GuidedFilter gf) throws IOException {
+        FrameProcessor proc = new FrameProcessor(m);
+        proc.setGuidedFilter(gf);
+        proc.prepare(argb, w, h);
+        ByteBuffer src = bytes(raw);
+        ByteBuffer out = proc.output();
+        out.clear();
+        if (m.outputDType == ModelMetadata.DType.FLOAT32) {
+            while (src.remaining() > 0) out.putFloat(src.getFloat()); // the direct buffer's native order
+        } else {
+            out.put(src);
+        }
+        return proc.alpha().clone();
+    }
+
     @Test
     public void javaCoreMatchesPythonGoldens() throws IOException {
         String prop = System.getProperty("golden.dir");
-        Assume.assumeTrue("set -Dgolden.dir (write it with edgematting.android.write_golden_vectors)", prop != null && !prop.isEmpty());
+        Assume.assumeTrue("set -Dgolden.dir (write it with python tests/android_golden.py DIR)", prop != null && !prop.isEmpty());
         dir = Paths.get(prop);
         assertTrue("golden dir has no manifest.json: " + dir, Files.isRegularFile(dir.resolve("manifest.json")));
         Map<String, Object> manifest = Json.parseObject(new String(Files.readAllBytes(dir.resolve("manifest.json")), StandardCharsets.UTF_8));
@@ -128,30 +148,34 @@ public class GoldenVectorsTest {
                 String name = (String) c.get("name");
                 seenStages.add(stage);
                 int[] hw = new int[2];
-                int[] argb = photo(map(c.get("photo")), hw);
+                int[] argb = c.get("photo") == null ? null : photo(map(c.get("photo")), hw);
                 int h = hw[0];
                 int w = hw[1];
-                Map<String, Object> exp = map(c.get("expected"));
                 switch (stage) {
                     case "input": {
+                        Map<String, Object> exp = map(c.get("expected"));
                         ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
-                        ByteBuffer got = ModelInput.create(argb, w, h, m);
                         ByteBuffer want = bytes(exp);
                         assertEquals(name + " dtype", m.inputDType.jsonName, exp.get("dtype"));
-                        assertEquals(name + " bytes", want.capacity(), got.capacity());
-                        if (m.inputDType == ModelMetadata.DType.FLOAT32) {
-                            float[] g = new float[got.capacity() / 4];
-                            got.asFloatBuffer().get(g);
-                            record("input_float32", name, maxDiff(g, floats(exp), name), floatTol);
-                        } else {
-                            boolean signed = m.inputDType == ModelMetadata.DType.INT8;
-                            double d = 0;
-                            for (int i = 0; i < want.capacity(); i++) {
-                                int a = signed ? got.get(i) : got.get(i) & 0xFF;
-                                int b = signed ? want.get(i) : want.get(i) & 0xFF;
-                                d = Math.max(d, Math.abs(a - b));
+                        // the one-off path and the frame processor's buffer-reusing path
+                        FrameProcessor proc = new FrameProcessor(m);
+                        ByteBuffer[] paths = {ModelInput.create(argb, w, h, m), proc.prepare(argb, w, h)};
+                        for (ByteBuffer got : paths) {
+                            assertEquals(name + " bytes", want.capacity(), got.capacity());
+                            if (m.inputDType == ModelMetadata.DType.FLOAT32) {
+                                float[] g = new float[got.capacity() / 4];
+                                got.asFloatBuffer().get(g);
+                                record("input_float32", name, maxDiff(g, floats(exp), name), floatTol);
+                            } else {
+                                boolean signed = m.inputDType == ModelMetadata.DType.INT8;
+                                double d = 0;
+                                for (int i = 0; i < want.capacity(); i++) {
+                                    int a = signed ? got.get(i) : got.get(i) & 0xFF;
+                                    int b = signed ? want.get(i) : want.get(i) & 0xFF;
+                                    d = Math.max(d, Math.abs(a - b));
+                                }
+                                record("input_" + m.inputDType.jsonName, name, d, intTol);
                             }
-                            record("input_" + m.inputDType.jsonName, name, d, intTol);
                         }
                         break;
                     }
@@ -159,11 +183,67 @@ public class GoldenVectorsTest {
                         ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
                         Map<String, Object> raw = map(c.get("raw"));
                         assertEquals(name + " raw dtype", m.outputDType.jsonName, raw.get("dtype"));
+                        float[] want = floats(map(c.get("expected")));
                         float[] got = ModelOutput.toAlpha(bytes(raw), m, w, h);
-                        record("alpha_" + m.outputDType.jsonName, name, maxDiff(got, floats(exp), name), floatTol);
+                        record("alpha_" + m.outputDType.jsonName, name, maxDiff(got, want, name), floatTol);
+                        record("alpha_" + m.outputDType.jsonName, name + "/processor", maxDiff(viaProcessor(m, argb, w, h, raw, null), want, name), floatTol);
+                        break;
+                    }
+                    case "guided": {
+                        ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
+                        Map<String, Object> raw = map(c.get("raw"));
+                        GuidedFilter gf;
+                        if (c.get("radius") == null) {
+                            gf = m.guidedFilter; // the sidecar's postprocess.guided_filter
+                            assertTrue(name + ": metadata has no guided_filter", gf != null);
+                        } else {
+                            gf = new GuidedFilter(num(c.get("radius")), (Double) c.get("eps"));
+                        }
+                        float[] want = floats(map(c.get("expected")));
+                        float[] got = ModelOutput.toAlphaGuided(bytes(raw), m, argb, w, h, gf);
+                        record("guided", name, maxDiff(got, want, name), floatTol);
+                        record("guided", name + "/processor", maxDiff(viaProcessor(m, argb, w, h, raw, gf), want, name), floatTol);
+                        break;
+                    }
+                    case "orient": {
+                        Orientation t = Orientation.fromExif(num(c.get("orientation")));
+                        int[] got = t.apply(argb, w, h);
+                        List<Object> shape = list(map(c.get("expected")).get("shape"));
+                        ByteBuffer want = bytes(map(c.get("expected")));
+                        double d = (num(shape.get(0)) == t.outHeight(w, h) && num(shape.get(1)) == t.outWidth(w, h)) ? 0 : 1e9;
+                        for (int i = 0; i < got.length && d == 0; i++) {
+                            int p = got[i];
+                            d = Math.max(d, Math.abs(((p >> 16) & 0xFF) - (want.get(3 * i) & 0xFF)));
+                            d = Math.max(d, Math.abs(((p >> 8) & 0xFF) - (want.get(3 * i + 1) & 0xFF)));
+                            d = Math.max(d, Math.abs((p & 0xFF) - (want.get(3 * i + 2) & 0xFF)));
+                        }
+                        record("orient", name, d, intTol);
+                        break;
+                    }
+                    case "decode": {
+                        int ph = num(c.get("height"));
+                        int pw = num(c.get("width"));
+                        int max = num(c.get("max_side"));
+                        List<Object> bounded = list(c.get("bounded"));
+                        int[] got = PhotoDecode.boundedSize(ph, pw, max);
+                        double d = Math.abs(PhotoDecode.sampleSize(ph, pw, max) - num(c.get("sample_size")));
+                        d = Math.max(d, Math.abs(got[0] - num(bounded.get(0))));
+                        d = Math.max(d, Math.abs(got[1] - num(bounded.get(1))));
+                        record("decode", name, d, intTol);
+                        break;
+                    }
+                    case "tensor_check": {
+                        ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
+                        TensorCheck.Problem p = TensorCheck.quantization(m, (String) c.get("side"), (String) c.get("tensor_dtype"),
+                                (float) (double) (Double) c.get("scale"), num(c.get("zero_point")));
+                        Object wantKey = c.get("expected_key");
+                        boolean same = p == null ? wantKey == null : p.key.equals(wantKey);
+                        if (!same) System.out.println("tensor_check " + name + ": Java " + p + ", Python " + wantKey);
+                        record("tensor_check", name, same ? 0 : 1, intTol);
                         break;
                     }
                     case "composite": {
+                        Map<String, Object> exp = map(c.get("expected"));
                         float[] alpha = floats(map(c.get("alpha")));
                         Map<String, Object> bg = map(c.get("background"));
                         String type = (String) bg.get("type");
@@ -204,7 +284,47 @@ public class GoldenVectorsTest {
                     }
                     case "blur": {
                         float[] got = ImageOps.boxBlur(ImageOps.argbToRgb(argb, w, h), h, w, 3, num(c.get("radius")), 3);
-                        record("blur", name, maxDiff(got, floats(exp), name), floatTol);
+                        record("blur", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic": {
+                        int[] got = Comic.comic(argb, floats(map(c.get("alpha"))), w, h);
+                        ByteBuffer want = bytes(map(c.get("expected")));
+                        double d = 0;
+                        for (int i = 0; i < h * w; i++) {
+                            int p = got[i];
+                            d = Math.max(d, Math.abs(((p >> 16) & 0xFF) - (want.get(3 * i) & 0xFF)));
+                            d = Math.max(d, Math.abs(((p >> 8) & 0xFF) - (want.get(3 * i + 1) & 0xFF)));
+                            d = Math.max(d, Math.abs((p & 0xFF) - (want.get(3 * i + 2) & 0xFF)));
+                            d = Math.max(d, Math.abs(((p >>> 24) & 0xFF) - 255)); // opaque
+                        }
+                        record("comic", name, d, intTol);
+                        break;
+                    }
+                    case "comic_style": {
+                        float[] got = Comic.comicStyle(ImageOps.argbToRgb(argb, w, h), h, w);
+                        record("comic_style", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic_smooth": {
+                        Map<String, Object> k = map(c.get("params"));
+                        float[] got = Comic.edgePreservingSmooth(ImageOps.argbToRgb(argb, w, h), h, w, num(k.get("radius")),
+                                num(k.get("passes")), (Double) k.get("sigma_range"), (Double) k.get("sigma_space"));
+                        record("comic_smooth", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic_quantize": {
+                        float[] got = Comic.quantizeLevels(floats(map(c.get("image"))), num(map(c.get("params")).get("levels")));
+                        record("comic_quantize", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
+                        break;
+                    }
+                    case "comic_outline": {
+                        Map<String, Object> img = map(c.get("image"));
+                        List<Object> shape = list(img.get("shape"));
+                        Map<String, Object> k = map(c.get("params"));
+                        float[] got = Comic.outlineStrength(floats(img), num(shape.get(0)), num(shape.get(1)),
+                                (Double) k.get("low"), (Double) k.get("high"));
+                        record("comic_outline", name, maxDiff(got, floats(map(c.get("expected"))), name), floatTol);
                         break;
                     }
                     default:
@@ -214,7 +334,7 @@ public class GoldenVectorsTest {
         } finally {
             for (Map.Entry<String, Stat> e : stats.entrySet()) {
                 System.out.println(String.format(Locale.ROOT, "GOLDEN stage=%s cases=%d max_abs_diff=%.9g tolerance=%.3g",
-                        e.getKey(), e.getValue().cases, e.getValue().maxDiff, e.getValue().tolerance));
+                        e.getKey(), e.getValue().cases.size(), e.getValue().maxDiff, e.getValue().tolerance));
             }
             System.out.flush();
         }

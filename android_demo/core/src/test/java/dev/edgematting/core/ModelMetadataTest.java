@@ -96,6 +96,26 @@ public class ModelMetadataTest {
     }
 
     @Test
+    public void postprocessGuidedFilterIsOptional() {
+        String base = sidecar(FLOAT_IN, FLOAT_OUT);
+        assertNull("sidecars without postprocess ask for no guided filter", ModelMetadata.parse(base).guidedFilter);
+        String with = base.substring(0, base.length() - 1) + ", \"postprocess\": {\"guided_filter\": {\"radius\": 3, \"eps\": 0.001}, \"later\": 1}}";
+        GuidedFilter gf = ModelMetadata.parse(with).guidedFilter;
+        assertEquals(3, gf.radius);
+        assertEquals((float) 0.001, gf.eps, 0f);
+        assertNull(ModelMetadata.parse(base.substring(0, base.length() - 1) + ", \"postprocess\": {}}").guidedFilter);
+        assertNull(ModelMetadata.parse(base.substring(0, base.length() - 1) + ", \"postprocess\": null}").guidedFilter);
+        String head = base.substring(0, base.length() - 1) + ", \"postprocess\": ";
+        expectKey(head + "[]}", "postprocess");
+        expectKey(head + "{\"guided_filter\": true}}", "postprocess.guided_filter");
+        expectKey(head + "{\"guided_filter\": {\"eps\": 0.1}}}", "postprocess.guided_filter.radius");
+        expectKey(head + "{\"guided_filter\": {\"radius\": -1, \"eps\": 0.1}}}", "postprocess.guided_filter.radius");
+        expectKey(head + "{\"guided_filter\": {\"radius\": 1}}}", "postprocess.guided_filter.eps");
+        expectKey(head + "{\"guided_filter\": {\"radius\": 1, \"eps\": 0}}}", "postprocess.guided_filter.eps");
+        expectKey(head + "{\"guided_filter\": {\"radius\": 1, \"eps\": \"small\"}}}", "postprocess.guided_filter.eps");
+    }
+
+    @Test
     public void requireTargetRejectsOtherTargets() {
         ModelMetadata m = ModelMetadata.parse(sidecar(FLOAT_IN, FLOAT_OUT).replace("\"tflite\"", "\"onnx\""));
         try {

@@ -1,0 +1,648 @@
+"""The web demo (web_demo/): the browser as a fourth verified runtime.
+
+* `edgematting web-demo`: typed one-line errors, and what its server serves (and refuses).
+* The page's JavaScript core (src/imageops.js, src/contract.js) against Python golden
+  vectors under Node: the Android goldens (tests/android_golden.py: model input, alpha,
+  guided filter, composites, blur, comic effect, sidecar validation; not the stages that are
+  not the page's job, JS_SKIPPED_STAGES) plus comic-effect and NCHW vectors written here.
+  Bit-exact, as the Java core is.
+* The page itself in headless Chromium (Debian's `chromium`, driven by `playwright-core`
+  from npm; no browser download): a fixed photo is cut out with .tflite fp32 and int8
+  artifacts on LiteRT.js and an .onnx fp32 artifact on onnxruntime-web, and the alpha
+  computed in the browser must match the Python runner's alpha for the same artifact within
+  `edgematting.verify.tolerance_for(target, precision)`. "Refine edges" (guided filter) must
+  be on for a sidecar that asks for it and equal `contract.output_to_alpha(guided=...)` bit for
+  bit on the model's own output; a JPEG with EXIF orientation 6 must be decoded upright. The
+  comic effect must match `imageops.comic` within COMIC_TOLERANCE; the downloaded cut-out PNG must equal
+  `imageops.rgba_cutout`; a screenshot with the cut-out must not be blank; and every bad
+  input (not an image, huge photo, unrunnable model, mismatched or invalid sidecar, camera
+  refused) must be reported on the page.
+
+The model is a tiny Fast-SCNN made confident and varied (as `_spread` in
+test_convert_coreml.py): an untrained one outputs ~0.5 everywhere and would pass with a
+wrong mean or channel order. Skipped, with the reason, only where Node, the npm packages
+(`npm ci --prefix web_demo`) or Chromium are missing; `.ci/run` installs all three.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import android_golden
+from edgematting import contract, imageops
+from edgematting.cli import main as cli_main
+from edgematting.cli import cmd_web_demo
+from edgematting.verify import check, compare, tolerance_for
+
+REPO = Path(__file__).resolve().parents[1]
+WEB = REPO / "web_demo"
+PHOTO = WEB / "test" / "fixtures" / "portrait.png"
+CHROMIUM = os.environ.get("EDGEMATTING_CHROMIUM", "/usr/bin/chromium")
+NODE = shutil.which("node")
+
+#: Comic effect, browser vs `imageops.comic`: at most 1 uint8 level on at least 99.9% of the
+#: values, and no value off by more than one colour step (51) anywhere. The JavaScript twin
+#: rounds every float32 operation as numpy does and uses only correctly rounded operations
+#: (+ - * / floor sqrt), so it is bit-exact in practice (the Node golden test demands it);
+#: the bound leaves room for a future browser engine that fuses multiply-adds.
+COMIC_TOLERANCE = {"max_level_diff": 1, "min_fraction": 0.999, "max_abs": 51}
+
+#: (artifact key, target, precision, ExportConfig extras)
+PARITY_CASES = [
+    ("tflite-fp32", "tflite", "fp32", {}),
+    ("tflite-int8", "tflite", "int8", {"calib_samples": 16}),
+    ("onnx-fp32", "onnx", "fp32", {}),
+    # the camera variant: raw uint8 pixels in (normalization folded in), uint8 alpha out
+    ("tflite-int8-uint8", "tflite", "int8", {"calib_samples": 16, "input_type": "uint8"}),
+]
+
+
+def _missing_npm() -> list[str]:
+    return [p for p, f in cmd_web_demo.VENDOR.items() if not (WEB / "node_modules" / p / f).is_file()] + \
+        ([] if (WEB / "node_modules" / "playwright-core" / "package.json").is_file() else ["playwright-core"])
+
+
+def _need_node():
+    if NODE is None:
+        pytest.skip("node is not installed (the web demo's JavaScript tests need Node 20+; .ci/run installs it)")
+
+
+def _need_npm():
+    _need_node()
+    missing = _missing_npm()
+    if missing:
+        pytest.skip(f"web_demo npm packages missing ({', '.join(missing)}): run `npm ci --prefix web_demo`")
+
+
+def _need_chromium():
+    _need_npm()
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian: `apt-get install chromium`; .ci/run installs it)")
+
+
+# --------------------------------------------------------------------------------------
+# the command and its server (no browser)
+# --------------------------------------------------------------------------------------
+def _fake_artifact(folder: Path, name: str, meta: dict | str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    a = folder / name
+    a.write_bytes(b"not really a model")
+    if meta is not None:
+        a.with_name(a.name + ".json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    return a
+
+
+def _one_line_error(capsys, rc: int, code: int, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert rc == code, err
+    assert err.startswith("error: ") and "Traceback" not in err and "\n" not in err, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def test_cli_bad_inputs_are_typed_one_line_errors(tmp_path, capsys):
+    rc = cli_main(["web-demo", str(tmp_path / "nope")])
+    _one_line_error(capsys, rc, 2, "Not found")
+    (tmp_path / "empty").mkdir()
+    rc = cli_main(["web-demo", str(tmp_path / "empty")])
+    _one_line_error(capsys, rc, 2, "No .tflite or .onnx artifacts", "edgematting convert")
+    ml = tmp_path / "m.mlpackage"
+    ml.mkdir()
+    rc = cli_main(["web-demo", str(ml)])
+    _one_line_error(capsys, rc, 2, "Core ML")
+    lonely = _fake_artifact(tmp_path / "a", "x.tflite")
+    rc = cli_main(["web-demo", str(lonely)])
+    _one_line_error(capsys, rc, 2, "No metadata sidecar", "x.tflite.json")
+    broken = _fake_artifact(tmp_path / "b", "y.onnx", '{"format_version": 1,')
+    rc = cli_main(["web-demo", str(broken)])
+    _one_line_error(capsys, rc, 2, "not a readable JSON sidecar")
+    rc = cli_main(["web-demo", str(_fake_artifact(tmp_path / "c", "z.tflite", {})), "--port", "70000"])
+    _one_line_error(capsys, rc, 2, "--port")
+
+
+def test_cli_missing_npm_packages_says_what_to_run(tmp_path, capsys, monkeypatch):
+    web = tmp_path / "web_demo"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html>")
+    monkeypatch.setattr(cmd_web_demo, "WEB_DIR", web)
+    art = _fake_artifact(tmp_path / "m", "m.tflite", {})  # artifacts are checked first, then packages
+    rc = cli_main(["web-demo", str(art)])
+    _one_line_error(capsys, rc, 7, "npm ci --prefix web_demo")
+
+
+def _get(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, None, b""
+
+
+def test_server_serves_page_runtimes_and_chosen_artifacts_only(tmp_path):
+    _need_npm()
+    a = _fake_artifact(tmp_path / "export", "fast-scnn_fp32.tflite", {"architecture": "fast-scnn", "precision": "fp32"})
+    secret = tmp_path / "secret.txt"
+    secret.write_text("no")
+    arts = cmd_web_demo.resolve_artifacts([tmp_path])  # a model dir: its export/ folder
+    assert arts == [a]
+    srv = cmd_web_demo.DemoServer(arts, port=0).start()
+    try:
+        u = srv.url
+        assert u.startswith("http://127.0.0.1:")
+        st, ct, body = _get(u)
+        assert st == 200 and b"importmap" in body
+        st, ct, body = _get(u + "models/index.json")
+        index = json.loads(body)
+        assert [m["name"] for m in index["models"]] == ["fast-scnn_fp32.tflite"]
+        assert index["models"][0]["kind"] == "tflite" and index["models"][0]["sidecar"] == "models/fast-scnn_fp32.tflite.json"
+        assert _get(u + "models/fast-scnn_fp32.tflite")[2] == b"not really a model"
+        st, ct, _ = _get(u + "vendor/@litertjs/core/wasm/litert_wasm_internal.wasm")
+        assert st == 200 and ct == "application/wasm"
+        st, ct, _ = _get(u + "vendor/onnxruntime-web/dist/ort.wasm.min.mjs")
+        assert st == 200 and ct == "text/javascript"
+        for bad in ["models/secret.txt", "vendor/playwright-core/package.json", "node_modules/onnxruntime-web/package.json",
+                    "src/../../README.md", "%2e%2e/README.md", "test/drive.mjs", "vendor/../package.json"]:
+            assert _get(u + bad)[0] == 404, bad
+    finally:
+        srv.stop()
+
+
+# --------------------------------------------------------------------------------------
+# the JavaScript core against Python golden vectors (Node only)
+# --------------------------------------------------------------------------------------
+def _array_ref(out: Path, name: str, a: np.ndarray) -> dict:
+    a = np.ascontiguousarray(a)
+    (out / f"{name}.bin").write_bytes(a.astype(a.dtype.newbyteorder("<")).tobytes())
+    return {"file": f"{name}.bin", "dtype": str(a.dtype), "shape": list(a.shape)}
+
+
+def write_comic_goldens(out: Path) -> Path:
+    """Comic-effect stages on a synthetic portrait and on noise -> web_manifest.json."""
+    from edgematting.data.synthetic import SyntheticPortraits
+
+    rng = np.random.default_rng(5)
+    s = SyntheticPortraits(size=(48, 36), seed=3).sample(0)
+    cases = []
+    for name, rgb, alpha in [
+        ("portrait_48x36", s["image"], s["alpha"].astype(np.float32)),
+        ("noise_17x23", rng.integers(0, 256, (17, 23, 3), dtype=np.uint8),
+         np.clip(rng.uniform(-0.1, 1.1, (17, 23)), 0, 1).astype(np.float32)),
+    ]:
+        photo = _array_ref(out, name, rgb)
+        for stage, fn in [("smooth", imageops.edge_preserving_smooth), ("outline", imageops.outline_strength),
+                          ("quantize", imageops.quantize_levels), ("comic_style", imageops.comic_style)]:
+            cases.append({"stage": stage, "name": name, "photo": photo,
+                          "expected": _array_ref(out, f"{stage}_{name}", fn(rgb))})
+        cases.append({"stage": "comic", "name": name, "photo": photo, "alpha": _array_ref(out, f"alpha_{name}", alpha),
+                      "expected": _array_ref(out, f"comic_{name}", imageops.comic(rgb, alpha))})
+    # NCHW input (onnx --nchw): the Android app rejects it, the page accepts it
+    meta = android_golden._metadata(24, 40, mean=android_golden.IMAGENET_MEAN, std=android_golden.IMAGENET_STD)
+    meta["input"]["layout"] = "NCHW"
+    meta["target"] = "onnx"
+    cases.append({"stage": "input", "name": "nchw_float_imagenet", "photo": _array_ref(out, "photo_nchw", s["image"]),
+                  "metadata": meta, "expected": _array_ref(out, "in_nchw", contract.model_input(s["image"], meta)[0])})
+    path = out / "web_manifest.json"
+    path.write_text(json.dumps({"format": "edgematting-web-golden", "format_version": 1, "cases": cases}, indent=1))
+    return path
+
+
+#: Android golden stages the JS golden test lists as deliberately not run in JavaScript (its
+#: NOT_IN_JS, each with the reason): the browser orients photos itself while decoding, bounded
+#: decode is the Android decoder's job, and the page checks tensors with its own runtime check.
+JS_SKIPPED_STAGES = {"orient", "decode", "tensor_check"}
+
+
+def test_js_core_matches_python_golden_vectors(tmp_path):
+    _need_node()
+    android_golden.write_golden_vectors(tmp_path)
+    write_comic_goldens(tmp_path)
+    r = subprocess.run([NODE, "--test", str(WEB / "test" / "golden.test.mjs")], capture_output=True, text=True,
+                       env={**os.environ, "EDGEMATTING_GOLDEN_DIR": str(tmp_path)}, timeout=120)
+    tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-12:])
+    assert r.returncode == 0, tail
+    assert "# fail 0" in r.stdout, tail
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    web = json.loads((tmp_path / "web_manifest.json").read_text())
+    run_here = [c for c in manifest["cases"] if c["stage"] not in JS_SKIPPED_STAGES]
+    assert {c["stage"] for c in run_here} >= {"input", "alpha", "guided", "composite", "blur"}
+    n = 1 + len(run_here) + len(manifest["metadata_files"]) + len(web["cases"])
+    assert f"# pass {n}" in r.stdout, tail  # every case ran
+    skipped = set(re.findall(r"^ok \d+ - (\w+): \d+ cases .*# SKIP not run in JS: ", r.stdout, re.M))
+    assert skipped == JS_SKIPPED_STAGES and f"# skipped {len(JS_SKIPPED_STAGES)}" in r.stdout, tail
+
+
+def test_js_golden_test_fails_on_an_unknown_stage(tmp_path):
+    """A stage the JS test neither runs nor lists as not run in JS fails it (it is not skipped)."""
+    _need_node()
+    path = android_golden.write_golden_vectors(tmp_path)
+    write_comic_goldens(tmp_path)
+    manifest = json.loads(path.read_text())
+    manifest["cases"].append({"stage": "sharpen", "name": "new_stage", "photo": manifest["cases"][0]["photo"],
+                              "expected": manifest["cases"][0]["photo"]})
+    path.write_text(json.dumps(manifest))
+    r = subprocess.run([NODE, "--test", str(WEB / "test" / "golden.test.mjs")], capture_output=True, text=True,
+                       env={**os.environ, "EDGEMATTING_GOLDEN_DIR": str(tmp_path)}, timeout=120)
+    assert r.returncode != 0 and "# fail 1" in r.stdout, r.stdout[-2000:]
+    assert re.search(r"^not ok \d+ - sharpen: new_stage", r.stdout, re.M), r.stdout[-2000:]
+
+
+# --------------------------------------------------------------------------------------
+# the page in headless Chromium
+# --------------------------------------------------------------------------------------
+def _spread(model, centre_on: np.ndarray, seed=0):
+    """Confident, varied outputs from a random tiny model (as test_convert_coreml._spread):
+    random BatchNorm affines with statistics from one batch, then logits x3, centred on the
+    test photo `centre_on` (a model input) so that about half of it is person."""
+    from edgematting._tf import keras
+
+    L = keras().layers
+    rng = np.random.default_rng(seed)
+    x = ((rng.integers(0, 256, (8,) + tuple(model.input_shape[1:])) - 127.5) / 127.5).astype("float32")
+    bns = [lyr for lyr in model.layers if isinstance(lyr, L.BatchNormalization)]
+    for lyr in bns:
+        g, b, mm, mv = lyr.get_weights()
+        lyr.set_weights([rng.uniform(0.7, 1.3, g.shape).astype("float32"),
+                         rng.normal(0, 0.2, b.shape).astype("float32"), mm, mv])
+        lyr.momentum = 0.0
+    model(x, training=True)
+    for lyr in bns:
+        lyr.momentum = 0.99
+    last = [lyr for lyr in model.layers if isinstance(lyr, L.Conv2D) and lyr.use_bias and lyr.filters == 1][-1]
+    y = np.clip(model.predict(centre_on, verbose=0), 1e-6, 1 - 1e-6)
+    k, b = last.get_weights()
+    last.set_weights([k * 3.0, (b - np.median(np.log(y / (1 - y)))) * 3.0])
+    return model
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _b64(s: str, dtype, shape) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(s), dtype=dtype).reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def page_run(request, tmp_path_factory):
+    """Make the artifacts and bad inputs, serve them, drive the page once; return what it saw."""
+    _need_chromium()  # before building the model
+    tiny_fast_scnn_dir = request.getfixturevalue("tiny_fast_scnn_dir")
+    from PIL import Image
+
+    from edgematting.converters import convert_model
+    from edgematting.converters.base import ExportConfig
+    from edgematting.modelio import load_model_dir, save_model_dir
+
+    tmp = tmp_path_factory.mktemp("web_demo")
+    model, spec = load_model_dir(tiny_fast_scnn_dir)
+    h, w = spec.input_size
+    x_photo = imageops.to_model_input(_read_rgb(PHOTO), (h, w), spec.mean, spec.std)
+    md = save_model_dir(_spread(model, x_photo), spec, tmp / "model")
+    export = tmp / "export"
+    arts = {}
+    for key, target, precision, extra in PARITY_CASES:
+        cfg = ExportConfig(target=target, precision=precision, verify=False, **extra)
+        arts[key] = convert_model(md, cfg, out_dir=export, progress=False).path
+    # a model LiteRT.js cannot run: int8 input/output tensors (it has float32/int32/uint8 only)
+    int8io = convert_model(md, ExportConfig(target="tflite", precision="int8", tflite={"io": "int8"}, calib_samples=16,
+                                            verify=False), out_dir=export, progress=False).path
+    bad = tmp / "bad"
+    bad.mkdir()
+    # a valid sidecar of another model beside the fp32 model: the tensors disagree
+    mismatch = bad / "mismatch_fp32.tflite"
+    shutil.copy(arts["tflite-fp32"], mismatch)
+    shutil.copy(int8io.with_name(int8io.name + ".json"), bad / "mismatch_fp32.tflite.json")
+    # a sidecar that breaks the contract
+    invalid = bad / "badmeta_fp32.tflite"
+    shutil.copy(arts["tflite-fp32"], invalid)
+    meta = json.loads(arts["tflite-fp32"].with_name(arts["tflite-fp32"].name + ".json").read_text())
+    meta["input"]["dtype"] = "float64"
+    (bad / "badmeta_fp32.tflite.json").write_text(json.dumps(meta))
+    not_image = tmp / "holiday.jpg"
+    not_image.write_text("these are my holiday notes, not a photo\n")
+    huge = tmp / "huge.png"
+    Image.open(PHOTO).convert("RGB").resize((3000, 2000), Image.BILINEAR).save(huge, compress_level=1)
+    # the fp32 model with a sidecar that asks for the guided filter
+    guided = bad / "guided_fp32.tflite"
+    shutil.copy(arts["tflite-fp32"], guided)
+    meta = json.loads(arts["tflite-fp32"].with_name(arts["tflite-fp32"].name + ".json").read_text())
+    meta["postprocess"] = {"guided_filter": GUIDED_SIDECAR}
+    (bad / "guided_fp32.tflite.json").write_text(json.dumps(meta))
+    # a photo stored sideways, with EXIF orientation 6 (rotate 90 degrees clockwise to view)
+    sideways = tmp / "sideways.jpg"
+    _sideways_jpeg(sideways)
+
+    served = [*arts.values(), int8io, mismatch, invalid, guided]
+    srv = cmd_web_demo.DemoServer(served, port=0).start()
+    url = srv.url
+    shots = tmp / "shots"
+    shots.mkdir()
+
+    def wait(*states, ms=60000):
+        return {"do": "wait", "states": list(states), "timeout_ms": ms}
+
+    def save_text(sel, key):
+        return {"do": "text", "selector": sel, "save": key}
+
+    def save_eval(expr, key):
+        return {"do": "eval", "expr": expr, "save": key}
+
+    steps = [{"do": "goto", "url": f"{url}?model={arts['tflite-fp32'].name}"}, wait("ready", "error"),
+             {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]}, wait("done", "error")]
+    for key in arts:
+        if key != "tflite-fp32":
+            steps += [{"do": "select", "selector": "#model", "value": arts[key].name}, wait("done", "error")]
+        steps += [save_text("#message", f"{key}.message"), save_text("#stats", f"{key}.stats"),
+                  save_eval("window.edgemattingDemo.alphaBase64()", f"{key}.alpha"),
+                  save_eval("window.edgemattingDemo.bench(30, 3)", f"{key}.bench")]
+    steps += [  # "Refine edges": on by default when the sidecar asks for it, the user's choice kept after that
+        {"do": "select", "selector": "#model", "value": guided.name}, wait("done", "error"),
+        save_eval("document.getElementById('guided').checked", "guided_sidecar.checked"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "guided_sidecar.alpha"),
+        save_eval("window.edgemattingDemo.rawBase64()", "guided_sidecar.raw"),
+        save_text("#stats", "guided_sidecar.stats"),
+        # clicks, not check/uncheck: a box in the wrong state then fails a check below, not by a timeout
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "guided_off.alpha"),
+        save_text("#stats", "guided_off.stats"),
+        {"do": "select", "selector": "#model", "value": arts["tflite-fp32"].name}, wait("done", "error"),
+        save_eval("document.getElementById('guided').checked", "guided_kept_off.checked"),
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "guided_default.alpha"),
+        save_eval("window.edgemattingDemo.rawBase64()", "guided_default.raw"),
+        save_text("#stats", "guided_default.stats"),
+        {"do": "click", "selector": "#guided"}, wait("done", "error"),
+    ]
+    steps += [  # cut-out (fp32 tflite): download, screenshot
+        {"do": "select", "selector": "#model", "value": arts["tflite-fp32"].name}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "cutout.alpha"),
+        {"do": "download", "selector": "#download", "path": str(tmp / "cutout.png"), "save": "cutout.filename"},
+        {"do": "screenshot", "path": str(shots / "cutout.png")},
+        save_eval("JSON.stringify(document.getElementById('result').getBoundingClientRect())", "cutout.rect"),
+        # comic effect over the original scene
+        {"do": "check", "selector": "#bg-photo"}, wait("done", "error"),
+        {"do": "check", "selector": "#comic"}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.outputBase64()", "comic.output"),
+        save_eval("window.edgemattingDemo.alphaBase64()", "comic.alpha"),
+        {"do": "screenshot", "path": str(shots / "comic.png")},
+        {"do": "uncheck", "selector": "#comic"}, wait("done", "error"),
+        {"do": "check", "selector": "#bg-transparent"}, wait("done", "error"),
+        # bad inputs, each reported on the page
+        {"do": "files", "selector": "#photo-input", "paths": [str(not_image)]}, wait("done", "error"),
+        save_text("#message", "not_image.message"), save_eval("document.body.dataset.state", "not_image.state"),
+        {"do": "files", "selector": "#photo-input", "paths": [str(huge)]}, wait("done", "error", ms=90000),
+        save_text("#message", "huge.message"), save_text("#notes", "huge.notes"),
+        save_eval("[document.getElementById('result').width, document.getElementById('result').height]", "huge.canvas"),
+        # a photo dropped on the page
+        save_eval("document.body.dataset.state = 'pending'", "_"), save_eval(DROP_PHOTO_JS, "_"), wait("done", "error"),
+        save_eval("[document.getElementById('result').width, document.getElementById('result').height]", "drop.canvas"),
+        save_text("#message", "drop.message"),
+        # a photo with EXIF orientation 6: the browser decodes it upright
+        {"do": "files", "selector": "#photo-input", "paths": [str(sideways)]}, wait("done", "error"),
+        save_eval("window.edgemattingDemo.photoSize()", "exif.size"),
+        save_eval("window.edgemattingDemo.photoBase64()", "exif.photo"),
+        save_text("#message", "exif.message"),
+        {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]}, wait("done", "error"),
+        {"do": "select", "selector": "#model", "value": int8io.name}, wait("done", "error"),
+        save_text("#message", "unrunnable.message"),
+        {"do": "select", "selector": "#model", "value": mismatch.name}, wait("done", "error"),
+        save_text("#message", "mismatch.message"),
+        {"do": "select", "selector": "#model", "value": invalid.name}, wait("done", "error"),
+        save_text("#message", "invalid.message"),
+        {"do": "screenshot", "path": str(shots / "error.png")},
+        # camera: refused (no permission granted), then allowed (Chromium's fake camera)
+        {"do": "goto", "url": url}, wait("ready", "error"),
+        {"do": "click", "selector": "#camera"}, wait("live", "error", ms=20000),
+        save_text("#message", "camera_refused.message"),
+        {"do": "goto", "url": url, "permissions": ["camera"]}, wait("ready", "error"),
+        {"do": "click", "selector": "#camera"}, wait("live", "error", ms=20000),
+        {"do": "sleep", "ms": 1500}, save_text("#stats", "camera.stats"), save_text("#message", "camera.message"),
+        {"do": "click", "selector": "#camera"},
+    ]
+    plan = tmp / "plan.json"
+    result_path = tmp / "result.json"
+    plan.write_text(json.dumps({"executable": CHROMIUM, "steps": steps}))
+    try:
+        r = subprocess.run([NODE, str(WEB / "test" / "drive.mjs"), str(plan), str(result_path)],
+                           capture_output=True, text=True, timeout=240)
+    finally:
+        srv.stop()
+    if not result_path.is_file():
+        pytest.fail(f"the browser driver wrote nothing (exit {r.returncode}): {(r.stdout + r.stderr)[-3000:]}")
+    res = json.loads(result_path.read_text())
+    assert "error" not in res, f"{res.get('error')} (page state {res.get('state')}, message {res.get('message')!r}); " \
+                               f"console: {res['console'][-5:]}; page errors: {res['pageErrors']}"
+    return {"saved": res["saved"], "result": res, "artifacts": arts, "tmp": tmp, "shots": shots, "url": url,
+            "sideways": sideways}
+
+
+#: postprocess.guided_filter of the test sidecar that asks for it (not the defaults, so that the
+#: page is seen to use the sidecar's parameters)
+GUIDED_SIDECAR = {"radius": 2, "eps": 1e-3}
+
+
+def _sideways_jpeg(path: Path) -> None:
+    """A 40x30 JPEG of four coloured quadrants stored sideways: EXIF orientation 6."""
+    from PIL import Image
+
+    img = np.zeros((30, 40, 3), np.uint8)
+    img[:15, :20], img[:15, 20:], img[15:, :20], img[15:, 20:] = (230, 30, 30), (30, 200, 40), (40, 40, 220), (240, 230, 30)
+    im = Image.fromarray(img)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(path, "JPEG", quality=95, exif=exif.tobytes())
+
+
+#: Drops a 40x30 PNG made in the page onto it, as a person dragging a file would.
+DROP_PHOTO_JS = """(async () => {
+  const cv = document.createElement('canvas'); cv.width = 40; cv.height = 30;
+  const ctx = cv.getContext('2d'); ctx.fillStyle = '#c33'; ctx.fillRect(0, 0, 40, 30);
+  const blob = await new Promise((r) => cv.toBlob(r, 'image/png'));
+  const dt = new DataTransfer(); dt.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
+  document.getElementById('stage').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+  return true; })()"""
+
+
+def _python_alpha(artifact: Path, photo: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The Python runner on the same photo through the same pipeline (contract.model_input,
+    run_raw, contract.output_to_alpha), contract from the same sidecar."""
+    from edgematting.runners import load_runner
+
+    meta = contract.read_sidecar(artifact)
+    runner = load_runner(artifact, num_threads=1)
+    raw = runner.run_raw(contract.model_input(photo, meta))
+    return contract.output_to_alpha(raw, meta, photo.shape[:2]), meta
+
+
+def check_alpha_parity(page_run, key, target, precision):
+    saved = page_run["saved"]
+    photo = _read_rgb(PHOTO)
+    h, w = photo.shape[:2]
+    assert saved[f"{key}.message"] == "", saved[f"{key}.message"]
+    runtime = "LiteRT.js" if target == "tflite" else "onnxruntime-web"
+    assert runtime in saved[f"{key}.stats"] and "wasm" in saved[f"{key}.stats"], saved[f"{key}.stats"]
+    assert "ms per frame" in saved[f"{key}.stats"]
+    browser = _b64(saved[f"{key}.alpha"], np.float32, (h, w))
+    ref, meta = _python_alpha(page_run["artifacts"][key], photo)
+    # the parity check means something only if the model is confident and varied here
+    assert (ref < 0.2).mean() > 0.1 and (ref > 0.8).mean() > 0.1, "fixture model outputs are not varied enough"
+    tol = tolerance_for(target, precision)
+    m = compare(ref[None, ..., None], browser[None, ..., None], meta["output"]["threshold"], tol.iou_band)
+    checks, failures = check(m, tol)
+    bench = saved[f"{key}.bench"]
+    print(f"\n{key}: max abs {m['max_abs']:.2e}, mean abs {m['mean_abs']:.2e}, IoU {m['iou_checked']:.4f} "
+          f"(tolerance {tol.to_dict()}); browser {bench['backend']}: median {bench['median']:.2f} ms per frame "
+          f"(tiny 64x64 model)")
+    assert not failures, failures
+
+
+def check_comic(page_run):
+    saved = page_run["saved"]
+    photo = _read_rgb(PHOTO)
+    h, w = photo.shape[:2]
+    alpha = _b64(saved["comic.alpha"], np.float32, (h, w))
+    browser = _b64(saved["comic.output"], np.uint8, (h, w, 4))
+    assert (browser[..., 3] == 255).all()
+    ref = imageops.comic(photo, alpha)
+    d = np.abs(browser[..., :3].astype(int) - ref.astype(int))
+    within = float((d <= COMIC_TOLERANCE["max_level_diff"]).mean())
+    print(f"\ncomic: {float((d == 0).mean()):.4%} of values identical, {within:.4%} within "
+          f"{COMIC_TOLERANCE['max_level_diff']} level, max diff {int(d.max())}")
+    assert within >= COMIC_TOLERANCE["min_fraction"] and d.max() <= COMIC_TOLERANCE["max_abs"], (within, d.max())
+    # and the effect did something to the person
+    person = alpha > 0.9
+    assert (np.abs(ref.astype(int) - photo.astype(int)).max(-1)[person] > 8).mean() > 0.3
+
+
+def check_guided_filter(page_run):
+    """The page's "Refine edges": on by default for a sidecar with postprocess.guided_filter
+    (its radius and eps), bit-exact with contract.output_to_alpha(guided=...) on the model's
+    own output; off gives the plain alpha; the user's choice then holds for the next model,
+    and on with a sidecar that asks for nothing uses imageops.GuidedFilter's defaults."""
+    s = page_run["saved"]
+    photo = _read_rgb(PHOTO)
+    h, w = photo.shape[:2]
+    meta = contract.read_sidecar(page_run["artifacts"]["tflite-fp32"])
+    mh, mw = meta["output"]["height"], meta["output"]["width"]
+    assert s["guided_sidecar.checked"] is True, "Refine edges must be on when the sidecar asks for the guided filter"
+    raw = _b64(s["guided_sidecar.raw"], np.float32, (1, mh, mw, 1))
+    want = contract.output_to_alpha(raw, meta, (h, w), guide=photo, guided=imageops.GuidedFilter(**GUIDED_SIDECAR))
+    got = _b64(s["guided_sidecar.alpha"], np.float32, (h, w))
+    np.testing.assert_array_equal(got, want)
+    plain = contract.output_to_alpha(raw, meta, (h, w))
+    assert np.abs(want - plain).max() > 0.01, "the guided filter changed nothing on this photo"
+    assert "guided-filter edges (radius 2, eps 0.001)" in s["guided_sidecar.stats"], s["guided_sidecar.stats"]
+    np.testing.assert_array_equal(_b64(s["guided_off.alpha"], np.float32, (h, w)), plain)
+    assert "bilinear edges" in s["guided_off.stats"], s["guided_off.stats"]
+    assert s["guided_kept_off.checked"] is False, "the user's choice must hold for the next model"
+    raw = _b64(s["guided_default.raw"], np.float32, (1, mh, mw, 1))
+    want = contract.output_to_alpha(raw, meta, (h, w), guide=photo, guided=imageops.GuidedFilter())
+    np.testing.assert_array_equal(_b64(s["guided_default.alpha"], np.float32, (h, w)), want)
+    assert "guided-filter edges (radius 1, eps 0.0001)" in s["guided_default.stats"], s["guided_default.stats"]
+
+
+def check_exif_orientation(page_run):
+    """The browser applies EXIF orientation itself while decoding (the page asks for
+    imageOrientation 'from-image'): a photo stored sideways with orientation 6 is upright on
+    the page, as PIL's exif_transpose (and imageops.apply_exif_orientation) turns it."""
+    from PIL import Image, ImageOps
+
+    s = page_run["saved"]
+    assert s["exif.message"] == "", s["exif.message"]
+    with Image.open(page_run["sideways"]) as im:
+        want = np.asarray(ImageOps.exif_transpose(im).convert("RGB")).astype(int)
+    assert want.shape == (40, 30, 3)
+    assert s["exif.size"] == [30, 40], f"decoded {s['exif.size']} (w, h): not turned upright"
+    got = _b64(s["exif.photo"], np.uint8, (40, 30, 4))[..., :3].astype(int)
+    # JPEG decoders differ by a few levels; the quadrants' centres are 230 levels apart when misplaced
+    for y, x in [(7, 7), (7, 22), (32, 7), (32, 22)]:
+        assert np.abs(got[y, x] - want[y, x]).max() <= 12, (y, x, got[y, x], want[y, x])
+
+
+def check_cutout_download_and_screenshot(page_run):
+    from PIL import Image
+
+    saved = page_run["saved"]
+    photo = _read_rgb(PHOTO)
+    h, w = photo.shape[:2]
+    alpha = _b64(saved["cutout.alpha"], np.float32, (h, w))
+    assert saved["cutout.filename"] == "portrait-transparent.png"
+    with Image.open(page_run["tmp"] / "cutout.png") as im:
+        assert im.mode == "RGBA" and im.size == (w, h)
+        png = np.asarray(im)
+    np.testing.assert_array_equal(png, imageops.rgba_cutout(photo, alpha))
+    # the screenshot shows the cut-out: the canvas region is not blank
+    rect = json.loads(saved["cutout.rect"])
+    assert rect["width"] > 50 and rect["height"] > 50
+    with Image.open(page_run["shots"] / "cutout.png") as shot:
+        region = np.asarray(shot.convert("RGB"))[int(rect["top"]):int(rect["bottom"]), int(rect["left"]):int(rect["right"])]
+    colours = len(np.unique(region.reshape(-1, 3), axis=0))
+    assert region.std() > 10 and colours > 200, (region.std(), colours)
+
+
+def check_bad_input_reported_on_the_page(page_run):
+    s = page_run["saved"]
+    assert s["not_image.state"] == "error"
+    assert "“holiday.jpg” is not an image this browser can open" in s["not_image.message"], s["not_image.message"]
+    # a huge photo: downscaled for inference, the cut-out kept at full size
+    assert s["huge.message"] == "", s["huge.message"]
+    assert s["huge.canvas"] == [3000, 2000]
+    assert "the model sees a 1024×683 downscaled copy; the cut-out keeps the full 3000×2000" in s["huge.notes"], s["huge.notes"]
+    # a model the runtime cannot run: the runtime's reason
+    msg = s["unrunnable.message"]
+    assert "LiteRT.js 2.5.3 cannot run fast-scnn_int8_ioint8.tflite" in msg and "INT8" in msg, msg
+    msg = s["mismatch.message"]
+    assert "mismatch_fp32.tflite.json does not match mismatch_fp32.tflite" in msg, msg
+    assert "the sidecar says input int8 [1, 64, 64, 3], the model takes float32 [1, 64, 64, 3]" in msg, msg
+    msg = s["invalid.message"]
+    assert "badmeta_fp32.tflite.json: model metadata key 'input.dtype'" in msg, msg
+    assert "Camera permission was refused" in s["camera_refused.message"], s["camera_refused.message"]
+    assert s["drop.canvas"] == [40, 30] and s["drop.message"] == "", (s["drop.canvas"], s["drop.message"])
+
+
+def check_camera(page_run):
+    s = page_run["saved"]
+    assert s["camera.message"] == "", s["camera.message"]
+    assert "LiteRT.js" in s["camera.stats"] and "frames/s" in s["camera.stats"], s["camera.stats"]
+
+
+def check_local_only(page_run):
+    res = page_run["result"]
+    assert res["pageErrors"] == [], res["pageErrors"]
+    origins = set(res["origins"])
+    want = page_run["url"].rstrip("/")
+    assert origins and origins <= {want}, origins
+
+
+def test_page_in_headless_chromium(page_run):
+    """One browser run (the fixture), every check on it; all failures are reported together.
+
+    One test rather than several on a module fixture: under `pytest -n 2` tests of one module
+    may land on both workers, and each would build the model and drive the browser again."""
+    checks = [(f"alpha parity {key}", check_alpha_parity, (key, target, precision))
+              for key, target, precision, _ in PARITY_CASES]
+    checks += [("guided filter", check_guided_filter, ()), ("EXIF orientation", check_exif_orientation, ()),
+               ("comic effect", check_comic, ()), ("cut-out download and screenshot", check_cutout_download_and_screenshot, ()),
+               ("bad input on the page", check_bad_input_reported_on_the_page, ()), ("camera", check_camera, ()),
+               ("everything from the local server", check_local_only, ())]
+    failures = []
+    for name, fn, args in checks:
+        try:
+            fn(page_run, *args)
+        except AssertionError as e:
+            failures.append(f"{name}: {e}")
+    assert not failures, "\n".join(failures)
