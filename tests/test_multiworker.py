@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# Measured: 190 s for both workers on 2 cores shared with other jobs (load average ~12):
-# two TensorFlow start-ups, two synthetic pools and a gRPC cluster set-up. Hence `slow`.
+# Measured for both workers on 2 cores shared with other jobs: 57 s at load average ~7,
+# 190 s at ~12 (two TensorFlow start-ups, two synthetic pools, a gRPC cluster). Not `slow`
+# (about a minute on its own); the timeout leaves room for a busy machine.
 TIMEOUT_S = 300
 
 
@@ -54,7 +54,6 @@ def _env(index, ports, tmp):
     return env
 
 
-@pytest.mark.slow
 def test_two_workers_train_and_only_the_chief_writes(tmp_path):
     out = tmp_path / "run"
     ports = _free_ports(2)
