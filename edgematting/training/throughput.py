@@ -274,7 +274,7 @@ def format_table(out: dict) -> str:
     for r in out["train"]:
         xla = " + XLA" if r["jit_compile"] else ""
         if "error" in r:
-            lines.append(f"| training step, {r['policy']}{xla} | fails: {r['error']} | | |")
+            lines.append(f"| training step, {r['policy']}{xla} | fails: {r['error'][:120]} | | |")
             continue
         lines.append(f"| training step, {r['policy']}{xla} | {r['images_per_second']:.1f} | "
                      f"{r['cpu_ms_per_image']:.1f} | {r['vs_first']:.2f} |")

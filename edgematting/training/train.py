@@ -357,8 +357,8 @@ def resolve_precision(mixed_precision=MixedPrecision.AUTO, jit_compile=JitCompil
 
     ``auto`` means float16 + XLA with a GPU, and float32 without XLA on a CPU. On the 2-core
     AMD EPYC here (TensorFlow reports AVX512_BF16), Fast-SCNN 256x256 batch 16, neither
-    helps: the bfloat16 step ran at 0.72x the float32 images/s (41 vs 38 CPU-ms/image) and
-    the XLA step at 0.05x (345 CPU-ms/image), measured with
+    helps: the bfloat16 step ran at 0.72-0.81x the float32 images/s (41 vs 38-39
+    CPU-ms/image) and the XLA step at 0.05-0.07x (345-348 CPU-ms/image), measured twice with
     ``python -m edgematting.training.throughput --compare``; so a CPU run stays what it
     always was. Explicit values are used as given, on any device; float16 on a CPU only
     prints a warning (TensorFlow emulates it there and it is slow).
