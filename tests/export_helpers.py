@@ -60,3 +60,35 @@ def assert_export_matches(model_dir, target: str, precision: str, tmp_path, **co
     leftovers = {p.name for p in out.iterdir()} - {artifact.path.name, artifact.sidecar.name}
     assert not leftovers, leftovers
     return artifact, report
+
+
+def spread_model(model, seed=0):
+    """Make an untrained model's output confident and varied, in place (returns it).
+
+    An untrained model outputs ~0.5 everywhere, which makes any parity check vacuous. This
+    gives the BatchNorm layers random affine parameters, sets their statistics from one
+    batch (unit-scale activations, as in a trained net), centres the final logits and
+    scales them x3 (a trained segmenter is confident), so alphas span 0..1.
+    """
+    import numpy as np
+
+    from edgematting._tf import keras
+
+    L = keras().layers
+    rng = np.random.default_rng(seed)
+    x = ((rng.integers(0, 256, (8,) + tuple(model.input_shape[1:])) - 127.5) / 127.5).astype("float32")
+    bns = [lyr for lyr in model.layers if isinstance(lyr, L.BatchNormalization)]
+    for lyr in bns:
+        g, b, mm, mv = lyr.get_weights()
+        lyr.set_weights([rng.uniform(0.7, 1.3, g.shape).astype("float32"),
+                         rng.normal(0, 0.2, b.shape).astype("float32"), mm, mv])
+        lyr.momentum = 0.0
+    model(x, training=True)  # momentum 0: moving statistics := this batch's statistics
+    for lyr in bns:
+        lyr.momentum = 0.99
+    last = [lyr for lyr in model.layers if isinstance(lyr, L.Conv2D) and lyr.use_bias and lyr.filters == 1][-1]
+    y = np.clip(model.predict(x, verbose=0), 1e-6, 1 - 1e-6)
+    k, b = last.get_weights()
+    # centre the logits and make the model confident (x3), as a trained segmenter is
+    last.set_weights([k * 3.0, (b - np.median(np.log(y / (1 - y)))) * 3.0])
+    return model

@@ -44,27 +44,7 @@ TOL = {
 }
 
 
-def _spread(model, seed=0):
-    from edgematting._tf import keras
-
-    L = keras().layers
-    rng = np.random.default_rng(seed)
-    x = ((rng.integers(0, 256, (8,) + tuple(model.input_shape[1:])) - 127.5) / 127.5).astype("float32")
-    bns = [lyr for lyr in model.layers if isinstance(lyr, L.BatchNormalization)]
-    for lyr in bns:
-        g, b, mm, mv = lyr.get_weights()
-        lyr.set_weights([rng.uniform(0.7, 1.3, g.shape).astype("float32"),
-                         rng.normal(0, 0.2, b.shape).astype("float32"), mm, mv])
-        lyr.momentum = 0.0
-    model(x, training=True)  # momentum 0: moving statistics := this batch's statistics
-    for lyr in bns:
-        lyr.momentum = 0.99
-    last = [lyr for lyr in model.layers if isinstance(lyr, L.Conv2D) and lyr.use_bias and lyr.filters == 1][-1]
-    y = np.clip(model.predict(x, verbose=0), 1e-6, 1 - 1e-6)
-    k, b = last.get_weights()
-    # centre the logits and make the model confident (x3), as a trained segmenter is
-    last.set_weights([k * 3.0, (b - np.median(np.log(y / (1 - y)))) * 3.0])
-    return model
+from export_helpers import spread_model as _spread  # noqa: E402
 
 
 @pytest.fixture(scope="module")

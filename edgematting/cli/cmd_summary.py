@@ -25,6 +25,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  edgematting summary --model fast-scnn --input-size 256\n"
         "  edgematting summary --model mattingnet --input-size 256x144 --width 0.5\n"
+        "  edgematting summary --model fast-scnn --model-option head=fused\n"
         "  edgematting summary runs/portrait --layers",
     )
     p.add_argument("model_dir", nargs="?", help="model directory (model.keras + model.json)")
@@ -35,6 +36,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    "(multiples of 16, at least 32; default 256)")
     p.add_argument("--width", type=float, default=1.0,
                    help="channel width multiplier for --model (default 1.0; lite = 0.5)")
+    p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="architecture option for --model, repeatable (as in `edgematting train`), "
+                   f"e.g. head=fused. Options (defaults): {models.options_help()}")
     p.add_argument("--layers", action="store_true", help="one row per layer instead of per block")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -47,6 +51,8 @@ def _load(args):
     if args.model_dir and args.architecture:
         raise InputError("Give either a model directory or --model ARCH, not both.")
     if args.model_dir:
+        if args.model_option:
+            raise InputError("--model-option applies to --model ARCH; a model directory has its own options.")
         from ..modelio import load_model_dir
 
         model, spec = load_model_dir(args.model_dir)
@@ -58,7 +64,8 @@ def _load(args):
         )
     size = models.parse_size(args.input_size)
     arch = models.check_architecture(args.architecture)
-    return models.build_model(arch, input_size=size, width=args.width), arch, args.width
+    options = models.parse_model_options(args.model_option)
+    return models.build_model(arch, input_size=size, width=args.width, **options), arch, args.width
 
 
 def run(args) -> int:

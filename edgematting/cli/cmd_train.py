@@ -12,7 +12,8 @@ DEFAULTS = dict(
 
 
 def register(sub):
-    from ..training.train import Strategy
+    from .. import models
+    from ..training.train import JitCompile, MixedPrecision, Strategy
 
     archs = REGISTRY.values()
     p = sub.add_parser(
@@ -36,6 +37,11 @@ def register(sub):
     p.add_argument("--input-size", default=None, help="HEIGHT or HEIGHTxWIDTH, multiples of 16 (default 256)")
     p.add_argument("--width", type=float, default=None, help="channel width multiplier (default 1.0)")
     p.add_argument("--lite", action="store_true", default=None, help="lite variant (width = models.LITE_WIDTH)")
+    p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="architecture option, repeatable; VALUE is read as JSON when it parses. "
+                   "E.g. --model-option head=fused [--model-option detail_stride=2]: a Fast-SCNN "
+                   "head that fuses the 1/4 (or 1/2) features of the first stage, for sharper "
+                   f"edges. Options (defaults): {models.options_help()}")
     p.add_argument("--epochs", type=int, default=None, help="total epochs of the run (default 10)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 16)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate, cosine decay with warm-up (default 1e-3)")
@@ -50,6 +56,12 @@ def register(sub):
     p.add_argument("--skip-bad", action="store_true", default=None, help="skip unreadable/unpaired files instead of failing")
     p.add_argument("--strategy", choices=[s.value for s in Strategy], default=None,
                    help="tf.distribute strategy (multiworker reads TF_CONFIG; default: default)")
+    p.add_argument("--mixed-precision", default=None, metavar="{" + ",".join(m.value for m in MixedPrecision) + "}",
+                   help="dtype policy while training: auto (default) = float16 on a GPU, float32 "
+                   "on a CPU; bfloat16 for CPUs/TPUs with native bf16; off = float32. The output "
+                   "layer stays float32 and the exported model.keras is always float32")
+    p.add_argument("--jit-compile", default=None, metavar="{" + ",".join(j.value for j in JitCompile) + "}",
+                   help="XLA-compile the training step: auto (default) = on with a GPU, off on a CPU")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                    help="stop cleanly after the epoch in progress when MIN minutes are spent")
     d = p.add_argument_group(
@@ -78,6 +90,7 @@ def register(sub):
 
 def config_from_args(args):
     """TrainConfig from parsed args; with --resume, unset flags come from the run."""
+    from ..models import parse_model_options
     from ..training.train import TrainConfig, _read_state, load_run_config
 
     given = {
@@ -88,6 +101,7 @@ def config_from_args(args):
         "input_size": args.input_size,
         "width": args.width,
         "lite": args.lite,
+        "model_options": parse_model_options(args.model_option) if args.model_option else None,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
@@ -97,6 +111,8 @@ def config_from_args(args):
         "backgrounds": args.backgrounds,
         "skip_bad": args.skip_bad,
         "strategy": args.strategy,
+        "mixed_precision": args.mixed_precision,
+        "jit_compile": args.jit_compile,
         "time_limit": args.time_limit,
         "init_weights": args.init_weights,
         "teacher": args.teacher,

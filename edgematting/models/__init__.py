@@ -163,6 +163,47 @@ def build_model(architecture: str, input_size=(256, 256), width: float = 1.0, **
     return _module(arch).build(size, width=wv, **merged)
 
 
+def parse_model_options(items) -> dict:
+    """``["head=fused", "detail_stride=2", "ppm_bins=[1,2]"]`` -> a dict of model options.
+
+    What ``--model-option KEY=VALUE`` passes. Each VALUE is read as JSON when it parses
+    (numbers, lists, true/false/null), else kept as a string. Names and values are checked
+    later, by `architecture_config` (InputError listing the valid options).
+    """
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(
+                f"--model-option {item!r}: use KEY=VALUE, e.g. --model-option head=fused."
+            )
+        if key in out:
+            raise InputError(f"--model-option {key} is given twice; pass each option once.")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value.strip()
+    return out
+
+
+def options_help() -> str:
+    """'fast-scnn: head=plain, ...; mattingnet: refine_channels=16' for a --model-option help."""
+    from .registry import REGISTRY
+
+    parts = []
+    for spec in REGISTRY.values():
+        opts = spec.load_module().DEFAULT_OPTIONS
+        text = ", ".join(
+            f"{k}={','.join(map(str, v)) if isinstance(v, (tuple, list)) else '-' if v is None else v}"
+            for k, v in opts.items()
+        )
+        parts.append(f"{spec.name}: {text or 'none'}")
+    return "; ".join(parts)
+
+
 def custom_objects() -> dict:
     """Custom layers to pass to `load_model`: none, every layer is a stock Keras layer."""
     return {}
@@ -202,6 +243,8 @@ __all__ = [
     "format_summary",
     "get_architecture",
     "model_summary",
+    "options_help",
+    "parse_model_options",
     "parse_size",
     "register_architecture",
     "unregister_architecture",

@@ -31,12 +31,15 @@ Hidden knobs (for tests and debugging, not in --help):
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import csv
 import difflib
 import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -66,6 +69,23 @@ class Strategy(str, Enum):
     DEFAULT = "default"
     MIRRORED = "mirrored"
     MULTIWORKER = "multiworker"
+
+
+class MixedPrecision(str, Enum):
+    """--mixed-precision: the Keras dtype policy of the training model (see `resolve_precision`)."""
+
+    AUTO = "auto"  # float16 on a GPU, float32 on a CPU
+    OFF = "off"  # float32
+    FLOAT16 = "float16"  # mixed_float16 (loss scaling added by compile)
+    BFLOAT16 = "bfloat16"  # mixed_bfloat16
+
+
+class JitCompile(str, Enum):
+    """--jit-compile: XLA-compile the training step (see `resolve_precision`)."""
+
+    AUTO = "auto"  # on with a GPU, off on a CPU
+    ON = "on"
+    OFF = "off"
 
 
 def _enum(cls, value, what: str):
@@ -131,12 +151,16 @@ class TrainConfig:
     teacher_output: str | None = None
     teacher_size: str | None = None
     teacher_edges: bool = False  # the teacher's soft matte inside the edge band of binary --data labels
+    mixed_precision: MixedPrecision | str = MixedPrecision.AUTO
+    jit_compile: JitCompile | str = JitCompile.AUTO
 
     def __post_init__(self):
         from ..models import LITE_WIDTH, check_width, parse_size
 
         self.model = get_architecture(self.model, what="model").name
         self.strategy = _enum(Strategy, self.strategy, "strategy")
+        self.mixed_precision = _enum(MixedPrecision, self.mixed_precision, "--mixed-precision")
+        self.jit_compile = _enum(JitCompile, self.jit_compile, "--jit-compile")
         self.input_size = parse_size(self.input_size)
         if self.lite:
             if self.width is not None and float(self.width) != LITE_WIDTH:
@@ -227,6 +251,8 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["strategy"] = self.strategy.value
+        d["mixed_precision"] = self.mixed_precision.value
+        d["jit_compile"] = self.jit_compile.value
         d["input_size"] = list(self.input_size)
         return d
 
@@ -301,6 +327,82 @@ def make_strategy(name: Strategy | str):
     # MultiWorkerMirroredStrategy reads the cluster from TF_CONFIG; without it, it runs
     # as a single worker over the local devices.
     return t.distribute.MultiWorkerMirroredStrategy()
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What `resolve_precision` decided for a run (recorded in model.json's training)."""
+
+    policy: str  # Keras dtype policy of the training model: float32 | mixed_float16 | mixed_bfloat16
+    jit_compile: bool
+    device: str  # "GPU" or "CPU": what "auto" looked at
+
+    def to_dict(self, cfg: "TrainConfig") -> dict:
+        return {
+            "mixed_precision": {"requested": cfg.mixed_precision.value, "policy": self.policy},
+            "jit_compile": {"requested": cfg.jit_compile.value, "enabled": self.jit_compile},
+            "device": self.device,
+        }
+
+
+_POLICIES = {
+    MixedPrecision.OFF: "float32",
+    MixedPrecision.FLOAT16: "mixed_float16",
+    MixedPrecision.BFLOAT16: "mixed_bfloat16",
+}
+
+
+def resolve_precision(mixed_precision=MixedPrecision.AUTO, jit_compile=JitCompile.AUTO, gpu: bool | None = None) -> Precision:
+    """Turn --mixed-precision / --jit-compile into a dtype policy and an XLA switch.
+
+    ``auto`` means float16 + XLA with a GPU, and float32 without XLA on a CPU. On the 2-core
+    AMD EPYC here (TensorFlow reports AVX512_BF16), Fast-SCNN 256x256 batch 16, neither
+    helps: the bfloat16 step ran at 0.72-0.81x the float32 images/s (41 vs 38-39
+    CPU-ms/image) and the XLA step at 0.05-0.07x (345-348 CPU-ms/image), measured twice with
+    ``python -m edgematting.training.throughput --compare``; so a CPU run stays what it
+    always was. Explicit values are used as given, on any device; float16 on a CPU only
+    prints a warning (TensorFlow emulates it there and it is slow).
+    """
+    if gpu is None:
+        from .._tf import tf
+
+        gpu = bool(tf().config.list_physical_devices("GPU"))
+    mp = _enum(MixedPrecision, mixed_precision, "--mixed-precision")
+    jc = _enum(JitCompile, jit_compile, "--jit-compile")
+    policy = ("mixed_float16" if gpu else "float32") if mp is MixedPrecision.AUTO else _POLICIES[mp]
+    jit = gpu if jc is JitCompile.AUTO else jc is JitCompile.ON
+    if policy == "mixed_bfloat16" and jit and not gpu:
+        from ..errors import UnsupportedError
+
+        # TensorFlow's XLA CPU backend rejects the bf16 training step ("Seen floating point
+        # types of different precisions in ReluGrad ... mixed precision is disallowed").
+        raise UnsupportedError(
+            "--mixed-precision bfloat16 with --jit-compile on does not compile on a CPU "
+            "(TensorFlow's XLA CPU backend rejects mixed bf16/f32 gradients); use one of the two."
+        )
+    if policy == "mixed_float16" and not gpu:
+        print("warning: --mixed-precision float16 on a CPU is emulated and slow; bfloat16 or off "
+              "is what a CPU runs natively.", file=sys.stderr)
+    return Precision(policy=policy, jit_compile=bool(jit), device="GPU" if gpu else "CPU")
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to `name` inside the block, restored after it.
+
+    Layers take the policy when they are built, so a model built inside keeps it; a model
+    whose output layer declares ``dtype="float32"`` (every registered architecture's
+    ``alpha`` does) returns float32 under a mixed policy, so losses and metrics stay float32.
+    """
+    from .._tf import keras
+
+    mp = keras().mixed_precision
+    old = mp.global_policy()
+    mp.set_global_policy(name)
+    try:
+        yield
+    finally:
+        mp.set_global_policy(old)
 
 
 def _is_chief(strategy) -> bool:
@@ -641,6 +743,7 @@ class _Run:
         self.model = None
         self.ckpt = None
         self.optimizer = None
+        self.precision: Precision | None = None
 
     def _better(self, value) -> bool:
         if value is None or not math.isfinite(value):
@@ -783,6 +886,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     single = cfg.strategy is not Strategy.MULTIWORKER
     state = _check_out_dir(cfg, out) if single else None  # fail fast, before TF work
     strategy = make_strategy(cfg.strategy)
+    precision = resolve_precision(cfg.mixed_precision, cfg.jit_compile)  # before writing anything
     chief = _is_chief(strategy)
     if chief and not single:
         state = _check_out_dir(cfg, out)
@@ -791,6 +895,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         work = out
     else:
         work = Path(tempfile.mkdtemp(prefix="edgematting-worker-"))
+        # A non-chief's checkpoints only have to exist while it trains (they are written
+        # because saving is collective); remove them at the end, or at exit after an error.
+        atexit.register(shutil.rmtree, work, True)
         state = _read_state(out) if cfg.resume else None
     run = _Run(cfg, out, work, chief, state, started)
 
@@ -809,11 +916,24 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     from .losses import loss_for, make_metrics
 
     total_steps = steps * cfg.epochs
+    run.precision = precision
+    if precision.policy != "float32" or precision.jit_compile:
+        say(f"training in {precision.policy}{' with XLA' if precision.jit_compile else ''} "
+            f"({precision.device}); the exported model is float32")
     with strategy.scope():
-        model = build_model(arch, **arch_cfg)
+        with dtype_policy(precision.policy):  # layers keep it; the global policy is restored
+            model = build_model(arch, **arch_cfg)
+        if model.outputs[0].dtype != t.float32:
+            raise InputError(
+                f"{arch}'s output layer computes in {model.outputs[0].dtype.name} under "
+                f"{precision.policy}; give it dtype='float32' or train with --mixed-precision off."
+            )
         schedule = make_schedule(cfg.lr, total_steps, int(round(cfg.warmup_epochs * steps)), cfg.min_lr_ratio)
         optimizer = k.optimizers.Adam(learning_rate=schedule)
-        model.compile(optimizer=optimizer, loss=loss_for(arch, cfg.loss_weights), metrics=make_metrics(arch))
+        # Under mixed_float16 compile wraps `optimizer` in a LossScaleOptimizer; `optimizer`
+        # itself (the one checkpointed) still holds the moments and the iteration counter.
+        model.compile(optimizer=optimizer, loss=loss_for(arch, cfg.loss_weights), metrics=make_metrics(arch),
+                      jit_compile=precision.jit_compile)
         optimizer.build(model.trainable_variables)
         ckpt = t.train.Checkpoint(model=model, optimizer=optimizer)
     run.model, run.optimizer, run.ckpt = model, optimizer, ckpt
@@ -866,6 +986,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
 
     ips = run.timed_images / run.timed_seconds if run.timed_seconds > 0 else None
     exported = _export(run, arch, arch_cfg, spec, steps, ips) if chief else None
+    if not chief:
+        shutil.rmtree(work, ignore_errors=True)
     return TrainResult(
         out_dir=out,
         best_metric=run.best_metric,
@@ -889,7 +1011,8 @@ def _export(run: _Run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, i
     from ..models import build_model
 
     cfg = run.cfg
-    model = build_model(arch, **arch_cfg)
+    with dtype_policy("float32"):  # float32 whatever the training (or the caller's global) policy
+        model = build_model(arch, **arch_cfg)
     src = "best"
     if run.best_weights and (run.out / BACKUP_DIR / run.best_weights).exists():
         model.load_weights(str(run.out / BACKUP_DIR / run.best_weights))
@@ -919,5 +1042,7 @@ def _export(run: _Run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, i
         "best_metric": {"name": run.monitor, "value": run.best_metric, "epoch": run.best_epoch, "weights": src},
         "images_per_second": ips,
     }
+    if run.precision is not None:
+        spec.training.update(run.precision.to_dict(cfg))
     save_model_dir(model, spec, run.out)
     return model
