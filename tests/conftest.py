@@ -14,7 +14,9 @@ if "EDGEMATTING_CACHE_DIR" not in os.environ:
 
 # --- models ------------------------------------------------------------------------------
 # Tiny, seeded, untrained models saved as model directories (model.keras + model.json), built
-# once per test session. Converter, evaluation and bench tests use these.
+# once per test session. Their output is ~0.5 everywhere, so they serve tests of plumbing
+# (shapes, files, options, errors). Tests that compare numbers (every converter parity test,
+# verify, bench) use the *confident* models further below.
 import pytest  # noqa: E402
 
 TINY_INPUT_SIZE = (64, 64)
@@ -49,4 +51,123 @@ def tiny_mattingnet_dir(tmp_path_factory):
 def tiny_model_dir(request):
     """Each tiny model dir in turn (parametrized over both architectures)."""
     name = "tiny_fast_scnn_dir" if request.param == "fast-scnn" else "tiny_mattingnet_dir"
+    return request.getfixturevalue(name)
+
+
+# --- confident models ---------------------------------------------------------------------
+# An untrained model outputs ~0.5 everywhere (std ~1e-5 for Fast-SCNN): a parity check on it
+# passes with a wrong mean, std or channel order. These are the same tiny architectures
+# trained for a few steps on synthetic portraits, so, like a real segmenter, they are
+# confident (most pixels near 0 or 1), vary within and between images, have a few percent
+# of pixels near the threshold (edges, hair), and are smooth functions of their input.
+# (Random weights spread and scaled up, the other way to get confident outputs, make a
+# chaotic net: rounding its weights to fp16 moved the output by mean 3e-3 (Fast-SCNN) and
+# 1.3e-2 (MattingNet), above the fp16 rows of verify.TOLERANCES; after these steps, 2e-4.)
+#
+# Recipe (all seeded): 32 synthetic 64x64 portraits (seed CONFIDENT_TRAIN_SEED, neither the
+# calibration nor the verification seed); CONFIDENT_STEPS steps of binary cross-entropy
+# against their alpha, batch 8, SGD lr 0.3 momentum 0.9 (Adam converges about as fast but
+# its graph takes twice as long to trace, and tracing is most of the cost); then the
+# BatchNorm moving statistics are set from one pass over the training images (momentum 0),
+# so inference mode computes what was trained instead of lagging moving averages. The
+# trained weights go into a freshly built, uncompiled model. The fixture then asserts that
+# the saved model is confident (`export_helpers.assert_confident`) on the images verify
+# compares on. Cost: about 8 (Fast-SCNN) and 20 (MattingNet) CPU seconds, paid once per
+# test run: pytest-xdist workers share the saved models (built under a file lock).
+CONFIDENT_TRAIN_SEED = 2024
+CONFIDENT_TRAIN_IMAGES = 32
+CONFIDENT_STEPS = 200
+CONFIDENT_BATCH = 8
+
+
+def _train_confident(architecture, out_dir):
+    import time
+
+    import numpy as np
+
+    from edgematting._tf import keras, tf
+    from edgematting.calibration import calibration_images
+    from edgematting.data.synthetic import SyntheticPortraits
+    from edgematting.modelio import ModelSpec, save_model_dir
+    from edgematting.models import architecture_config, build_model
+
+    t0 = time.process_time()
+    k, T = keras(), tf()
+    k.utils.set_random_seed(1234)
+    config = architecture_config(architecture, input_size=TINY_INPUT_SIZE, width=TINY_WIDTH)
+    spec = ModelSpec(architecture=architecture, config=config, input_size=TINY_INPUT_SIZE)
+    model = build_model(architecture, **config)
+    n = CONFIDENT_TRAIN_IMAGES
+    x = spec.normalize(calibration_images(spec, "synthetic", n, seed=CONFIDENT_TRAIN_SEED)).astype(np.float32)
+    gen = SyntheticPortraits(size=TINY_INPUT_SIZE, seed=CONFIDENT_TRAIN_SEED)
+    y = np.stack([gen.sample(i)["alpha"] for i in range(n)])[..., None].astype(np.float32)
+    opt = k.optimizers.SGD(0.3, momentum=0.9)
+    bce = k.losses.BinaryCrossentropy()
+
+    @T.function
+    def step(xb, yb):
+        with T.GradientTape() as tape:
+            loss = bce(yb, model(xb, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(CONFIDENT_TRAIN_SEED)
+    for _ in range(CONFIDENT_STEPS):
+        idx = rng.choice(n, CONFIDENT_BATCH, replace=False)
+        step(x[idx], y[idx])
+    bns = [lyr for lyr in model.layers if isinstance(lyr, k.layers.BatchNormalization)]
+    momenta = [lyr.momentum for lyr in bns]
+    for lyr in bns:
+        lyr.momentum = 0.0
+    model(x, training=True)  # momentum 0: moving statistics := these images' statistics
+    for lyr, m in zip(bns, momenta):
+        lyr.momentum = m
+    fresh = build_model(architecture, **config)
+    fresh.set_weights(model.get_weights())
+    save_model_dir(fresh, spec, out_dir)
+    return time.process_time() - t0
+
+
+def _shared_model_dir(tmp_path_factory, architecture):
+    """Build the confident model once per test run, shared by pytest-xdist workers."""
+    import fcntl
+
+    from edgematting.modelio import SPEC_FILE
+
+    from export_helpers import assert_confident, confident_stats
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, common to every worker
+    out = root / f"confident_{architecture}"
+    with open(root / f"confident_{architecture}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (out / SPEC_FILE).is_file():  # model.json is written last
+            cpu = _train_confident(architecture, out)
+            print(f"\nconfident {architecture}: trained in {cpu:.1f} CPU s")
+    stats = confident_stats(out)
+    print(f"\nconfident {architecture}: {stats}")
+    assert_confident(stats, f"the confident {architecture} fixture")
+    return out
+
+
+@pytest.fixture(scope="session")
+def confident_fast_scnn_dir(tmp_path_factory):
+    """Saved Fast-SCNN model dir, 64x64, width 0.25, trained a few steps: confident output.
+    Shared: never write into it (copy it first, as test_convert_cli does)."""
+    return _shared_model_dir(tmp_path_factory, "fast-scnn")
+
+
+@pytest.fixture(scope="session")
+def confident_mattingnet_dir(tmp_path_factory):
+    """Saved MattingNet model dir, 64x64, width 0.25, trained a few steps: confident output.
+    Shared: never write into it."""
+    return _shared_model_dir(tmp_path_factory, "mattingnet")
+
+
+@pytest.fixture(scope="session", params=["fast-scnn", "mattingnet"])
+def confident_model_dir(request):
+    """Each confident model dir in turn (parametrized over both architectures)."""
+    name = "confident_fast_scnn_dir" if request.param == "fast-scnn" else "confident_mattingnet_dir"
     return request.getfixturevalue(name)
