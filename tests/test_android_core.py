@@ -212,8 +212,22 @@ def test_quantize_rounds_half_up_and_clips():
     x = np.array([-1000.0, -0.26, -0.25, 0.0, 0.24, 0.25, 1000.0], np.float32)
     q = contract.quantize(x, 0.5, 3, "int8")
     np.testing.assert_array_equal(q, np.array([-128, 2, 3, 3, 3, 4, 127], np.int8))
-    np.testing.assert_array_equal(contract.dequantize(q, 0.5, 3), (q.astype(np.float32) - 3) * np.float32(0.5))
     assert contract.quantize(np.float32(300.0), 1.0, 0, "uint8") == 255
+
+
+def test_dequantize_known_values_and_round_trip():
+    """Hand-computed values (not the function's own formula), and the property a
+    quantize/dequantize pair must have: within half a step of the input, inside the range."""
+    q = np.array([-128, 2, 3, 4, 127], np.int8)
+    d = contract.dequantize(q, 0.5, 3)
+    assert d.dtype == np.float32
+    np.testing.assert_array_equal(d, [-65.5, -0.5, 0.0, 0.5, 62.0])
+    # a uint8 alpha output with TFLite's usual scale 1/256, zero point 0
+    np.testing.assert_array_equal(contract.dequantize(np.array([0, 128, 255], np.uint8), 1 / 256, 0),
+                                  [0.0, 0.5, 0.99609375])
+    x = np.linspace(-60.0, 60.0, 1001, dtype=np.float32)
+    back = contract.dequantize(contract.quantize(x, 0.5, 3, "int8"), 0.5, 3)
+    assert np.abs(back - x).max() <= 0.25 + 1e-6
 
 
 # -- the Java core on the JVM --------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 import pytest
+
+from edgematting.contract import sidecar_path
 from PIL import Image
 
 from edgematting.cli import main
@@ -146,9 +148,9 @@ def _verify_mlpackage_without_weights(c: Ctx):
     src = c.fx("tiny_artifacts")["coreml_fp32"]
     dst = c.tmp / src.name
     shutil.copytree(src, dst)
-    shutil.copy(src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))
+    shutil.copy(sidecar_path(src), sidecar_path(dst))
     shutil.rmtree(dst / "Data" / "com.apple.CoreML" / "weights")
-    c.keep(dst.with_name(dst.name + ".json"))
+    c.keep(sidecar_path(dst))
     return ["verify", str(dst), "--model", str(c.fx("tiny_fast_scnn_dir"))]
 
 
@@ -233,8 +235,8 @@ def _verify_int8_over_fp32(c: Ctx):
     d.mkdir()
     fp32 = d / arts["tflite_fp32"].name
     shutil.copy(arts["tflite_int8"], fp32)  # the int8 file under the fp32 name ...
-    shutil.copy(arts["tflite_fp32"].with_name(arts["tflite_fp32"].name + ".json"), fp32.with_name(fp32.name + ".json"))
-    c.keep(fp32.with_name(fp32.name + ".json"))  # ... with the fp32 sidecar, which must stay as it was
+    shutil.copy(sidecar_path(arts["tflite_fp32"]), sidecar_path(fp32))
+    c.keep(sidecar_path(fp32))  # ... with the fp32 sidecar, which must stay as it was
     return ["verify", str(fp32), "--model", str(c.fx("tiny_fast_scnn_dir"))]
 
 

@@ -16,10 +16,11 @@ def _files(d: Path) -> list[str]:
 
 
 @pytest.fixture
-def model_copy(tiny_fast_scnn_dir, tmp_path):
-    """A private copy, so MODEL/export/ is written next to it and not in the shared fixture."""
+def model_copy(confident_fast_scnn_dir, tmp_path):
+    """A private copy of the confident model, so MODEL/export/ is written next to it and not
+    in the shared fixture (and the parity checks the CLI runs can fail)."""
     dst = tmp_path / "model"
-    shutil.copytree(tiny_fast_scnn_dir, dst)
+    shutil.copytree(confident_fast_scnn_dir, dst)
     return dst
 
 
@@ -100,15 +101,16 @@ def test_empty_calibration_folder_exit_2(model_copy, tmp_path, capsys):
 
 
 def test_parity_failure_exit_6_nothing_written(model_copy, tmp_path, monkeypatch, capsys):
-    from edgematting import verify
+    """A real parity failure (the uint8 input wrapper with a mean 2 pixel values off), not an
+    impossible tolerance: exit 6, every failed check reported once, nothing written."""
+    from export_helpers import break_input_mapping
 
-    monkeypatch.setitem(verify.TOLERANCES, ("tflite", "fp32"),
-                        verify.Tolerance(max_abs=-1.0, mean_abs=-1.0, reason="impossible, for the test"))
+    break_input_mapping(monkeypatch, "wrapper", "mean_off_by_2")
     out = tmp_path / "out"
-    rc = main(["convert", str(model_copy), "--out", str(out), "--verify-samples", "2"])
+    rc = main(["convert", str(model_copy), "--input", "uint8", "--out", str(out), "--verify-samples", "4"])
     assert rc == 6
     err = capsys.readouterr().err
-    assert "max_abs" in err and "mean_abs" in err  # every failure reported, once
+    assert err.count("max_abs") == 1 and err.count("alpha: iou") == 1, err  # every failure, once
     assert _files(out) == []
 
 
@@ -147,19 +149,25 @@ def test_conversion_error_keeps_existing_files(model_copy, tmp_path, monkeypatch
     assert _files(out) == ["keep.txt"]
 
 
-def test_verify_cli_needs_model(tmp_path, tiny_fast_scnn_dir, capsys):
+def test_verify_cli_needs_model(tmp_path, confident_fast_scnn_dir, tiny_fast_scnn_dir, capsys):
     from edgematting.converters import ExportConfig, convert_model
 
-    art = convert_model(tiny_fast_scnn_dir, ExportConfig(target="onnx", verify=False), out_dir=tmp_path / "x",
+    art = convert_model(confident_fast_scnn_dir, ExportConfig(target="onnx", verify=False), out_dir=tmp_path / "x",
                         progress=False)
     assert "verification" not in json.loads(art.sidecar.read_text())
     rc = main(["verify", str(art.path)])
     assert rc == 2
     assert "--model" in capsys.readouterr().err
-    rc = main(["verify", str(art.path), "--model", str(tiny_fast_scnn_dir), "-n", "2"])
+    rc = main(["verify", str(art.path), "--model", str(confident_fast_scnn_dir), "-n", "2"])
     assert rc == 0
     side = json.loads(art.sidecar.read_text())
     assert side["verification"]["passed"] is True  # verify stores its result in the sidecar
+    # against another model (the untrained one): parity fails, exit 6, and the sidecar says so
+    capsys.readouterr()
+    rc = main(["verify", str(art.path), "--model", str(tiny_fast_scnn_dir), "-n", "2"])
+    assert rc == 6 and "max_abs" in capsys.readouterr().err
+    side = json.loads(art.sidecar.read_text())
+    assert side["verification"]["passed"] is False
 
 
 def test_model_trained_on_a_folder_calibrates_and_verifies_on_it(tmp_path):

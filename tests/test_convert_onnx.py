@@ -1,10 +1,12 @@
-"""ONNX conversion of both tiny models: every precision, NCHW, uint8/4 channels."""
+"""ONNX conversion of both confident tiny models: every precision, NCHW, uint8/4 channels,
+and deliberate input-mapping mistakes that verification must catch."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from export_helpers import assert_export_matches
+from export_helpers import (CONFIDENT_FIXTURE, MUTATION_IDS, MUTATIONS, arch_precision_cases, assert_export_matches,
+                            assert_mutation_fails_parity)
 
 PRECISIONS = ["fp32", "fp16", "dynamic", "int8"]  # all ONNX precisions in REGISTRY
 
@@ -15,9 +17,12 @@ def test_registry_matches_test_list():
     assert set(REGISTRY["onnx"].precisions) == set(PRECISIONS)
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_onnx_precisions(tiny_model_dir, precision, tmp_path):
-    art, report = assert_export_matches(tiny_model_dir, "onnx", precision, tmp_path)
+# MattingNet's other precisions run with `pytest -m slow` (each ~15 s on 2 cores).
+@pytest.mark.parametrize("arch,precision", arch_precision_cases(
+    PRECISIONS, slow=[("mattingnet", "fp16"), ("mattingnet", "dynamic")]))
+def test_onnx_precisions(arch, precision, request, tmp_path):
+    confident_model_dir = request.getfixturevalue(CONFIDENT_FIXTURE[arch])
+    art, report = assert_export_matches(confident_model_dir, "onnx", precision, tmp_path)
     import onnx
 
     m = onnx.load(str(art.path))
@@ -29,12 +34,18 @@ def test_onnx_precisions(tiny_model_dir, precision, tmp_path):
     assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # fp16 keeps fp32 I/O
     if precision == "int8":
         assert any(n.op_type == "QuantizeLinear" for n in m.graph.node)
+    if precision == "dynamic":  # weight-only: int8 weights, no activation is quantized
+        ops = {n.op_type for n in m.graph.node}
+        assert "DequantizeLinear" in ops and not ops & {"QuantizeLinear", "DynamicQuantizeLinear", "ConvInteger"}
+        assert any(t.data_type == onnx.TensorProto.INT8 for t in m.graph.initializer)
+        assert not any(t.data_type == onnx.TensorProto.FLOAT and len(t.dims) == 4 and t.dims[2] > 1
+                       for t in m.graph.initializer), "a conv kernel was left in float32"
     if precision == "fp16":
         assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer)
 
 
-def test_onnx_nchw_fixed_batch(tiny_fast_scnn_dir, tmp_path):
-    art, _ = assert_export_matches(tiny_fast_scnn_dir, "onnx", "fp32", tmp_path,
+def test_onnx_nchw_fixed_batch(confident_fast_scnn_dir, tmp_path):
+    art, _ = assert_export_matches(confident_fast_scnn_dir, "onnx", "fp32", tmp_path,
                                    onnx={"nchw": True, "dynamic_batch": False, "opset": 15})
     import onnx
 
@@ -44,10 +55,14 @@ def test_onnx_nchw_fixed_batch(tiny_fast_scnn_dir, tmp_path):
     assert any(o.version == 15 for o in m.opset_import)
 
 
-def test_onnx_uint8_4ch_int8(tiny_fast_scnn_dir, tmp_path):
-    art, _ = assert_export_matches(tiny_fast_scnn_dir, "onnx", "int8", tmp_path, input_type="uint8", channels=4)
+def test_onnx_uint8_4ch_int8_io(confident_fast_scnn_dir, tmp_path):
+    """RGBA camera bytes in: uint8, 4 channels, alpha filled with 255 by the runner.
+    (Parity: the test below.)"""
+    from edgematting.converters import ExportConfig, convert_model
     from edgematting.runners import load_runner
 
+    art = convert_model(confident_fast_scnn_dir, ExportConfig(target="onnx", precision="int8", input_type="uint8",
+                        channels=4, calib_samples=8, verify=False), out_dir=tmp_path, progress=False)
     r = load_runner(art.path)
     assert r.input.type == "tensor(uint8)"
     from edgematting.contract import encode_normalized
@@ -58,18 +73,35 @@ def test_onnx_uint8_4ch_int8(tiny_fast_scnn_dir, tmp_path):
     assert (native[..., 3] == 255).all() and (native[..., :3] == 128).all()
 
 
-def test_onnx_non_integer_resize_sizes(tmp_path):
+def test_onnx_uint8_4ch_int8_parity(confident_fast_scnn_dir, tmp_path):
+    """The alpha byte must not set the quantized input's range (it once did: IoU 0.78)."""
+    assert_export_matches(confident_fast_scnn_dir, "onnx", "int8", tmp_path, input_type="uint8", channels=4)
+
+
+def test_onnx_non_integer_resize_sizes(confident_fast_scnn_dir, tmp_path):
     """80x80 is a multiple of 16 but not 32: the 1/32 branch (3 px) resizes to 10 px.
 
     tf2onnx writes that scale as float32(10/3) and onnxruntime then computes 9 pixels and
     refuses the graph; the converter must nudge the scale so the shapes match TensorFlow's.
+    The 80x80 model carries the confident 64x64 model's weights (Fast-SCNN's weights do not
+    depend on the input size), so the parity check sees a confident output.
     """
     from edgematting.models import architecture_config, build_model
-    from edgematting.modelio import ModelSpec, save_model_dir
+    from edgematting.modelio import ModelSpec, load_model_dir, save_model_dir
 
-    model = build_model("fast-scnn", (80, 80), 0.25)
-    spec = ModelSpec(architecture="fast-scnn", config=architecture_config("fast-scnn", (80, 80), 0.25),
-                     input_size=(80, 80))
+    trained, _ = load_model_dir(confident_fast_scnn_dir)
+    config = architecture_config("fast-scnn", (80, 80), 0.25)
+    model = build_model("fast-scnn", **config)
+    model.set_weights(trained.get_weights())
+    spec = ModelSpec(architecture="fast-scnn", config=config, input_size=(80, 80))
     model_dir = save_model_dir(model, spec, tmp_path / "m80")
-    _, report = assert_export_matches(model_dir, "onnx", "fp32", tmp_path)
-    assert report.max_abs <= 1e-5
+    assert_export_matches(model_dir, "onnx", "fp32", tmp_path)
+
+
+@pytest.mark.parametrize("case", MUTATIONS, ids=MUTATION_IDS)
+def test_wrong_input_mapping_fails_parity(confident_fast_scnn_dir, tmp_path, monkeypatch, case):
+    """A wrong mean, std or channel order, in the graph or in what the runner feeds, fails
+    verification: the parity tests above would catch such a converter bug."""
+    report = assert_mutation_fails_parity(confident_fast_scnn_dir, "onnx", case, tmp_path, monkeypatch)
+    if case[3] == "fp32":
+        assert any(f.startswith("alpha: max_abs") for f in report.failures), report.failures

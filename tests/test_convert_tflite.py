@@ -1,50 +1,49 @@
-"""TFLite conversion of both tiny models: every precision, uint8 pixels, 4 channels."""
+"""TFLite conversion of both confident tiny models: every precision, uint8 pixels, 4
+channels, and deliberate input-mapping mistakes that verification must catch."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from export_helpers import assert_export_matches
+from export_helpers import (CONFIDENT_FIXTURE, MUTATION_IDS, MUTATIONS, arch_precision_cases, assert_export_matches,
+                            assert_mutation_fails_parity)
 
 # Explicit list: every TFLite precision except int8-qat (needs QAT fine-tuning; tested in
 # test_qat.py) for both tiny models.
 PRECISIONS = ["fp32", "fp16", "dynamic", "int8", "int16x8"]
 
 
-# Explicit exclusion: LiteRT's int16x8 DEPTHWISE_CONV_2D refuses the untrained MattingNet
-# ("no_integer_overflow_from_quantization": a weight/activation scale ratio overflows the
-# fixed-point multiplier). The converter must say so with a typed error and write nothing.
-# Seen on both untrained fixtures; the positive int16x8 path is tested on a model with
-# well-conditioned BatchNorm statistics below (test_tflite_int16x8_conditioned).
-INT16X8_REFUSED = {"mattingnet", "fast-scnn"}
-
-
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_tflite_precisions(tiny_model_dir, precision, tmp_path):
-    from edgematting.modelio import load_spec
-
-    if precision == "int16x8" and load_spec(tiny_model_dir).architecture in INT16X8_REFUSED:
-        from edgematting.converters import ExportConfig, convert_model
-        from edgematting.errors import ConversionError
-
-        with pytest.raises(ConversionError, match="int16x8"):
-            convert_model(tiny_model_dir, ExportConfig(target="tflite", precision="int16x8", calib_samples=8),
-                          out_dir=tmp_path / "export", progress=False)
-        assert not (tmp_path / "export").exists()
-        return
-    art, report = assert_export_matches(tiny_model_dir, "tflite", precision, tmp_path)
+# MattingNet's other precisions run with `pytest -m slow` (each ~15 s on 2 cores).
+@pytest.mark.parametrize("arch,precision", arch_precision_cases(
+    PRECISIONS, slow=[("mattingnet", "fp16"), ("mattingnet", "dynamic"), ("mattingnet", "int16x8")]))
+def test_tflite_precisions(arch, precision, request, tmp_path):
+    confident_model_dir = request.getfixturevalue(CONFIDENT_FIXTURE[arch])
+    art, _ = assert_export_matches(confident_model_dir, "tflite", precision, tmp_path)
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_path=str(art.path))
     inp = it.get_input_details()[0]
     assert list(inp["shape"]) == [1, 64, 64, 3]  # static batch 1
     assert inp["dtype"] == np.float32
-    if precision == "fp32":
-        assert report.max_abs <= 1e-4
 
 
-def test_tflite_int8_uint8_input_is_raw_bytes(tiny_fast_scnn_dir, tmp_path):
-    art, _ = assert_export_matches(tiny_fast_scnn_dir, "tflite", "int8", tmp_path, input_type="uint8")
+def test_tflite_int16x8_refusal_is_typed(tiny_mattingnet_dir, tmp_path):
+    """LiteRT's int16x8 DEPTHWISE_CONV_2D refuses the *untrained* MattingNet
+    ("no_integer_overflow_from_quantization": with zero-mean/unit-variance BatchNorm a
+    weight/activation scale ratio overflows the fixed-point multiplier; the trained
+    confident models convert, above). The converter must say so with a typed error and
+    write nothing."""
+    from edgematting.converters import ExportConfig, convert_model
+    from edgematting.errors import ConversionError
+
+    with pytest.raises(ConversionError, match="int16x8"):
+        convert_model(tiny_mattingnet_dir, ExportConfig(target="tflite", precision="int16x8", calib_samples=8),
+                      out_dir=tmp_path / "export", progress=False)
+    assert not (tmp_path / "export").exists()
+
+
+def test_tflite_int8_uint8_input_is_raw_bytes(confident_fast_scnn_dir, tmp_path):
+    art, _ = assert_export_matches(confident_fast_scnn_dir, "tflite", "int8", tmp_path, input_type="uint8")
     from edgematting.runners import load_runner
 
     runner = load_runner(art.path)
@@ -60,16 +59,16 @@ def test_tflite_int8_uint8_input_is_raw_bytes(tiny_fast_scnn_dir, tmp_path):
 
     from edgematting.contract import encode_normalized
 
-    native = encode_normalized(load_spec(tiny_fast_scnn_dir).normalize(px), runner.contract)
+    native = encode_normalized(load_spec(confident_fast_scnn_dir).normalize(px), runner.contract)
     assert native.dtype == np.uint8 and np.array_equal(native, px)
     # and run_raw on those bytes equals run() on the normalized input
     raw = runner.run_raw(px)
     s, z = runner.output["quantization"]
-    np.testing.assert_allclose((raw.astype(np.float32) - z) * s, runner.run(load_spec(tiny_fast_scnn_dir).normalize(px)))
+    np.testing.assert_allclose((raw.astype(np.float32) - z) * s, runner.run(load_spec(confident_fast_scnn_dir).normalize(px)))
 
 
-def test_tflite_4_channels(tiny_mattingnet_dir, tmp_path):
-    art, _ = assert_export_matches(tiny_mattingnet_dir, "tflite", "fp32", tmp_path, channels=4)
+def test_tflite_4_channels(confident_mattingnet_dir, tmp_path):
+    art, _ = assert_export_matches(confident_mattingnet_dir, "tflite", "fp32", tmp_path, channels=4)
     from edgematting.runners import load_runner
 
     runner = load_runner(art.path)
@@ -82,13 +81,22 @@ def test_tflite_4_channels(tiny_mattingnet_dir, tmp_path):
     np.testing.assert_array_equal(runner.run_raw(x), y1)
 
 
-def test_tflite_uint8_4ch_int8(tiny_fast_scnn_dir, tmp_path):
-    art, _ = assert_export_matches(tiny_fast_scnn_dir, "tflite", "int8", tmp_path, input_type="uint8", channels=4)
+def test_tflite_uint8_4ch_int8_io(confident_fast_scnn_dir, tmp_path):
+    """The RGBA camera-bytes input: uint8, 4 channels, scale 1 / zero point 0. (Parity of
+    this artifact: the test below.)"""
+    from edgematting.converters import ExportConfig, convert_model
     from edgematting.runners import load_runner
 
+    art = convert_model(confident_fast_scnn_dir, ExportConfig(target="tflite", precision="int8", input_type="uint8",
+                        channels=4, calib_samples=8, verify=False), out_dir=tmp_path, progress=False)
     d = load_runner(art.path).input
     assert list(d["shape"]) == [1, 64, 64, 4] and d["dtype"] == np.uint8
     assert d["quantization"] == (1.0, 0)
+
+
+def test_tflite_uint8_4ch_int8_parity(confident_fast_scnn_dir, tmp_path):
+    """The alpha byte must not set the quantized input's range (it once did: IoU 0.78)."""
+    assert_export_matches(confident_fast_scnn_dir, "tflite", "int8", tmp_path, input_type="uint8", channels=4)
 
 
 def test_read_tflite_metadata_roundtrip(tmp_path):
@@ -118,19 +126,10 @@ def test_read_tflite_metadata_roundtrip(tmp_path):
     it.invoke()
 
 
-def test_tflite_int16x8_conditioned(tiny_fast_scnn_dir, tmp_path):
-    """int16x8 on the tiny Fast-SCNN with non-degenerate BatchNorm statistics (the random
-    fixture's zero-mean/unit-variance BN makes LiteRT refuse int16 kernels, see above)."""
-    from edgematting._tf import keras
-    from edgematting.modelio import load_model_dir, save_model_dir
-
-    model, spec = load_model_dir(tiny_fast_scnn_dir)
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if isinstance(layer, keras().layers.BatchNormalization):
-            g, b, mu, var = layer.get_weights()
-            layer.set_weights([g, rng.normal(0, 0.1, b.shape).astype("f4"), rng.normal(0, 0.1, mu.shape).astype("f4"),
-                               rng.uniform(0.5, 2, var.shape).astype("f4")])
-    d = save_model_dir(model, spec, tmp_path / "conditioned")
-    _, report = assert_export_matches(d, "tflite", "int16x8", tmp_path)
-    assert report.mean_abs < 1e-3  # int16 activations: far closer than int8
+@pytest.mark.parametrize("case", MUTATIONS, ids=MUTATION_IDS)
+def test_wrong_input_mapping_fails_parity(confident_fast_scnn_dir, tmp_path, monkeypatch, case):
+    """A wrong mean, std or channel order, in the graph or in what the runner feeds, fails
+    verification: the parity tests above would catch such a converter bug."""
+    report = assert_mutation_fails_parity(confident_fast_scnn_dir, "tflite", case, tmp_path, monkeypatch)
+    if case[3] == "fp32":
+        assert any(f.startswith("alpha: max_abs") for f in report.failures), report.failures

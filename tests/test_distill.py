@@ -382,6 +382,8 @@ def test_soft_edge_target_replaces_only_the_band_of_binary_labels():
     np.testing.assert_array_equal(soft_edge_target(soft, teacher), soft)
 
 
+# slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores)
+@pytest.mark.slow
 def test_train_with_teacher_edges(teacher_dir, tmp_path):
     from edgematting.data.synthetic import write_synthetic_folder
     from edgematting.modelio import load_model_dir

@@ -239,7 +239,9 @@ def test_parse_size_rejects(text):
         parse_size(text)
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+# MattingNet (~40 s on 2 cores) with `pytest -m slow`
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=[pytest.mark.slow] if a == "mattingnet" else [])
+                                  for a in ARCHITECTURES])
 def test_trains_two_steps(arch):
     k = _keras()
     k.utils.set_random_seed(0)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Measured for both workers on 2 cores shared with other jobs: 57 s at load average ~7,
@@ -54,6 +55,8 @@ def _env(index, ports, tmp):
     return env
 
 
+# about 60-100 s on 2 cores (two TensorFlow processes): run with `pytest -m slow`
+@pytest.mark.slow
 def test_two_workers_train_and_only_the_chief_writes(tmp_path):
     out = tmp_path / "run"
     ports = _free_ports(2)

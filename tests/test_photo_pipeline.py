@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from edgematting.contract import sidecar_path
 from PIL import Image
 
 from edgematting import imageops
@@ -327,7 +329,7 @@ def test_verify_sidecar_update_never_makes_it_inconsistent(tiny_artifacts, tiny_
     src = tiny_artifacts["tflite_fp32"]
     art = tmp_path / src.name
     shutil.copy(src, art)
-    shutil.copy(src.with_name(src.name + ".json"), art.with_name(art.name + ".json"))
+    shutil.copy(sidecar_path(src), sidecar_path(art))
     report = verify_artifact(art, tiny_fast_scnn_dir, n=2)
     side = record_verification(art, report)
     meta = json.loads(side.read_text())

@@ -37,8 +37,9 @@ def _train(out, **kw):
 @pytest.mark.parametrize(
     "flags,policy,jit",
     [
-        (dict(mixed_precision="bfloat16"), "mixed_bfloat16", False),
-        (dict(jit_compile="on"), "float32", True),
+        # bfloat16 and XLA each take ~30-60 s on 2 cores: `pytest -m slow`
+        pytest.param(dict(mixed_precision="bfloat16"), "mixed_bfloat16", False, marks=pytest.mark.slow),
+        pytest.param(dict(jit_compile="on"), "float32", True, marks=pytest.mark.slow),
         # the GPU default's code path (LossScaleOptimizer around the checkpointed Adam), run
         # on the CPU where float16 is emulated: one step is enough to check it works
         (dict(mixed_precision="float16"), "mixed_float16", False),
@@ -71,15 +72,26 @@ def test_one_step_exports_a_float32_model(tmp_path, flags, policy, jit):
         np.testing.assert_array_equal(a, b)
 
 
+# slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores)
+@pytest.mark.slow
 def test_bfloat16_trained_model_converts(tmp_path):
     """An export of a bf16 run is an ordinary float32 model.keras: it converts as before."""
-    from export_helpers import assert_export_matches
+    # (a model trained 1 step is not confident, so parity here shows only that it converts
+    # and runs; the float32 export is what is checked)
+    from edgematting.converters import ExportConfig, convert_model
+    from edgematting.modelio import load_model_dir
 
     _train(tmp_path / "run", mixed_precision="bfloat16")
-    art, report = assert_export_matches(tmp_path / "run", "tflite", "fp32", tmp_path)
-    assert report.max_abs <= 1e-4
+    model, _ = load_model_dir(tmp_path / "run")
+    assert {w.dtype.name for w in model.weights} == {"float32"}
+    assert model.compute_dtype == "float32" and model.output.dtype.name == "float32"
+    art = convert_model(tmp_path / "run", ExportConfig(target="tflite", precision="fp32", verify_samples=2),
+                        out_dir=tmp_path / "export", progress=False)
+    assert art.verification.passed and art.verification.max_abs <= 1e-4
 
 
+# slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores)
+@pytest.mark.slow
 def test_resume_may_change_precision(tmp_path):
     """Precision is not part of the model: a run resumes under another policy."""
     from edgematting.training import load_run_config, train
@@ -138,6 +150,8 @@ def test_bad_values_are_input_errors(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+# slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores)
+@pytest.mark.slow
 def test_throughput_compare_and_table():
     from edgematting.training.throughput import compare_training, format_table
 

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgematting.contract import sidecar_path
+
 import android_golden
 from edgematting import contract, imageops
 from edgematting.cli import main as cli_main
@@ -98,7 +100,7 @@ def _fake_artifact(folder: Path, name: str, meta: dict | str | None = None) -> P
     a = folder / name
     a.write_bytes(b"not really a model")
     if meta is not None:
-        a.with_name(a.name + ".json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+        sidecar_path(a).write_text(meta if isinstance(meta, str) else json.dumps(meta))
     return a
 
 
@@ -325,11 +327,11 @@ def page_run(request, tmp_path_factory):
     # a valid sidecar of another model beside the fp32 model: the tensors disagree
     mismatch = bad / "mismatch_fp32.tflite"
     shutil.copy(arts["tflite-fp32"], mismatch)
-    shutil.copy(int8io.with_name(int8io.name + ".json"), bad / "mismatch_fp32.tflite.json")
+    shutil.copy(sidecar_path(int8io), bad / "mismatch_fp32.tflite.json")
     # a sidecar that breaks the contract
     invalid = bad / "badmeta_fp32.tflite"
     shutil.copy(arts["tflite-fp32"], invalid)
-    meta = json.loads(arts["tflite-fp32"].with_name(arts["tflite-fp32"].name + ".json").read_text())
+    meta = json.loads(sidecar_path(arts["tflite-fp32"]).read_text())
     meta["input"]["dtype"] = "float64"
     (bad / "badmeta_fp32.tflite.json").write_text(json.dumps(meta))
     not_image = tmp / "holiday.jpg"
@@ -339,7 +341,7 @@ def page_run(request, tmp_path_factory):
     # the fp32 model with a sidecar that asks for the guided filter
     guided = bad / "guided_fp32.tflite"
     shutil.copy(arts["tflite-fp32"], guided)
-    meta = json.loads(arts["tflite-fp32"].with_name(arts["tflite-fp32"].name + ".json").read_text())
+    meta = json.loads(sidecar_path(arts["tflite-fp32"]).read_text())
     meta["postprocess"] = {"guided_filter": GUIDED_SIDECAR}
     (bad / "guided_fp32.tflite.json").write_text(json.dumps(meta))
     # a photo stored sideways, with EXIF orientation 6 (rotate 90 degrees clockwise to view)
