@@ -101,7 +101,7 @@ REGISTRY: dict[str, TargetSpec] = {
         precisions={
             "fp32": "tf2onnx, float32",
             "fp16": "float16 weights and compute (I/O stays float32)",
-            "dynamic": "onnxruntime dynamic int8 quantization",
+            "dynamic": "int8 weights (per channel), float compute",
             "int8": "onnxruntime static QDQ int8, calibrated",
         },
         input_types=("float", "uint8"),

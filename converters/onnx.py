@@ -5,10 +5,12 @@ fp32          tf2onnx.convert.from_keras (opset `config.onnx.opset`, default 17)
 fp16          onnxruntime.transformers.float16.convert_float_to_float16,
               keep_io_types=True (I/O stays float32; onnxconverter_common is not
               a dependency, the same converter ships with onnxruntime)
-dynamic       onnxruntime.quantization.quantize_dynamic, uint8 weights (ORT's CPU
-              ConvInteger kernel takes uint8 x uint8 only)
+dynamic       weight-only int8: per-channel symmetric int8 weights dequantized in the
+              graph (DequantizeLinear), float32 activations (`_weight_only_int8`
+              says why not onnxruntime's quantize_dynamic)
 int8          onnxruntime.quantization.quantize_static, QDQ, int8 activations and
-              per-channel int8 weights, MinMax calibration on the same
+              per-channel 7-bit weights (reduce_range: exact on x86 CPUs without
+              VNNI, where 8-bit weights saturate), MinMax calibration on the same
               `calibration_images` as TFLite
 ============  ================================================================
 
@@ -151,7 +153,6 @@ def _quantize(proto, spec, config: ExportConfig, tmp: Path):
         CalibrationMethod,
         QuantFormat,
         QuantType,
-        quantize_dynamic,
         quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -166,7 +167,7 @@ def _quantize(proto, spec, config: ExportConfig, tmp: Path):
         pre = src
     try:
         if config.precision == "dynamic":
-            quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QUInt8)
+            return _weight_only_int8(onnx.load(str(pre)))
         else:
             reader = _Reader(spec, config, proto.graph.input[0].name)
             quantize_static(
@@ -175,6 +176,12 @@ def _quantize(proto, spec, config: ExportConfig, tmp: Path):
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 per_channel=True,
+                # 7-bit weights: on x86 CPUs without VNNI (AVX2, AVX-512 before VNNI)
+                # onnxruntime multiplies u8 x s8 pairs with saturating 16-bit sums, and full
+                # 8-bit weights overflow them. Measured on an AMD EPYC (AVX2) on a trained
+                # tiny Fast-SCNN: mean error 0.0225, IoU 0.966 with 8-bit weights; 0.0088,
+                # 0.992 with 7-bit. On MattingNet the 7-bit weights cost 0.0004.
+                reduce_range=True,
                 calibrate_method=CalibrationMethod.MinMax,
             )
     except (KeyboardInterrupt, InputError):
@@ -182,6 +189,69 @@ def _quantize(proto, spec, config: ExportConfig, tmp: Path):
     except Exception as e:
         raise ConversionError(f"onnxruntime {config.precision} quantization failed: {e}") from e
     return onnx.load(str(dst))
+
+
+def _weight_only_int8(proto):
+    """int8 weights, float compute: every Conv/ConvTranspose/Gemm/MatMul weight initializer
+    becomes per-output-channel symmetric int8 (scale = max|w| / 127) feeding a
+    DequantizeLinear node; activations stay float32.
+
+    Why not onnxruntime's `quantize_dynamic`: it also quantizes every activation to uint8,
+    per tensor, with a range taken per call, and that is coarse for a CNN (measured on two
+    trained tiny Fast-SCNNs: mean error 0.035 and 0.074, mask IoU 0.945 and 0.910; TFLite's
+    dynamic range mode 0.002). Weight-only int8 gives the same 4x smaller weights at
+    near-float accuracy, like TFLite `dynamic`.
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    inits = {t.name: t for t in graph.initializer}
+    consumers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    new_nodes, quantized = [], 0
+    for node in graph.node:
+        w_index = 1 if node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm") else None
+        name = node.input[w_index] if w_index is not None and len(node.input) > w_index else None
+        init = inits.get(name) if name else None
+        if init is None or consumers.get(name, 0) != 1 or init.data_type != onnx.TensorProto.FLOAT:
+            new_nodes.append(node)
+            continue
+        w = numpy_helper.to_array(init).astype(np.float32)
+        if w.ndim < 2 or w.size < 16:
+            new_nodes.append(node)
+            continue
+        # the output-channel axis: 0 for Conv (O, I, kh, kw); 1 for ConvTranspose (I, O, ...)
+        # and for MatMul/Gemm weights (K, N) (Gemm with transB: 0)
+        axis = 0
+        if node.op_type in ("ConvTranspose", "MatMul"):
+            axis = 1
+        elif node.op_type == "Gemm":
+            axis = 0 if any(a.name == "transB" and a.i for a in node.attribute) else 1
+        other = tuple(i for i in range(w.ndim) if i != axis)
+        scale = (np.abs(w).max(axis=other) / np.float32(127.0)).astype(np.float32)
+        scale[scale == 0] = np.float32(1.0)
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+        graph.initializer.remove(init)
+        graph.initializer.extend([
+            numpy_helper.from_array(q, name + "_int8"),
+            numpy_helper.from_array(scale, name + "_scale"),
+            numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), name + "_zero_point"),
+        ])
+        new_nodes.append(helper.make_node("DequantizeLinear", [name + "_int8", name + "_scale", name + "_zero_point"],
+                                          [name], name=name + "_dequantize", axis=axis))
+        new_nodes.append(node)
+        quantized += 1
+    if not quantized:
+        raise ConversionError("no float weight to quantize in the ONNX graph")
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    return proto
 
 
 def convert_proto(model, spec, config: ExportConfig):

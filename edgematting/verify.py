@@ -82,7 +82,8 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
                "and full int8"),
     ("onnx", "dynamic"): Tolerance(
         mean_abs=1e-2, min_iou=0.98, iou_band=0.02,
-        reason="uint8 weights and per-tensor dynamic uint8 activations (ConvInteger)"),
+        reason="per-channel int8 weights dequantized in the graph, float32 compute "
+               "(measured mean 2.5e-3 on the trained tiny models)"),
     ("tflite", "int8"): Tolerance(
         mean_abs=0.02, min_iou=0.98, iou_band=0.02,
         reason="8-bit activations calibrated on few images: small mean error, no bound "
@@ -93,7 +94,7 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
                "and differs by the fine-tuning as well as by quantization"),
     ("onnx", "int8"): Tolerance(
         mean_abs=0.02, min_iou=0.98, iou_band=0.02,
-        reason="static QDQ int8, per-channel weights, MinMax calibration"),
+        reason="static QDQ int8, per-channel 7-bit weights, MinMax calibration"),
     ("coreml", "int8"): Tolerance(
         mean_abs=0.02, min_iou=0.98, iou_band=0.02,
         reason="8-bit linear weight quantization with fp16 compute"),
