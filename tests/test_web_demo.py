@@ -104,7 +104,7 @@ def _fake_artifact(folder: Path, name: str, meta: dict | str | None = None) -> P
     return a
 
 
-def _one_line_error(capsys, rc: int, code: int, *needles: str) -> str:
+def assert_one_line_error(capsys, rc: int, code: int, *needles: str) -> str:
     err = capsys.readouterr().err.strip()
     assert rc == code, err
     assert err.startswith("error: ") and "Traceback" not in err and "\n" not in err, err
@@ -115,22 +115,22 @@ def _one_line_error(capsys, rc: int, code: int, *needles: str) -> str:
 
 def test_cli_bad_inputs_are_typed_one_line_errors(tmp_path, capsys):
     rc = cli_main(["web-demo", str(tmp_path / "nope")])
-    _one_line_error(capsys, rc, 2, "Not found")
+    assert_one_line_error(capsys, rc, 2, "Not found")
     (tmp_path / "empty").mkdir()
     rc = cli_main(["web-demo", str(tmp_path / "empty")])
-    _one_line_error(capsys, rc, 2, "No .tflite or .onnx artifacts", "edgematting convert")
+    assert_one_line_error(capsys, rc, 2, "No .tflite or .onnx artifacts", "edgematting convert")
     ml = tmp_path / "m.mlpackage"
     ml.mkdir()
     rc = cli_main(["web-demo", str(ml)])
-    _one_line_error(capsys, rc, 2, "Core ML")
+    assert_one_line_error(capsys, rc, 2, "Core ML")
     lonely = _fake_artifact(tmp_path / "a", "x.tflite")
     rc = cli_main(["web-demo", str(lonely)])
-    _one_line_error(capsys, rc, 2, "No metadata sidecar", "x.tflite.json")
+    assert_one_line_error(capsys, rc, 2, "No metadata sidecar", "x.tflite.json")
     broken = _fake_artifact(tmp_path / "b", "y.onnx", '{"format_version": 1,')
     rc = cli_main(["web-demo", str(broken)])
-    _one_line_error(capsys, rc, 2, "not a readable JSON sidecar")
+    assert_one_line_error(capsys, rc, 2, "not a readable JSON sidecar")
     rc = cli_main(["web-demo", str(_fake_artifact(tmp_path / "c", "z.tflite", {})), "--port", "70000"])
-    _one_line_error(capsys, rc, 2, "--port")
+    assert_one_line_error(capsys, rc, 2, "--port")
 
 
 def test_cli_missing_npm_packages_says_what_to_run(tmp_path, capsys, monkeypatch):
@@ -140,7 +140,7 @@ def test_cli_missing_npm_packages_says_what_to_run(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(cmd_web_demo, "WEB_DIR", web)
     art = _fake_artifact(tmp_path / "m", "m.tflite", {})  # artifacts are checked first, then packages
     rc = cli_main(["web-demo", str(art)])
-    _one_line_error(capsys, rc, 7, "npm ci --prefix web_demo")
+    assert_one_line_error(capsys, rc, 7, "npm ci --prefix web_demo")
 
 
 def _get(url: str):
