@@ -394,7 +394,7 @@ def test_train_with_teacher_edges(teacher_dir, tmp_path):
                           input_size=SIZE, width=0.25, epochs=1, batch_size=2, steps_per_epoch=1,
                           out=str(tmp_path / "run")), progress=False)
     _, spec = load_model_dir(r.out_dir)
-    assert spec.training["teacher"]["edges"] is True and r.metric_name == "val_band_mae"
+    assert spec.training["teacher"]["edges"] is True and r.metric_name == "val_edge_score"
     assert len(list((tmp_path / "run" / "teacher").rglob("*.png"))) == 4  # the teacher labelled --data's photos
     with pytest.raises(InputError, match="--teacher-edges"):
         TrainConfig(model="fast-scnn", data="synthetic", teacher=str(teacher_dir), teacher_edges=True)

@@ -221,3 +221,114 @@ def test_unknown_band_and_band_mae_by_hand():
     p2[8, 12] = 0.5  # 8 px from the edge at column 4
     assert float(L.band_l1_loss(_y_true(inner), p2[None, :, :, None])[0]) == 0.0
     assert float(L.alpha_l1_loss(_y_true(inner), p2[None, :, :, None])[0]) > 0.0
+
+
+# -- boundary F in the graph and MattingNet's edge criterion ---------------------------------
+def _blob_masks(rng, n, h, w):
+    """Pairs (gt, pred) of person-like masks: a disc, and the disc moved, shrunk, grown or
+    speckled, at sizes whose default tolerance differs (1..3 px); a few empty cases."""
+    yy, xx = np.mgrid[:h, :w]
+    pairs = []
+    for i in range(n):
+        cy, cx, r = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w, rng.uniform(0.15, 0.35) * min(h, w)
+        g = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.float32)
+        dy, dx, dr = rng.integers(-4, 5), rng.integers(-4, 5), rng.uniform(-3, 3)
+        p = ((yy - cy - dy) ** 2 + (xx - cx - dx) ** 2 < (r + dr) ** 2).astype(np.float32)
+        p = np.where(rng.uniform(size=(h, w)) < 0.02, 1.0 - p, p)  # speckle: stray boundary pixels
+        pairs.append((g, p * rng.uniform(0.5, 1.0)))  # soft values: thresholded at 0.5
+    z = np.zeros((h, w), np.float32)
+    pairs += [(z, z), (z, pairs[0][1]), (pairs[0][0], z)]  # both empty -> 1; one empty -> 0
+    return pairs
+
+
+@pytest.mark.parametrize("h,w", [(40, 56), (128, 96), (256, 256)])
+def test_boundary_f_in_the_graph_equals_evaluations(h, w):
+    """The Keras metric checkpoints are picked by is the DAVIS boundary F `edgematting
+    evaluate` reports: same boundary, same tolerance disc, same empty cases."""
+    from edgematting.evaluation import metrics as M
+
+    pairs = _blob_masks(np.random.default_rng(h), 12, h, w)
+    gt = np.stack([g for g, _ in pairs])[..., None]
+    pred = np.stack([p for _, p in pairs])[..., None]
+    got = _np(L.boundary_f_per_image(gt, pred))
+    want = np.array([M.boundary_f(p, g) for g, p in pairs])
+    assert 0.0 < want[:12].min() < 0.99 and want[:12].max() < 1.0  # non-trivial cases, not all 0 or 1
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert tuple(want[12:]) == (1.0, 0.0, 0.0)
+
+    m = {x.name: x for x in L.make_metrics("mattingnet")}["boundary_f"]
+    m.update_state(_y_true(gt[:6, ..., 0]), pred[:6])  # accumulated over batches, per image
+    m.update_state(_y_true(gt[6:, ..., 0]), pred[6:])
+    np.testing.assert_allclose(float(m.result()), want.mean(), atol=1e-6)
+
+
+def test_edge_score_is_boundary_f_times_band_accuracy():
+    pairs = _blob_masks(np.random.default_rng(3), 4, 64, 64)
+    gt = np.stack([g for g, _ in pairs[:4]])
+    pred = np.stack([p for _, p in pairs[:4]])[..., None]
+    ms = {x.name: x for x in L.make_metrics("mattingnet")}
+    for name in ("boundary_f", "band_mae", "edge_score"):
+        ms[name].update_state(_y_true(gt), pred)
+    f, band, score = (float(ms[n].result()) for n in ("boundary_f", "band_mae", "edge_score"))
+    assert 0 < band < 1 and 0 < f < 1
+    np.testing.assert_allclose(score, f * (1.0 - band), rtol=1e-6)
+    ms["edge_score"].reset_state()
+    ms["edge_score"].update_state(_y_true(gt), gt[..., None])
+    assert float(ms["edge_score"].result()) == pytest.approx(1.0)  # exact matte: F 1, band error 0
+
+
+def test_matting_loss_corrects_a_confidently_wrong_region():
+    """A pixel predicted 0.999 where the matte is 0: the L1 terms' gradient through the
+    sigmoid is ~p(1-p) = 0.001 of BCE's (p - a), so without the BCE terms a mask wrong by a
+    whole region is unlearned slowly. The BCE terms keep the soft optimum (p = alpha)."""
+    from edgematting._tf import tf
+
+    t = tf()
+    alpha = np.zeros((16, 16), np.float32)
+    alpha[:, 8:] = 1.0
+    alpha[:, 7] = 0.4  # a soft column at the edge
+    y = _y_true(alpha)
+
+    def grad_at(weights, logits):
+        z = t.Variable(logits)
+        with t.GradientTape() as tape:
+            loss = t.reduce_sum(L.matting_loss_fn(weights)(y, t.sigmoid(z)))
+        return tape.gradient(loss, z).numpy()[0, :, :, 0]
+
+    wrong = np.where(alpha[None, :, :, None] > 0.5, 7.0, -7.0).astype(np.float32)
+    wrong[0, 2, 2, 0] = 7.0  # confidently person in the background, far from the edge
+    l1_only = grad_at(L.MattingLossWeights(bce=0.0, boundary=0.0), wrong)[2, 2]
+    full = grad_at(L.MattingLossWeights(), wrong)[2, 2]
+    assert full > 100 * l1_only > 0
+
+    # at the exact soft matte the BCE terms are at their minimum: zero gradient from them
+    exact = np.log(np.clip(alpha, 1e-6, 1 - 1e-6) / np.clip(1 - alpha, 1e-6, 1))[None, :, :, None].astype(np.float32)
+    g = grad_at(L.MattingLossWeights(alpha=0, composition=0, gradient=0, band=0), exact)
+    assert np.abs(g).max() < 1e-4
+    with pytest.raises(InputError, match="boundary_kernels"):
+        L.MattingLossWeights(boundary_kernels=(2,))
+
+
+def test_loss_weight_flag_reaches_the_loss(tmp_path, capsys):
+    """`train --loss-weight TERM=W` sets one term's weight; unknown terms and bad values are
+    one-line errors (exit 2) naming the terms."""
+    from edgematting.cli import build_parser, main
+    from edgematting.cli.cmd_train import config_from_args
+
+    base = ["train", "--model", "mattingnet", "--out", str(tmp_path / "r"), "--epochs", "1"]
+    args = build_parser().parse_args(base + ["--loss-weight", "bce=0", "--loss-weight", "boundary_kernels=3,5"])
+    cfg = config_from_args(args)
+    assert cfg.loss_weights == {"bce": 0, "boundary_kernels": "3,5"}
+    y = _y_true(np.stack([MASK6, _soft_alpha()]))
+    pred = np.full((2, 6, 6, 1), 0.3, np.float32)
+    w = L.MattingLossWeights(bce=0, boundary_kernels=(3, 5))
+    want = (L.alpha_l1_loss(y, pred) + L.composition_loss(y, pred) + L.gradient_loss(y, pred) + L.band_l1_loss(y, pred)
+            + L.boundary_loss(y, pred, (3, 5)) - L.boundary_loss(y, y[..., :1], (3, 5)))
+    np.testing.assert_allclose(_np(L.loss_for("mattingnet", cfg.loss_weights)(y, pred)), _np(want), rtol=1e-5)
+    assert w.boundary_kernels == (3, 5)
+    for bad, msg in (("dice=1", "mattingnet has no loss term 'dice'. Its terms: alpha, "),
+                     ("bce=abc", "must be a number"), ("bce=-1", "must be >= 0"), ("bce", "use KEY=VALUE")):
+        assert main(base + ["--loss-weight", bad]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()  # nothing written for a bad flag

@@ -22,13 +22,13 @@ def test_builtin_entries_keep_what_each_architecture_was():
     # The facts that used to be hard-coded in models/, training/, modelio and android.
     fs, mn = R.get_architecture("fast-scnn"), R.get_architecture("mattingnet")
     assert R.architecture_names() == ("fast-scnn", "mattingnet")
-    assert (fs.best_metric, fs.best_mode, mn.best_metric, mn.best_mode) == ("iou", "max", "band_mae", "min")
-    assert (fs.metrics, mn.metrics) == (("iou", "mae", "band_mae"), ("mae", "sad", "iou", "band_mae"))
+    assert (fs.best_metric, fs.best_mode, mn.best_metric, mn.best_mode) == ("iou", "max", "edge_score", "max")
+    assert (fs.metrics, mn.metrics) == (("iou", "mae", "band_mae", "boundary_f"), ("mae", "sad", "iou", "band_mae", "boundary_f", "edge_score"))
     assert (fs.output_meaning, mn.output_meaning) == ("person_probability", "alpha_matte")
     assert (fs.task, mn.task) == ("segmentation", "matting")
     assert (fs.android_role, mn.android_role) == ("camera", "photo")
     assert fs.loss_description == "segmentation (bce+dice+boundary)"
-    assert mn.loss_description == "matting (alpha L1+composition+gradient+unknown-band L1)"
+    assert mn.loss_description == "matting (alpha L1+composition+gradient+unknown-band L1+BCE+boundary BCE)"
     assert fs.load_module().NAME == "fast-scnn" and mn.load_module().NAME == "mattingnet"
 
     from edgematting.training import losses as L

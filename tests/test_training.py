@@ -47,7 +47,7 @@ def _csv_rows(path):
 # -- both models: outputs and reload parity --------------------------------------------
 # MattingNet (~55 s) runs with `pytest -m slow`; test_models trains it two steps by default
 @pytest.mark.parametrize("arch,monitor", [("fast-scnn", "val_iou"),
-                                          pytest.param("mattingnet", "val_band_mae", marks=pytest.mark.slow)])
+                                          pytest.param("mattingnet", "val_edge_score", marks=pytest.mark.slow)])
 def test_train_writes_run_dir_and_reloads(tmp_path, arch, monitor):
     from edgematting.modelio import load_model_dir
     from edgematting.training import train
@@ -212,7 +212,7 @@ def test_train_config_validation(tmp_path):
 
     c = TrainConfig(model="mattingnet", strategy="mirrored", input_size="64x32", lite=True, out=str(tmp_path))
     assert c.model == "mattingnet" and c.strategy is Strategy.MIRRORED
-    assert c.spec.best_metric == "band_mae" and c.to_dict()["model"] == "mattingnet"
+    assert c.spec.best_metric == "edge_score" and c.to_dict()["model"] == "mattingnet"
     assert c.input_size == (64, 32) and c.width == 0.5
     assert TrainConfig(model="Fast_SCNN").model == "fast-scnn"
     with pytest.raises(InputError, match="^Unknown model 'fast-scn'. Choose one of: fast-scnn, mattingnet. "
@@ -245,3 +245,17 @@ def test_cli_bad_arguments(tmp_path, capsys):
     assert "--val-ratio" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "r2"), "--resume"]) == 2
     assert "Nothing to resume" in capsys.readouterr().err
+
+
+def test_resumed_run_judged_by_another_metric_starts_its_best_afresh(tmp_path):
+    """A MattingNet run started when its checkpoint was picked by band MAE (lower is better)
+    must not compare edge scores (higher is better) with that old value."""
+    from edgematting.training.train import _Run
+
+    cfg = _cfg(tmp_path / "r", model="mattingnet")
+    old = {"monitor": "val_band_mae", "best_metric": 0.05, "best_epoch": 3, "best_weights": "best-3.weights.h5"}
+    run = _Run(cfg, tmp_path, tmp_path, True, old)
+    assert run.monitor == "val_edge_score" and run.monitor_changed == "val_band_mae"
+    assert run.best_metric is None and run._better(0.01)  # any finite edge score is the new best
+    same = _Run(cfg, tmp_path, tmp_path, True, {**old, "monitor": "val_edge_score", "best_metric": 0.6})
+    assert same.monitor_changed is None and same.best_metric == 0.6 and not same._better(0.5)

@@ -42,6 +42,9 @@ def register(sub):
                    "E.g. --model-option head=fused [--model-option detail_stride=2]: a Fast-SCNN "
                    "head that fuses the 1/4 (or 1/2) features of the first stage, for sharper "
                    f"edges. Options (defaults): {models.options_help()}")
+    p.add_argument("--loss-weight", action="append", default=None, metavar="TERM=W",
+                   help="weight of one loss term, repeatable (0 turns it off), e.g. --loss-weight "
+                   f"boundary=2. Terms (defaults): {_loss_terms_help()}")
     p.add_argument("--epochs", type=int, default=None, help="total epochs of the run (default 10)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 16)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate, cosine decay with warm-up (default 1e-3)")
@@ -88,6 +91,18 @@ def register(sub):
     return p
 
 
+def _loss_terms_help() -> str:
+    from dataclasses import fields
+
+    from ..models.registry import REGISTRY
+
+    def fmt(v):
+        return ",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}"
+
+    return "; ".join(f"{spec.name}: " + ", ".join(f"{f.name}={fmt(f.default)}" for f in fields(spec.loss_weights_class()))
+                     for spec in REGISTRY.values())
+
+
 def config_from_args(args):
     """TrainConfig from parsed args; with --resume, unset flags come from the run."""
     from ..models import parse_model_options
@@ -102,6 +117,8 @@ def config_from_args(args):
         "width": args.width,
         "lite": args.lite,
         "model_options": parse_model_options(args.model_option) if args.model_option else None,
+        "loss_weights": (parse_model_options(args.loss_weight, "--loss-weight", "boundary=2")
+                         if args.loss_weight else None),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,

@@ -163,12 +163,13 @@ def build_model(architecture: str, input_size=(256, 256), width: float = 1.0, **
     return _module(arch).build(size, width=wv, **merged)
 
 
-def parse_model_options(items) -> dict:
+def parse_model_options(items, flag: str = "--model-option", example: str = "head=fused") -> dict:
     """``["head=fused", "detail_stride=2", "ppm_bins=[1,2]"]`` -> a dict of model options.
 
-    What ``--model-option KEY=VALUE`` passes. Each VALUE is read as JSON when it parses
-    (numbers, lists, true/false/null), else kept as a string. Names and values are checked
-    later, by `architecture_config` (InputError listing the valid options).
+    What ``--model-option KEY=VALUE`` (or another repeatable KEY=VALUE `flag`, e.g.
+    ``--loss-weight``) passes. Each VALUE is read as JSON when it parses (numbers, lists,
+    true/false/null), else kept as a string. Names and values are checked later, by
+    `architecture_config` (InputError listing the valid options).
     """
     import json
 
@@ -177,11 +178,9 @@ def parse_model_options(items) -> dict:
         key, sep, value = str(item).partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InputError(
-                f"--model-option {item!r}: use KEY=VALUE, e.g. --model-option head=fused."
-            )
+            raise InputError(f"{flag} {item!r}: use KEY=VALUE, e.g. {flag} {example}.")
         if key in out:
-            raise InputError(f"--model-option {key} is given twice; pass each option once.")
+            raise InputError(f"{flag} {key} is given twice; pass each once.")
         try:
             out[key] = json.loads(value)
         except ValueError:

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from .. import atomic
+from ..models.registry import METRICS
 
 _LABELS = {"iou": "IoU (threshold 0.5)", "mae": "alpha MAE", "sad": "SAD / 1000"}
 
@@ -31,7 +32,7 @@ def plot_history(history: dict, out_png: str | os.PathLike, metric: str = "iou",
     FigureCanvasAgg(fig)
     for ax, key, label in (
         (fig.add_subplot(1, 2, 1), "loss", "loss"),
-        (fig.add_subplot(1, 2, 2), metric, _LABELS.get(metric, metric)),
+        (fig.add_subplot(1, 2, 2), metric, _LABELS.get(metric, METRICS.get(metric, metric))),
     ):
         for prefix, style, name in (("", "-o", "train"), ("val_", "-s", "validation")):
             xs, ys = _series(history, prefix + key)

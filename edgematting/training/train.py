@@ -43,7 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -225,7 +225,14 @@ class TrainConfig:
                 "(with model.keras) or a .keras / .h5 file."
             )
         if self.loss_weights is not None:
-            self.spec.loss_weights_class()(**self.loss_weights)  # validates
+            self.loss_weights = dict(self.loss_weights)
+            cls = self.spec.loss_weights_class()
+            known = [f.name for f in fields(cls)]
+            unknown = sorted(set(self.loss_weights) - set(known))
+            if unknown:
+                raise InputError(f"{self.spec.name} has no loss term {', '.join(map(repr, unknown))}. "
+                                 f"Its terms: {', '.join(known)}.")
+            cls(**self.loss_weights)  # validates the values
         self.model_options = dict(self.model_options or {})
         # Validates model options (InputError for unknown ones) without building anything.
         from ..models import architecture_config
@@ -730,6 +737,14 @@ class _Run:
         self.best_metric = state.get("best_metric")
         self.best_epoch = state.get("best_epoch")
         self.best_weights = state.get("best_weights")
+        # a run started when this architecture was judged by another metric (MattingNet:
+        # band MAE before edge score): its best value is not comparable, so the next epoch
+        # starts the best-so-far afresh
+        self.monitor_changed = None
+        old = state.get("monitor")
+        if old and self.best_metric is not None and old.removeprefix("val_") != name:
+            self.monitor_changed = old
+            self.best_metric = self.best_epoch = None
         self.checkpoint = state.get("checkpoint")
         self.init_report = state.get("init_weights_report")
         self.elapsed_before = float(state.get("train_seconds", 0.0))
@@ -958,6 +973,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         )
         if cfg.init_weights:
             say("note: --init-weights applies only when a run starts; resuming from its checkpoint.")
+        if run.monitor_changed:
+            say(f"note: this run's best checkpoint was picked by {run.monitor_changed}; {arch} now picks it "
+                f"by {run.monitor}, so the best so far starts again with the next epoch.")
 
     initial_epoch = run.epochs_done
     verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
