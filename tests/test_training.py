@@ -68,6 +68,7 @@ def test_train_writes_run_dir_and_reloads(tmp_path, arch, monitor):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = _csv_rows(out / "history.csv")
     assert len(rows) == 1 and float(rows[0][monitor]) == pytest.approx(r.best_metric)
+    assert 0.0 <= float(rows[0]["val_boundary_f"]) <= 1.0  # both models log where their edge lies
     hist = json.loads((out / "history.json").read_text())
     assert hist["epochs"] == 1 and hist["monitor"] == monitor
 
