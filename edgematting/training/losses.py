@@ -401,18 +401,19 @@ def _metric_classes():
         def get_config(self):
             return {**super().get_config(), "threshold": self.threshold}
 
-    class AlphaMAE(k.metrics.Metric):
-        """Mean |pred - alpha| over every pixel seen, on channel 0 of y_true."""
+    class _Ratio(k.metrics.Metric):
+        """A running total / count over every batch seen; subclasses say what a batch adds
+        (`amounts(y_true, y_pred) -> (total, count)`)."""
 
-        def __init__(self, name="mae", **kwargs):
+        def __init__(self, name, **kwargs):
             super().__init__(name=name, **kwargs)
             self.total = self.add_weight("total", initializer="zeros")
             self.count = self.add_weight("count", initializer="zeros")
 
         def update_state(self, y_true, y_pred, sample_weight=None):
-            d = tf.abs(tf.cast(y_pred, tf.float32) - tf.cast(y_true[..., 0:1], tf.float32))
-            self.total.assign_add(tf.reduce_sum(d))
-            self.count.assign_add(tf.cast(tf.size(d), tf.float32))
+            total, count = self.amounts(tf.cast(y_true[..., 0:1], tf.float32), tf.cast(y_pred, tf.float32))
+            self.total.assign_add(total)
+            self.count.assign_add(count)
 
         def result(self):
             return tf.math.divide_no_nan(self.total, self.count)
@@ -421,70 +422,48 @@ def _metric_classes():
             self.total.assign(0.0)
             self.count.assign(0.0)
 
-    class AlphaSAD(k.metrics.Metric):
+    class AlphaMAE(_Ratio):
+        """Mean |pred - alpha| over every pixel seen, on channel 0 of y_true."""
+
+        def __init__(self, name="mae", **kwargs):
+            super().__init__(name=name, **kwargs)
+
+        def amounts(self, alpha, pred):
+            d = tf.abs(pred - alpha)
+            return tf.reduce_sum(d), tf.cast(tf.size(d), tf.float32)
+
+    class AlphaSAD(_Ratio):
         """Sum of absolute differences per image, in thousands (the matting benchmark
         convention), averaged over images."""
 
         def __init__(self, name="sad", **kwargs):
             super().__init__(name=name, **kwargs)
-            self.total = self.add_weight("total", initializer="zeros")
-            self.count = self.add_weight("count", initializer="zeros")
 
-        def update_state(self, y_true, y_pred, sample_weight=None):
-            d = tf.abs(tf.cast(y_pred, tf.float32) - tf.cast(y_true[..., 0:1], tf.float32))
-            self.total.assign_add(tf.reduce_sum(d) / 1000.0)
-            self.count.assign_add(tf.cast(tf.shape(d)[0], tf.float32))
+        def amounts(self, alpha, pred):
+            return tf.reduce_sum(tf.abs(pred - alpha)) / 1000.0, tf.cast(tf.shape(pred)[0], tf.float32)
 
-        def result(self):
-            return tf.math.divide_no_nan(self.total, self.count)
-
-        def reset_state(self):
-            self.total.assign(0.0)
-            self.count.assign(0.0)
-
-    class BandMAE(k.metrics.Metric):
+    class BandMAE(_Ratio):
         """Mean |pred - alpha| over the unknown band of the true matte (`unknown_band`),
         over every band pixel seen: the edge error the whole-image MAE hides."""
 
         def __init__(self, name="band_mae", **kwargs):
             super().__init__(name=name, **kwargs)
-            self.total = self.add_weight("total", initializer="zeros")
-            self.count = self.add_weight("count", initializer="zeros")
 
-        def update_state(self, y_true, y_pred, sample_weight=None):
-            alpha = tf.cast(y_true[..., 0:1], tf.float32)
+        def amounts(self, alpha, pred):
             band = unknown_band(alpha)
-            self.total.assign_add(tf.reduce_sum(band * tf.abs(tf.cast(y_pred, tf.float32) - alpha)))
-            self.count.assign_add(tf.reduce_sum(band))
+            return tf.reduce_sum(band * tf.abs(pred - alpha)), tf.reduce_sum(band)
 
-        def result(self):
-            return tf.math.divide_no_nan(self.total, self.count)
-
-        def reset_state(self):
-            self.total.assign(0.0)
-            self.count.assign(0.0)
-
-    class BoundaryF(k.metrics.Metric):
+    class BoundaryF(_Ratio):
         """DAVIS boundary F per image (`boundary_f_per_image`), averaged over images: where
         the 0.5 contour lies, within ceil(0.008 * diagonal) px, as `edgematting evaluate`
         reports it."""
 
         def __init__(self, name="boundary_f", **kwargs):
             super().__init__(name=name, **kwargs)
-            self.total = self.add_weight("total", initializer="zeros")
-            self.count = self.add_weight("count", initializer="zeros")
 
-        def update_state(self, y_true, y_pred, sample_weight=None):
-            f = boundary_f_per_image(y_true[..., 0:1], y_pred)
-            self.total.assign_add(tf.reduce_sum(f))
-            self.count.assign_add(tf.cast(tf.shape(f)[0], tf.float32))
-
-        def result(self):
-            return tf.math.divide_no_nan(self.total, self.count)
-
-        def reset_state(self):
-            self.total.assign(0.0)
-            self.count.assign(0.0)
+        def amounts(self, alpha, pred):
+            f = boundary_f_per_image(alpha, pred)
+            return tf.reduce_sum(f), tf.cast(tf.shape(f)[0], tf.float32)
 
     class EdgeScore(k.metrics.Metric):
         """Boundary F x (1 - unknown-band MAE): where the edge is (the 0.5 contour, DAVIS
