@@ -184,10 +184,15 @@ def boundary_loss(y_true, y_pred, kernel_sizes=BOUNDARY_KERNELS):
     Normalized by the total weight, so it is an average BCE over the edge bands; an
     image with no edge (all background or all person) contributes 0.
     """
-    tf = _tf()
     _, y_pred, alpha = _split(y_true, y_pred)
+    return _boundary_mean(alpha, _pixel_bce(alpha, y_pred), kernel_sizes)
+
+
+def _boundary_mean(alpha, pixel_loss, kernel_sizes):
+    """Per-image mean of `pixel_loss` weighted by `boundary_weights` of `alpha`, (B,)."""
+    tf = _tf()
     w = boundary_weights(alpha, kernel_sizes)
-    return tf.math.divide_no_nan(_sum_per_image(w * _pixel_bce(alpha, y_pred)), _sum_per_image(w))
+    return tf.math.divide_no_nan(_sum_per_image(w * pixel_loss), _sum_per_image(w))
 
 
 def segmentation_loss_fn(weights: SegmentationLossWeights | None = None):
@@ -289,15 +294,15 @@ def matting_loss_fn(weights: MattingLossWeights | None = None):
             total += w.gradient * gradient_loss(y_true, y_pred)
         if w.band:
             total += w.band * band_l1_loss(y_true, y_pred)
-        # the cross-entropy terms minus their value at the exact matte (its entropy): the
-        # same gradients, and the whole loss is 0 for a perfect soft prediction
         if w.bce or w.boundary:
-            exact = y_true[..., 0:1]
-        if w.bce:
-            total += w.bce * (bce_loss(y_true, y_pred) - bce_loss(y_true, exact))
-        if w.boundary:
-            total += w.boundary * (boundary_loss(y_true, y_pred, w.boundary_kernels)
-                                   - boundary_loss(y_true, exact, w.boundary_kernels))
+            # cross-entropy minus its value at the exact matte (the matte's entropy): the
+            # same gradients, and the whole loss is 0 for a perfect soft prediction
+            _, pred, alpha = _split(y_true, y_pred)
+            excess = _pixel_bce(alpha, pred) - _pixel_bce(alpha, alpha)
+            if w.bce:
+                total += w.bce * _mean_per_image(excess)
+            if w.boundary:
+                total += w.boundary * _boundary_mean(alpha, excess, w.boundary_kernels)
         return total
 
     matting_loss.weights = asdict(w)
