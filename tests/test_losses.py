@@ -332,3 +332,45 @@ def test_loss_weight_flag_reaches_the_loss(tmp_path, capsys):
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()  # nothing written for a bad flag
+
+
+def test_deep_supervision_adds_the_coarse_channels_loss_and_metrics_read_channel_0():
+    """A [alpha, coarse] prediction costs loss(alpha) + coarse x loss(coarse); the metrics
+    judge channel 0 only, so logs and the best checkpoint mean the exported output."""
+    y = _y_true(np.stack([MASK6, _soft_alpha()]))
+    rng = np.random.default_rng(3)
+    main = rng.uniform(0.05, 0.95, (2, 6, 6, 1)).astype(np.float32)
+    coarse = rng.uniform(0.05, 0.95, (2, 6, 6, 1)).astype(np.float32)
+    both = np.concatenate([main, coarse], -1)
+    one = L.loss_for("mattingnet")
+    assert L.MattingLossWeights().coarse == 1.0  # on by default
+    np.testing.assert_allclose(_np(one(y, both)), _np(one(y, main)) + _np(one(y, coarse)), rtol=1e-5)
+    want = _np(one(y, main)) + 0.5 * _np(one(y, coarse))
+    np.testing.assert_allclose(_np(L.loss_for("mattingnet", {"coarse": 0.5})(y, both)), want, rtol=1e-5)
+    np.testing.assert_allclose(_np(L.loss_for("mattingnet", {"coarse": 0})(y, both)), _np(one(y, main)), rtol=1e-6)
+    assert _np(one(y, coarse)).mean() != pytest.approx(_np(one(y, main)).mean())  # the two differ
+    for name in ("iou", "mae", "band_mae", "boundary_f", "edge_score"):
+        a, b = (L._metric_classes()[name]() for _ in range(2))
+        a.update_state(y, both)
+        b.update_state(y, main)
+        assert float(a.result()) == pytest.approx(float(b.result()), abs=1e-6), name
+
+
+def test_deeply_supervised_training_model_shares_layers_and_exports_one_output():
+    from edgematting._tf import keras
+    from edgematting.models import architecture_config, build_model
+    from edgematting.models.registry import get_architecture
+    from edgematting.training.train import deeply_supervised
+
+    spec = get_architecture("mattingnet")
+    model = build_model("mattingnet", **architecture_config("mattingnet", (32, 32), 0.25))
+    assert deeply_supervised(model, spec, {"coarse": 0.0}) is model
+    assert deeply_supervised(model, get_architecture("fast-scnn"), {"coarse": 1.0}) is model
+    fit = deeply_supervised(model, spec, {"coarse": 1.0})
+    assert len(fit.weights) == len(model.weights) and not fit.get_layer("coarse_alpha").weights
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    out = fit.predict(x, verbose=0)
+    coarse_logits = keras().Model(model.input, model.get_layer(spec.coarse_output).output).predict(x, verbose=0)
+    assert out.shape == (2, 32, 32, 2)
+    np.testing.assert_allclose(out[..., :1], model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(out[..., 1:], 1 / (1 + np.exp(-coarse_logits)), atol=1e-5)

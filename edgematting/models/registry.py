@@ -77,6 +77,9 @@ class ArchitectureSpec:
     output_meaning: str  # a key of OUTPUT_MEANINGS
     android_role: str  # default role in the Android demo, one of ANDROID_ROLES
     aliases: tuple[str, ...] = ()  # other spellings accepted on input
+    # a layer of the built model giving logits at the input size that training may also
+    # supervise (deep supervision, loss weight "coarse"); never an output of the exported model
+    coarse_output: str | None = None
 
     def __post_init__(self):
         if self.name != normalize_name(self.name):
@@ -149,8 +152,10 @@ _BUILTIN = (
         module="edgematting.models.mattingnet",
         loss=f"{_LOSSES}:matting_loss_fn",
         loss_weights=f"{_LOSSES}:MattingLossWeights",
-        loss_description="matting (alpha L1+composition+gradient+unknown-band L1+BCE+boundary BCE)",
+        loss_description="matting (alpha L1+composition+gradient+unknown-band L1+BCE+boundary BCE; "
+        "the same on the coarse 1/2-res logits)",
         metrics=("mae", "sad", "iou", "band_mae", "boundary_f", "edge_score"),
+        coarse_output="coarse_up",
         # chosen by its edges: whole-image MAE is dominated by the easy interior, and on
         # binary-labelled photos it rewards a hard mask over a soft edge; band MAE alone
         # ignores where the contour lies (boundary F), boundary F alone how soft it is

@@ -10,7 +10,10 @@ entry in the architecture registry (`edgematting.models.registry`):
 
 * ``fast-scnn``  -> `segmentation_loss` = BCE + Dice + boundary-weighted BCE
 * ``mattingnet`` -> `matting_loss`      = alpha L1 + composition L1 + Sobel-gradient L1
-  + unknown-band L1 + BCE + boundary-weighted BCE (soft targets)
+  + unknown-band L1 + BCE + boundary-weighted BCE (soft targets), on the output and (deep
+  supervision, weight ``coarse``) on the coarse 1/2-resolution prediction: training then
+  fits a model whose ``y_pred`` is (B, H, W, 2) = [alpha, coarse alpha], and every metric
+  reads channel 0
 
 TensorFlow is imported inside each function (see `edgematting._tf`).
 """
@@ -61,10 +64,16 @@ class MattingLossWeights:
     # minimal at p = alpha, so it does not push the matte towards a hard mask.
     bce: float = 1.0
     boundary: float = 1.0
+    # deep supervision: the same loss on the architecture's coarse prediction (MattingNet:
+    # the 1/2-resolution logits before the full-resolution refiner), so the encoder-decoder
+    # learns the contour itself instead of only through the refiner's residual; training
+    # only, the exported model keeps its single output. At equal training FLOPs it lifted
+    # held-out boundary F from 0.853 to 0.877 (README, "Edges")
+    coarse: float = 1.0
     boundary_kernels: tuple[int, ...] = BOUNDARY_KERNELS
 
     def __post_init__(self):
-        _check_weights(self, ("alpha", "composition", "gradient", "band", "bce", "boundary"))
+        _check_weights(self, ("alpha", "composition", "gradient", "band", "bce", "boundary", "coarse"))
         self.boundary_kernels = _check_kernels(self.boundary_kernels)
 
 
@@ -284,7 +293,7 @@ def matting_loss_fn(weights: MattingLossWeights | None = None):
     w = weights or MattingLossWeights()
     _tf()
 
-    def matting_loss(y_true, y_pred):
+    def terms(y_true, y_pred):
         total = 0.0
         if w.alpha:
             total += w.alpha * alpha_l1_loss(y_true, y_pred)
@@ -304,6 +313,11 @@ def matting_loss_fn(weights: MattingLossWeights | None = None):
             if w.boundary:
                 total += w.boundary * _boundary_mean(alpha, excess, w.boundary_kernels)
         return total
+
+    def matting_loss(y_true, y_pred):
+        if y_pred.shape[-1] == 2:  # [alpha, coarse alpha] of a deeply supervised training model
+            return terms(y_true, y_pred[..., 0:1]) + w.coarse * terms(y_true, y_pred[..., 1:2])
+        return terms(y_true, y_pred)
 
     matting_loss.weights = asdict(w)
     return matting_loss
@@ -390,7 +404,7 @@ def _metric_classes():
 
         def update_state(self, y_true, y_pred, sample_weight=None):
             t = tf.cast(tf.cast(y_true[..., 0:1], tf.float32) >= self.threshold, tf.float32)
-            p = tf.cast(tf.cast(y_pred, tf.float32) >= self.threshold, tf.float32)
+            p = tf.cast(tf.cast(y_pred[..., 0:1], tf.float32) >= self.threshold, tf.float32)
             inter = tf.reduce_sum(t * p)
             self.intersection.assign_add(inter)
             self.union.assign_add(tf.reduce_sum(t) + tf.reduce_sum(p) - inter)
@@ -416,7 +430,7 @@ def _metric_classes():
             self.count = self.add_weight("count", initializer="zeros")
 
         def update_state(self, y_true, y_pred, sample_weight=None):
-            total, count = self.amounts(tf.cast(y_true[..., 0:1], tf.float32), tf.cast(y_pred, tf.float32))
+            total, count = self.amounts(tf.cast(y_true[..., 0:1], tf.float32), tf.cast(y_pred[..., 0:1], tf.float32))
             self.total.assign_add(total)
             self.count.assign_add(count)
 

@@ -45,14 +45,18 @@ class _Step:
         from .._tf import keras, tf
         from ..models import architecture_config, build_model, parse_size
         from .losses import loss_for
-        from .train import dtype_policy
+        from ..models.registry import get_architecture
+        from .train import deeply_supervised, dtype_policy
 
         t, k = tf(), keras()
         h, w = parse_size(input_size)
         cfg = architecture_config(architecture, (h, w), width, **(model_options or {}))
         with dtype_policy(policy):
             model = build_model(architecture, **cfg)
-        model.compile(optimizer=k.optimizers.Adam(1e-3), loss=loss_for(architecture), jit_compile=bool(jit_compile))
+        loss = loss_for(architecture)
+        # the model `train` fits (with the coarse output when the loss supervises it)
+        model = deeply_supervised(model, get_architecture(architecture), loss.weights)
+        model.compile(optimizer=k.optimizers.Adam(1e-3), loss=loss, jit_compile=bool(jit_compile))
         rng = np.random.default_rng(0)
         x = rng.uniform(-1, 1, (batch_size, h, w, 3)).astype(np.float32)
         y = rng.uniform(0, 1, (batch_size, h, w, 7)).astype(np.float32)

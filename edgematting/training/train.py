@@ -878,6 +878,21 @@ def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy, taught
     return train_ds, val_ds, info
 
 
+def deeply_supervised(model, spec, loss_weights: dict):
+    """The model `fit` trains: `model` itself, or -- when the architecture has a coarse
+    prediction and the loss weighs it (``coarse`` > 0) -- the same layers with a second
+    output channel, sigmoid(coarse logits), that the loss supervises too. Checkpoints and
+    the export hold `model` only (the extra layers have no weights)."""
+    if not spec.coarse_output or not float(loss_weights.get("coarse", 0.0)):
+        return model
+    from .._tf import keras
+
+    L = keras().layers
+    coarse = L.Activation("sigmoid", dtype="float32", name="coarse_alpha")(model.get_layer(spec.coarse_output).output)
+    both = L.Concatenate(dtype="float32", name="alpha_and_coarse")([model.outputs[0], coarse])
+    return keras().Model(model.inputs, both, name=f"{model.name}deeply_supervised")
+
+
 # -- main entry ------------------------------------------------------------------------
 def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train (or resume) a run into ``cfg.out`` and export the best model there.
@@ -947,8 +962,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         optimizer = k.optimizers.Adam(learning_rate=schedule)
         # Under mixed_float16 compile wraps `optimizer` in a LossScaleOptimizer; `optimizer`
         # itself (the one checkpointed) still holds the moments and the iteration counter.
-        model.compile(optimizer=optimizer, loss=loss_for(arch, cfg.loss_weights), metrics=make_metrics(arch),
-                      jit_compile=precision.jit_compile)
+        loss = loss_for(arch, cfg.loss_weights)
+        fit_model = deeply_supervised(model, cfg.spec, loss.weights)
+        fit_model.compile(optimizer=optimizer, loss=loss, metrics=make_metrics(arch), jit_compile=precision.jit_compile)
         optimizer.build(model.trainable_variables)
         ckpt = t.train.Checkpoint(model=model, optimizer=optimizer)
     run.model, run.optimizer, run.ckpt = model, optimizer, ckpt
@@ -981,7 +997,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
     try:
         if initial_epoch < cfg.epochs:
-            model.fit(
+            fit_model.fit(
                 train_ds.repeat(),
                 epochs=cfg.epochs,
                 initial_epoch=initial_epoch,
