@@ -6,7 +6,7 @@ import argparse
 from ..models.registry import DEFAULT_ARCHITECTURE, REGISTRY, architecture_help, architecture_names
 
 DEFAULTS = dict(
-    model=DEFAULT_ARCHITECTURE, data="synthetic", input_size="256", epochs=10, batch_size=16, lr=1e-3,
+    model=DEFAULT_ARCHITECTURE, data="synthetic", input_size="256", epochs=10, batch_size=16, lr=3e-3,
     val_ratio=0.1, seed=0, strategy="default",
 )
 
@@ -47,7 +47,9 @@ def register(sub):
                    f"boundary=2. Terms (defaults): {_loss_terms_help()}")
     p.add_argument("--epochs", type=int, default=None, help="total epochs of the run (default 10)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 16)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate, cosine decay with warm-up (default 1e-3)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate, cosine decay with warm-up (default 3e-3; about 1e-3 when "
+                   "fine-tuning with --init-weights)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default: the dataset size)")
     p.add_argument("--out", required=True, help="run directory, e.g. runs/NAME")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
