@@ -28,7 +28,9 @@ def test_builtin_entries_keep_what_each_architecture_was():
     assert (fs.task, mn.task) == ("segmentation", "matting")
     assert (fs.android_role, mn.android_role) == ("camera", "photo")
     assert fs.loss_description == "segmentation (bce+dice+boundary)"
-    assert mn.loss_description == "matting (alpha L1+composition+gradient+unknown-band L1+BCE+boundary BCE)"
+    assert mn.loss_description == ("matting (alpha L1+composition+gradient+unknown-band L1+BCE+boundary BCE; "
+                                   "the same on the coarse 1/2-res logits)")
+    assert (fs.coarse_output, mn.coarse_output) == (None, "coarse_up")  # what deep supervision reads
     assert fs.load_module().NAME == "fast-scnn" and mn.load_module().NAME == "mattingnet"
 
     from edgematting.training import losses as L
