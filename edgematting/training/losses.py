@@ -68,7 +68,7 @@ class MattingLossWeights:
     # the 1/2-resolution logits before the full-resolution refiner), so the encoder-decoder
     # learns the contour itself instead of only through the refiner's residual; training
     # only, the exported model keeps its single output. At equal training FLOPs it lifted
-    # held-out boundary F from 0.853 to 0.877 (README, "Edges")
+    # held-out boundary F from 0.853 to 0.877 (one run; README, "Edges")
     coarse: float = 1.0
     boundary_kernels: tuple[int, ...] = BOUNDARY_KERNELS
 
