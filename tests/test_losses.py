@@ -356,7 +356,7 @@ def test_deep_supervision_adds_the_coarse_channels_loss_and_metrics_read_channel
         assert float(a.result()) == pytest.approx(float(b.result()), abs=1e-6), name
 
 
-def test_deeply_supervised_training_model_shares_layers_and_exports_one_output():
+def test_deeply_supervised_training_model_shares_layers_and_keeps_the_model_single_output():
     from edgematting._tf import keras
     from edgematting.models import architecture_config, build_model
     from edgematting.models.registry import get_architecture

@@ -890,7 +890,7 @@ def deeply_supervised(model, spec, loss_weights: dict):
     L = keras().layers
     coarse = L.Activation("sigmoid", dtype="float32", name="coarse_alpha")(model.get_layer(spec.coarse_output).output)
     both = L.Concatenate(dtype="float32", name="alpha_and_coarse")([model.outputs[0], coarse])
-    return keras().Model(model.inputs, both, name=f"{model.name}deeply_supervised")
+    return keras().Model(model.inputs, both, name=f"{model.name}_deeply_supervised")
 
 
 # -- main entry ------------------------------------------------------------------------
