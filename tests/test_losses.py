@@ -342,12 +342,14 @@ def test_deep_supervision_adds_the_coarse_channels_loss_and_metrics_read_channel
     main = rng.uniform(0.05, 0.95, (2, 6, 6, 1)).astype(np.float32)
     coarse = rng.uniform(0.05, 0.95, (2, 6, 6, 1)).astype(np.float32)
     both = np.concatenate([main, coarse], -1)
-    one = L.loss_for("mattingnet")
+    one = L.loss_for("mattingnet", {"coarse_hard": 0.0})
     assert L.MattingLossWeights().coarse == 1.0  # on by default
     np.testing.assert_allclose(_np(one(y, both)), _np(one(y, main)) + _np(one(y, coarse)), rtol=1e-5)
     want = _np(one(y, main)) + 0.5 * _np(one(y, coarse))
-    np.testing.assert_allclose(_np(L.loss_for("mattingnet", {"coarse": 0.5})(y, both)), want, rtol=1e-5)
+    np.testing.assert_allclose(_np(L.loss_for("mattingnet", {"coarse": 0.5, "coarse_hard": 0.0})(y, both)), want,
+                               rtol=1e-5)
     np.testing.assert_allclose(_np(L.loss_for("mattingnet", {"coarse": 0})(y, both)), _np(one(y, main)), rtol=1e-6)
+    assert L.MattingLossWeights().coarse_hard == 1.0 and L.MattingLossWeights().hard == 0.0  # OHEM: coarse only
     assert _np(one(y, coarse)).mean() != pytest.approx(_np(one(y, main)).mean())  # the two differ
     for name in ("iou", "mae", "band_mae", "boundary_f", "edge_score"):
         a, b = (L._metric_classes()[name]() for _ in range(2))
@@ -374,3 +376,56 @@ def test_deeply_supervised_training_model_shares_layers_and_keeps_the_model_sing
     assert out.shape == (2, 32, 32, 2)
     np.testing.assert_allclose(out[..., :1], model.predict(x, verbose=0), atol=1e-6)
     np.testing.assert_allclose(out[..., 1:], 1 / (1 + np.exp(-coarse_logits)), atol=1e-5)
+
+
+def test_hard_term_averages_the_hardest_pixels_and_amplifies_a_small_wrong_region():
+    """OHEM: `hardest_mean` is the mean of each image's top HARD_FRACTION pixel losses; a
+    wrong 2x2 patch (1.6% of a 16x16 image) gets ~1/HARD_FRACTION of the whole-image BCE's
+    gradient from the `hard` term, and the term is 0 for the exact matte."""
+    from edgematting._tf import tf
+
+    t = tf()
+    rng = np.random.default_rng(5)
+    x = rng.uniform(size=(3, 16, 16, 1)).astype(np.float32)
+    k = int(np.ceil(L.HARD_FRACTION * 256))
+    want = np.sort(x.reshape(3, -1), axis=1)[:, -k:].mean(axis=1)
+    np.testing.assert_allclose(_np(L.hardest_mean(x)), want, rtol=1e-6)
+    np.testing.assert_allclose(_np(L.hardest_mean(x, 1.0)), x.reshape(3, -1).mean(1), rtol=1e-6)
+
+    alpha = np.zeros((16, 16), np.float32)
+    alpha[:, 8:] = 1.0
+    y = _y_true(alpha)
+    logits = np.where(alpha[None, :, :, None] > 0.5, 4.0, -4.0).astype(np.float32)
+    logits[0, 2:4, 2:4, 0] = 4.0  # a confidently wrong patch in the background
+
+    def grad_at(weights):
+        z = t.Variable(logits)
+        with t.GradientTape() as tape:
+            loss = t.reduce_sum(L.matting_loss_fn(weights)(y, t.sigmoid(z)))
+        return tape.gradient(loss, z).numpy()[0, 2, 2, 0]
+
+    off = dict(alpha=0, composition=0, gradient=0, band=0, boundary=0, coarse=0)
+    g_bce = grad_at(L.MattingLossWeights(bce=1.0, hard=0.0, **off))
+    g_hard = grad_at(L.MattingLossWeights(bce=0.0, hard=1.0, **off))
+    assert g_hard == pytest.approx(g_bce * 256 / k, rel=1e-4)
+    assert g_bce > 0
+    pred = np.full((1, 16, 16, 1), 0.3, np.float32)
+    with_hard = L.loss_for("mattingnet", {"hard": 2.0})(y, pred)
+    without = L.loss_for("mattingnet", {"hard": 0.0})(y, pred)
+    excess = L._pixel_bce(y[..., :1], pred) - L._pixel_bce(y[..., :1], y[..., :1])
+    np.testing.assert_allclose(_np(with_hard), _np(without) + 2.0 * _np(L.hardest_mean(excess)), rtol=1e-5)
+    assert _np(L.loss_for("mattingnet", {"hard": 1.0})(y, y[..., :1])) == pytest.approx(0.0, abs=1e-5)
+    # coarse_hard: the same term on the coarse channel of a deeply supervised prediction only
+    coarse = np.full((1, 16, 16, 1), 0.6, np.float32)
+    both = np.concatenate([pred, coarse], -1)
+    base = {"hard": 0.0, "coarse_hard": 0.0}
+    c_excess = L._pixel_bce(y[..., :1], coarse) - L._pixel_bce(y[..., :1], y[..., :1])
+    np.testing.assert_allclose(_np(L.loss_for("mattingnet", {**base, "coarse_hard": 3.0})(y, both)),
+                               _np(L.loss_for("mattingnet", base)(y, both)) + 3.0 * _np(L.hardest_mean(c_excess)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(_np(L.loss_for("mattingnet", {**base, "hard": 3.0})(y, both)),
+                               _np(L.loss_for("mattingnet", base)(y, both)) + 3.0 * _np(L.hardest_mean(excess)),
+                               rtol=1e-5)
+    # Fast-SCNN's segmentation loss has the term too (plain BCE: its targets are masks)
+    seg = L.loss_for("fast-scnn", {"hard": 2.0})(y, pred) - L.loss_for("fast-scnn", {"hard": 0.0})(y, pred)
+    np.testing.assert_allclose(_np(seg), 2.0 * _np(L.hardest_mean(L._pixel_bce(y[..., :1], pred))), rtol=1e-5)
