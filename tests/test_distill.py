@@ -308,11 +308,13 @@ def test_train_with_teacher_only_and_mixed(teacher_dir, photos, tmp_path):
     from edgematting.training.train import TrainConfig, train
 
     common = dict(model="fast-scnn", input_size=SIZE, width=0.25, epochs=1, batch_size=2, steps_per_epoch=2)
+    # progressive: both stages read the one cache of teacher mattes (made at the photos' size)
     r = train(TrainConfig(data=None, teacher=str(teacher_dir), unlabelled=str(photos), out=str(tmp_path / "a"),
-                          **common), progress=False)
+                          **{**common, "input_size": 64}, progressive="32:1"), progress=False)
     model, spec = load_model_dir(r.out_dir)
     assert spec.training["teacher"]["spec"] == str(teacher_dir) and spec.training["unlabelled"] == str(photos)
-    assert (tmp_path / "a" / "teacher").is_dir()
+    assert tuple(spec.input_size) == (64, 64) and spec.training["progressive"]["size"] == [32, 32]
+    assert (tmp_path / "a" / "teacher").is_dir() and not (tmp_path / "a" / "progressive" / "teacher").exists()
     labelled = write_synthetic_folder(tmp_path / "labelled", n=4, size=(48, 48), seed=9)
     r2 = train(TrainConfig(data=str(labelled), teacher=str(teacher_dir), unlabelled=str(photos), distill_weight=0.3,
                            out=str(tmp_path / "b"), **common), progress=False)

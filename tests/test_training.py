@@ -260,3 +260,72 @@ def test_resumed_run_judged_by_another_metric_starts_its_best_afresh(tmp_path):
     assert run.best_metric is None and run._better(0.01)  # any finite edge score is the new best
     same = _Run(cfg, tmp_path, tmp_path, True, {**old, "monitor": "val_edge_score", "best_metric": 0.6})
     assert same.monitor_changed is None and same.best_metric == 0.6 and not same._better(0.5)
+
+
+# -- progressive resizing --------------------------------------------------------------------
+def test_progressive_run_trains_both_stages_and_resumes_each(tmp_path, capsys):
+    """--progressive 32:2 --input-size 64: two epochs at 32x32 into OUT/progressive, then the
+    run's epochs at 64x64 from those weights at a third of the lr. A time limit of ~0 stops
+    after every epoch, so each stage is left mid-way and resumed from the command line."""
+    from edgematting.cli import main
+    from edgematting.modelio import load_model_dir
+    from edgematting.training import train
+    from edgematting.training.train import PROGRESSIVE_LR_FACTOR
+
+    out = tmp_path / "run"
+    r = train(_cfg(out, epochs=2, progressive="32:2", time_limit=1e-6), progress=False)
+    assert r.stage == "1/2 at 32x32" and r.stopped_early == "time_limit"
+    assert r.out_dir == out / "progressive" and r.epochs_completed == 1 and r.epochs_planned == 2
+    assert not (out / "state.json").exists()
+    assert json.loads((out / "progressive" / "state.json").read_text())["config"]["input_size"] == [32, 32]
+
+    resume = ["train", "--out", str(out), "--resume", "--quiet", "--time-limit", "1e-6"]
+    assert main(resume) == 0  # finishes stage 1 (epoch 2); no time left for stage 2
+    assert "continue: edgematting train --out" in capsys.readouterr().out
+    low = json.loads((out / "progressive" / "state.json").read_text())
+    assert low["epoch"] == 2 and low["config"]["lr"] == pytest.approx(1e-3)
+    assert not (out / "state.json").exists()
+    low_model, low_spec = load_model_dir(out / "progressive")
+    assert tuple(low_spec.input_size) == (32, 32)
+
+    assert main(resume) == 0  # stage 2, epoch 1 of 2
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == 1 and state["config"]["input_size"] == [64, 64]
+    assert state["config"]["lr"] == pytest.approx(1e-3 * PROGRESSIVE_LR_FACTOR)
+    assert state["config"]["init_weights"] == str(out / "progressive")
+    assert state["init_weights_report"]["loaded"] == sum(1 for layer in low_model.layers if layer.weights)  # all of them
+    assert state["init_weights_report"]["skipped"] == []
+
+    # a different first stage is another model: refused
+    assert main(["train", "--out", str(out), "--resume", "--progressive", "48:2"]) == 2
+    assert "different model" in capsys.readouterr().err
+
+    assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == 2 and state["iterations"] == 2 * 2  # the stage's own optimizer, resumed
+    model, spec = load_model_dir(out)
+    assert tuple(spec.input_size) == (64, 64)
+    prog = spec.training["progressive"]
+    assert prog["size"] == [32, 32] and prog["epochs"] == 2 and prog["best_metric"]["epoch"] in (1, 2)
+    assert spec.training["lr"] == pytest.approx(1e-3 * PROGRESSIVE_LR_FACTOR)
+    # a new run into the same folder is refused like any other
+    with pytest.raises(InputError, match="not empty"):
+        train(_cfg(out, epochs=2, progressive="32:2"), progress=False)
+
+
+def test_progressive_validation(tmp_path):
+    from edgematting.training import TrainConfig
+
+    c = TrainConfig(input_size="256x192", progressive=" 128x96:84", out=str(tmp_path))
+    assert c.progressive == "128x96:84" and c.progressive_stage == ((128, 96), 84)
+    for bad, match in (("128", "SIZE:EPOCHS"), ("128:0", "SIZE:EPOCHS"), ("128:x", "SIZE:EPOCHS"),
+                       ("256:4", "smaller than"), ("320:4", "smaller than"), ("100:4", "multiple of 16")):
+        with pytest.raises(InputError, match=match):
+            TrainConfig(input_size=256, progressive=bad)
+    with pytest.raises(InputError, match="multiworker"):
+        TrainConfig(input_size=256, progressive="128:4", strategy="multiworker")
+    with pytest.raises(InputError, match="Nothing to resume.*not a progressive run"):
+        from edgematting.training import train
+
+        train(TrainConfig(**{**TINY, "out": str(tmp_path / "none"), "progressive": "32:1", "resume": True}),
+              progress=False)

@@ -50,6 +50,11 @@ def register(sub):
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate, cosine decay with warm-up (default 3e-3; about 1e-3 when "
                    "fine-tuning with --init-weights)")
+    p.add_argument("--progressive", default=None, metavar="SIZE:EPOCHS",
+                   help="progressive resizing: first EPOCHS epochs at SIZE (into OUT/progressive), then "
+                   "--epochs at --input-size from its best weights at a third of --lr. E.g. --input-size 256 "
+                   "--progressive 128:84 --epochs 12: most steps at a quarter of the cost; MattingNet's best "
+                   "edges at equal training FLOPs (README, Edges)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default: the dataset size)")
     p.add_argument("--out", required=True, help="run directory, e.g. runs/NAME")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
@@ -108,7 +113,7 @@ def _loss_terms_help() -> str:
 def config_from_args(args):
     """TrainConfig from parsed args; with --resume, unset flags come from the run."""
     from ..models import parse_model_options
-    from ..training.train import TrainConfig, _read_state, load_run_config
+    from ..training.train import TrainConfig, load_run_config, resumable
 
     given = {
         "model": args.model,
@@ -132,6 +137,7 @@ def config_from_args(args):
         "strategy": args.strategy,
         "mixed_precision": args.mixed_precision,
         "jit_compile": args.jit_compile,
+        "progressive": args.progressive,
         "time_limit": args.time_limit,
         "init_weights": args.init_weights,
         "teacher": args.teacher,
@@ -152,9 +158,7 @@ def config_from_args(args):
             "fresh synthetic portraits. Drop --val-ratio, or pass --data DIR."
         )
     if args.resume:
-        from pathlib import Path
-
-        if _read_state(Path(args.out)) if Path(args.out).exists() else None:
+        if resumable(args.out):
             if args.lite:
                 given["width"] = None  # --lite decides the width below, not the stored one
             return load_run_config(args.out, **given)
@@ -178,7 +182,9 @@ def run(args) -> int:
     table.add_column("item")
     table.add_column("value", justify="right")
     table.add_row("epochs run (this call)", str(result.epochs_run))
-    table.add_row("epochs completed", f"{result.epochs_completed} / {cfg.epochs}")
+    if result.stage:
+        table.add_row("stage", result.stage)
+    table.add_row("epochs completed", f"{result.epochs_completed} / {result.epochs_planned or cfg.epochs}")
     if result.best_metric is not None:
         table.add_row(f"best {result.metric_name}", f"{result.best_metric:.4f} (epoch {result.best_epoch})")
     if result.images_per_second:
@@ -191,8 +197,11 @@ def run(args) -> int:
     show_table(table, console)
     out = result.out_dir
     console.print(f"model: {out}/model.keras + model.json   logs: {out}/history.csv, {out}/curves.png")
-    if result.epochs_completed < cfg.epochs:
-        console.print("continue: " + next_hint("edgematting", "train", "--out", out, "--resume")[6:], highlight=False,
-                      soft_wrap=True)
+    first_stage = result.stage.startswith("1/")
+    if result.epochs_completed < (result.epochs_planned or cfg.epochs) or first_stage:
+        console.print("continue: " + next_hint("edgematting", "train", "--out", cfg.out, "--resume")[6:],
+                      highlight=False, soft_wrap=True)
+    if first_stage:
+        return 0
     print(next_hint("edgematting", "evaluate", out, "--data", "YOUR_VAL_DIR"))
     return 0

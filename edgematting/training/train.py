@@ -12,6 +12,8 @@ What a run directory holds (``--out``)::
     state.json                resume state: epochs done, best so far, history, config
     backup/ckpt-N.*           model + optimizer (with its step counter) after epoch N
     backup/best-N.weights.h5  weights of the best epoch so far
+    progressive/              with ``progressive``: the low-resolution first stage, itself a
+                              run directory; progressive.json keeps the run's own settings
 
 Fault tolerance: every epoch ends with a commit -- checkpoint, best weights and logs are
 written first, then ``state.json`` is replaced atomically and points at them. A crash
@@ -56,6 +58,11 @@ from ..models.registry import DEFAULT_ARCHITECTURE, ArchitectureSpec, get_archit
 STATE_FILE = "state.json"
 BACKUP_DIR = "backup"
 TEACHER_DIR = "teacher"
+PROGRESSIVE_DIR = "progressive"
+PROGRESSIVE_FILE = "progressive.json"
+#: the full-size stage of a progressive run fine-tunes at this fraction of --lr (measured:
+#: 3e-3 at 128x128, then 1e-3 at 256x256; README, "Edges")
+PROGRESSIVE_LR_FACTOR = 1.0 / 3.0
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 CURVES_PNG = "curves.png"
@@ -153,6 +160,9 @@ class TrainConfig:
     teacher_edges: bool = False  # the teacher's soft matte inside the edge band of binary --data labels
     mixed_precision: MixedPrecision | str = MixedPrecision.AUTO
     jit_compile: JitCompile | str = JitCompile.AUTO
+    # progressive resizing, "SIZE:EPOCHS": first EPOCHS epochs at SIZE (at `lr`), then `epochs`
+    # at `input_size` from those weights at lr x PROGRESSIVE_LR_FACTOR
+    progressive: str | None = None
 
     def __post_init__(self):
         from ..models import LITE_WIDTH, check_width, parse_size
@@ -238,6 +248,29 @@ class TrainConfig:
         from ..models import architecture_config
 
         architecture_config(self.model, self.input_size, self.width, **self.model_options)
+        if self.progressive is not None:
+            size, epochs = self.progressive_stage
+            architecture_config(self.model, size, self.width, **self.model_options)
+            self.progressive = f"{size[0]}x{size[1]}:{epochs}"
+
+    @property
+    def progressive_stage(self) -> tuple[tuple[int, int], int]:
+        """(input size, epochs) of a progressive run's first stage."""
+        from ..models import parse_size
+
+        text = str(self.progressive)
+        size, sep, epochs = text.partition(":")
+        if not sep or not epochs.strip().isdigit() or int(epochs) < 1:
+            raise InputError(f"--progressive takes SIZE:EPOCHS, e.g. 128:84 (84 epochs at 128x128 first), "
+                             f"got {text!r}.")
+        size = parse_size(size)
+        h, w = self.input_size
+        if size[0] > h or size[1] > w or size == (h, w):
+            raise InputError(f"--progressive size {size[0]}x{size[1]} must be smaller than --input-size {h}x{w}.")
+        if self.strategy is Strategy.MULTIWORKER:
+            raise InputError("--progressive does not run under --strategy multiworker; run the two stages as "
+                             "two runs (--input-size SMALL, then --init-weights that run).")
+        return size, int(epochs)
 
     @property
     def architecture(self) -> str:
@@ -279,6 +312,8 @@ class TrainResult:
     stopped_early: str | None = None  # "time_limit" or None
     num_replicas: int = 1
     model: Any = field(default=None, repr=False)  # the exported (best) Keras model
+    epochs_planned: int = 0  # the run's --epochs (of the stage this result is of)
+    stage: str = ""  # progressive runs: which stage this result is of, e.g. "1/2 at 128x128"
 
 
 # -- TensorFlow set-up -----------------------------------------------------------------
@@ -438,13 +473,15 @@ def _read_state(out: Path) -> dict | None:
 
 def load_run_config(out_dir: str | os.PathLike, **overrides) -> TrainConfig:
     """The TrainConfig stored in a run directory, with `overrides` applied (for --resume)."""
-    state = _read_state(Path(out_dir))
-    if state is None:
-        raise InputError(
-            f"Nothing to resume in {out_dir}: it has no {STATE_FILE}. Start a new run "
-            "without --resume."
-        )
-    d = dict(state["config"])
+    d = _progressive_config(Path(out_dir))
+    if d is None:
+        state = _read_state(Path(out_dir))
+        if state is None:
+            raise InputError(
+                f"Nothing to resume in {out_dir}: it has no {STATE_FILE}. Start a new run "
+                "without --resume."
+            )
+        d = dict(state["config"])
     # Per-invocation settings are not inherited: the time budget is for this call, and
     # --init-weights only ever applies when a run starts (the file may be gone by now).
     d["time_limit"] = None
@@ -455,11 +492,29 @@ def load_run_config(out_dir: str | os.PathLike, **overrides) -> TrainConfig:
     return TrainConfig(**d)
 
 
-def _check_out_dir(cfg: TrainConfig, out: Path) -> dict | None:
+def _progressive_config(out: Path) -> dict | None:
+    """The settings a progressive run was started with (its stages' state.json files hold
+    the settings of each stage), or None for any other run."""
+    p = out / PROGRESSIVE_FILE
+    if not p.is_file():
+        return None
+    try:
+        return dict(json.loads(p.read_text()))
+    except (OSError, json.JSONDecodeError, TypeError, ValueError) as e:
+        raise InputError(f"{p} is unreadable ({e}); cannot resume. Start a new run with another --out.") from e
+
+
+def resumable(out_dir: str | os.PathLike) -> bool:
+    """Whether `out_dir` holds a run that `load_run_config` can continue."""
+    out = Path(out_dir)
+    return out.is_dir() and ((out / STATE_FILE).exists() or (out / PROGRESSIVE_FILE).is_file())
+
+
+def _check_out_dir(cfg: TrainConfig, out: Path, pre_run=frozenset({TEACHER_DIR})) -> dict | None:
     state = _read_state(out) if out.exists() else None
     if cfg.resume:
         if state is None:
-            if _only_teacher_cache(out):
+            if _only_pre_run_files(out, pre_run):
                 return None  # killed while the teacher labelled photos: start, reusing its cache
             raise InputError(
                 f"Nothing to resume in {out}: it has no {STATE_FILE} (no epoch of a run there "
@@ -478,7 +533,7 @@ def _check_out_dir(cfg: TrainConfig, out: Path) -> dict | None:
                 + "\nPass the run's settings (or omit them), or start a new run with another --out."
             )
         return state
-    if out.exists() and any(out.iterdir()) and not _only_teacher_cache(out):
+    if out.exists() and any(out.iterdir()) and not _only_pre_run_files(out, pre_run):
         raise InputError(
             f"Output folder {out} is not empty. Pass --resume to continue the run there, or "
             "choose another --out."
@@ -486,15 +541,17 @@ def _check_out_dir(cfg: TrainConfig, out: Path) -> dict | None:
     return None
 
 
-def _only_teacher_cache(out: Path) -> bool:
-    """The run folder holds nothing but the teacher's matte cache (a run killed before its
-    first epoch finished): starting there again reuses the cached mattes."""
-    return out.is_dir() and {p.name for p in out.iterdir()} == {TEACHER_DIR}
+def _only_pre_run_files(out: Path, names=frozenset({TEACHER_DIR})) -> bool:
+    """The run folder holds nothing but what is written before its first epoch (the
+    teacher's matte cache; a progressive run's first stage): starting there again reuses it."""
+    present = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    return bool(present) and present <= set(names)
 
 
 def teacher_pairs(cfg: TrainConfig, out: Path, progress: bool = True):
     """Resolve the teacher and label the photos it is asked to (cached in OUT/teacher/):
-    (--unlabelled pairs [(photo, matte)], {--data photo: matte} for --teacher-edges)."""
+    (--unlabelled pairs [(photo, matte)], {--data photo: matte} for --teacher-edges).
+    `out` is the folder that holds teacher/."""
     from ..teacher import cache_teacher_mattes, list_photos, resolve_teacher
 
     teacher = resolve_teacher(cfg.teacher, cfg.teacher_options)
@@ -759,6 +816,7 @@ class _Run:
         self.ckpt = None
         self.optimizer = None
         self.precision: Precision | None = None
+        self.training_extra: dict = {}
 
     def _better(self, value) -> bool:
         if value is None or not math.isfinite(value):
@@ -897,6 +955,10 @@ def deeply_supervised(model, spec, loss_weights: dict):
 def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train (or resume) a run into ``cfg.out`` and export the best model there.
 
+    With ``cfg.progressive`` the run has two stages: OUT/progressive/ at the small size, then
+    OUT itself at ``input_size`` from the first stage's best weights; a resumed call picks up
+    whichever stage was interrupted.
+
     Raises InputError for a bad run directory (non-empty without resume, nothing to
     resume), DataError for bad data. Prints progress when `progress` is true.
     """
@@ -905,6 +967,82 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     from ..atomic import check_output_dir
 
     check_output_dir(cfg.out)  # an existing file or an unwritable folder: one line, before any work
+    if cfg.progressive:
+        return _train_progressive(cfg, progress)
+    return _train_one(cfg, progress)
+
+
+def _train_progressive(cfg: TrainConfig, progress: bool) -> TrainResult:
+    from dataclasses import replace
+
+    started = time.monotonic()
+    say = print if progress else (lambda *a, **kw: None)
+    out = Path(cfg.out)
+    (h, w), low_epochs = cfg.progressive_stage
+    stage_dir = out / PROGRESSIVE_DIR
+    pre_run = frozenset({TEACHER_DIR, PROGRESSIVE_DIR, PROGRESSIVE_FILE})
+    stored = _progressive_config(out) if out.exists() else None
+    if cfg.resume:
+        if stored is None:
+            raise InputError(f"Nothing to resume in {out}: it has no {PROGRESSIVE_FILE} (it is not a "
+                             "progressive run). Start a new run without --resume.")
+        old = TrainConfig(**{**stored, "resume": False, "time_limit": None, "init_weights": None}).to_dict()
+        new = cfg.to_dict()
+        diffs = [f"{k}: run has {old[k]!r}, you passed {new[k]!r}" for k in (*_MODEL_FIELDS, "progressive")
+                 if _norm(old[k]) != _norm(new[k])]
+        if diffs:
+            raise InputError(f"--resume in {out} with a different model:\n  " + "\n  ".join(diffs)
+                             + "\nPass the run's settings (or omit them), or start a new run with another --out.")
+    elif out.exists() and any(out.iterdir()) and not _only_pre_run_files(out, {TEACHER_DIR}):
+        raise InputError(f"Output folder {out} is not empty. Pass --resume to continue the run there, or "
+                         "choose another --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    if stored is None:
+        atomic.write_json(out / PROGRESSIVE_FILE, cfg.to_dict())
+
+    def remaining_minutes():
+        return None if cfg.time_limit is None else cfg.time_limit - (time.monotonic() - started) / 60.0
+
+    info = {"size": [h, w], "epochs": low_epochs, "lr": cfg.lr, "dir": PROGRESSIVE_DIR}
+    final_state = _read_state(out)
+    stage_state = _read_state(stage_dir) if final_state is None and stage_dir.exists() else None
+    stage_done = (stage_state is not None and stage_state.get("epoch", 0) >= low_epochs
+                  and (stage_dir / "model.keras").is_file())
+    first = None
+    if final_state is None and not stage_done:  # the first stage has not finished (or not started)
+        if stage_state is None and stage_dir.exists():
+            shutil.rmtree(stage_dir)  # killed before its first epoch was committed: nothing to keep
+        low = replace(cfg, input_size=(h, w), epochs=low_epochs, progressive=None, out=str(stage_dir),
+                      resume=stage_state is not None)
+        say(f"progressive: stage 1 of 2, {low_epochs} epochs at {h}x{w} -> {stage_dir}")
+        first = _train_one(low, progress, teacher_root=out, stage=f"1/2 at {h}x{w}", user_out=out)
+        left = remaining_minutes()
+        if first.stopped_early or (left is not None and left <= 0):
+            first.stopped_early = first.stopped_early or "time_limit"
+            return first
+    else:
+        left = remaining_minutes()
+        left = None if left is None else max(left, 1e-9)  # this call trains at least one epoch
+    H, W = cfg.input_size
+    full = replace(cfg, progressive=None, lr=cfg.lr * PROGRESSIVE_LR_FACTOR, init_weights=str(stage_dir),
+                   resume=final_state is not None, time_limit=left)
+    say(f"progressive: stage 2 of 2, {cfg.epochs} epochs at {H}x{W} from {stage_dir}'s best weights, "
+        f"lr {full.lr:.3g}")
+    if first is not None:
+        info["best_metric"] = {"name": first.metric_name, "value": first.best_metric, "epoch": first.best_epoch}
+    else:
+        prev = stage_state or (_read_state(stage_dir) if stage_dir.exists() else None)
+        if prev is not None:
+            info["best_metric"] = {"name": prev.get("monitor"), "value": prev.get("best_metric"),
+                                   "epoch": prev.get("best_epoch")}
+    return _train_one(full, progress, pre_run=pre_run, stage=f"2/2 at {H}x{W}", training_extra={"progressive": info})
+
+
+def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = None,
+               pre_run=frozenset({TEACHER_DIR}), stage: str = "", training_extra: dict | None = None,
+               user_out: Path | None = None) -> TrainResult:
+    """One run directory's training (`train`, or one stage of a progressive run: the
+    teacher cache may live in `teacher_root`, and `user_out` is the folder to resume)."""
     started = time.monotonic()
     configure_logical_cpus()  # before any TensorFlow op
     from .._tf import keras, tf
@@ -914,7 +1052,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     say = print if progress else (lambda *a, **kw: None)
     out = Path(cfg.out)
     single = cfg.strategy is not Strategy.MULTIWORKER
-    state = _check_out_dir(cfg, out) if single else None  # fail fast, before TF work
+    state = _check_out_dir(cfg, out, pre_run) if single else None  # fail fast, before TF work
     strategy = make_strategy(cfg.strategy)
     precision = resolve_precision(cfg.mixed_precision, cfg.jit_compile)  # before writing anything
     chief = _is_chief(strategy)
@@ -930,11 +1068,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         atexit.register(shutil.rmtree, work, True)
         state = _read_state(out) if cfg.resume else None
     run = _Run(cfg, out, work, chief, state, started)
+    run.training_extra = dict(training_extra or {})
 
     arch = cfg.architecture
     arch_cfg = architecture_config(arch, cfg.input_size, cfg.width, **cfg.model_options)
     spec = ModelSpec(architecture=arch, config=arch_cfg, input_size=cfg.input_size)
-    taught, soft_edges = teacher_pairs(cfg, out if chief else work, progress) if cfg.teacher else ([], {})
+    taught, soft_edges = (teacher_pairs(cfg, teacher_root or (out if chief else work), progress)
+                          if cfg.teacher else ([], {}))
     train_ds, val_ds, info = _datasets(cfg, spec, cfg.strategy, taught, soft_edges)
     steps = int(cfg.steps_per_epoch or info["steps_per_epoch"])
     if steps < 1:
@@ -1013,7 +1153,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             _export(run, arch, arch_cfg, spec, steps)
             print(
                 f"\ninterrupted: exported the best model so far to {out}; continue with "
-                f"`edgematting train --out {out} --resume`.",
+                f"`edgematting train --out {user_out or out} --resume`.",
                 file=sys.stderr,
             )
         raise
@@ -1036,6 +1176,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         stopped_early=run.stopped_early,
         num_replicas=int(strategy.num_replicas_in_sync),
         model=exported,
+        epochs_planned=cfg.epochs,
+        stage=stage,
     )
 
 
@@ -1075,6 +1217,7 @@ def _export(run: _Run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, i
         "loss_weights": cfg.loss_weights,
         "best_metric": {"name": run.monitor, "value": run.best_metric, "epoch": run.best_epoch, "weights": src},
         "images_per_second": ips,
+        **run.training_extra,
     }
     if run.precision is not None:
         spec.training.update(run.precision.to_dict(cfg))
