@@ -993,9 +993,8 @@ def _train_progressive(cfg: TrainConfig, progress: bool) -> TrainResult:
         if diffs:
             raise InputError(f"--resume in {out} with a different model:\n  " + "\n  ".join(diffs)
                              + "\nPass the run's settings (or omit them), or start a new run with another --out.")
-    elif out.exists() and any(out.iterdir()) and not _only_pre_run_files(out, {TEACHER_DIR}):
-        raise InputError(f"Output folder {out} is not empty. Pass --resume to continue the run there, or "
-                         "choose another --out.")
+    else:
+        _check_out_dir(cfg, out)  # a new run: an empty folder (or only a teacher cache)
     out.mkdir(parents=True, exist_ok=True)
     if stored is None:
         atomic.write_json(out / PROGRESSIVE_FILE, cfg.to_dict())
