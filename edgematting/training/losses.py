@@ -78,10 +78,10 @@ class MattingLossWeights:
     # so the whole-image mean barely sees it, yet it costs boundary F a whole false contour
     hard: float = 0.0
     # the same on the coarse prediction only (deep supervision), where the stray regions come
-    # from; counted inside `coarse`'s terms. At equal training FLOPs held-out boundary F rose
-    # 0.877 -> 0.883 (seed 0) and 0.862 -> 0.881 (seed 7), band SAD 3.6 -> 3.8 and 3.3 -> 3.9;
-    # `hard` on the output as well gave 0.886 and 0.883 but a harder matte (band SAD 4.7).
-    # Fast-SCNN lost with it (README, "Edges")
+    # from; counted inside `coarse`'s terms. At equal training FLOPs (seed 7, one machine) held-out
+    # boundary F rose 0.862 -> 0.881 (band SAD 3.30 -> 3.93); `hard` on the output as well gave 0.886
+    # and 0.883 at two seeds but a harder matte (band SAD 4.7). With it MattingNet led Fast-SCNN at
+    # three seeds run side by side (0.881 vs 0.866). Fast-SCNN lost with it (README, "Edges")
     coarse_hard: float = 1.0
     boundary_kernels: tuple[int, ...] = BOUNDARY_KERNELS
 

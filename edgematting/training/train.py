@@ -510,6 +510,16 @@ def resumable(out_dir: str | os.PathLike) -> bool:
     return out.is_dir() and ((out / STATE_FILE).exists() or (out / PROGRESSIVE_FILE).is_file())
 
 
+def _check_same_model(out: Path, old: dict, new: dict, keys) -> None:
+    """--resume must not change what defines the model (`keys` of the stored and the new config)."""
+    diffs = [f"{k}: run has {old.get(k)!r}, you passed {new[k]!r}" for k in keys if _norm(old.get(k)) != _norm(new[k])]
+    if diffs:
+        raise InputError(
+            f"--resume in {out} with a different model:\n  " + "\n  ".join(diffs)
+            + "\nPass the run's settings (or omit them), or start a new run with another --out."
+        )
+
+
 def _check_out_dir(cfg: TrainConfig, out: Path, pre_run=frozenset({TEACHER_DIR})) -> dict | None:
     state = _read_state(out) if out.exists() else None
     if cfg.resume:
@@ -522,16 +532,7 @@ def _check_out_dir(cfg: TrainConfig, out: Path, pre_run=frozenset({TEACHER_DIR})
             )
         old = state["config"]
         new = cfg.to_dict()
-        diffs = [
-            f"{k}: run has {old.get(k)!r}, you passed {new[k]!r}"
-            for k in _MODEL_FIELDS
-            if _norm(old.get(k)) != _norm(new[k])
-        ]
-        if diffs:
-            raise InputError(
-                f"--resume in {out} with a different model:\n  " + "\n  ".join(diffs)
-                + "\nPass the run's settings (or omit them), or start a new run with another --out."
-            )
+        _check_same_model(out, old, new, _MODEL_FIELDS)
         return state
     if out.exists() and any(out.iterdir()) and not _only_pre_run_files(out, pre_run):
         raise InputError(
@@ -988,11 +989,7 @@ def _train_progressive(cfg: TrainConfig, progress: bool) -> TrainResult:
                              "progressive run). Start a new run without --resume.")
         old = TrainConfig(**{**stored, "resume": False, "time_limit": None, "init_weights": None}).to_dict()
         new = cfg.to_dict()
-        diffs = [f"{k}: run has {old[k]!r}, you passed {new[k]!r}" for k in (*_MODEL_FIELDS, "progressive")
-                 if _norm(old[k]) != _norm(new[k])]
-        if diffs:
-            raise InputError(f"--resume in {out} with a different model:\n  " + "\n  ".join(diffs)
-                             + "\nPass the run's settings (or omit them), or start a new run with another --out.")
+        _check_same_model(out, old, new, (*_MODEL_FIELDS, "progressive"))
     else:
         _check_out_dir(cfg, out)  # a new run: an empty folder (or only a teacher cache)
     out.mkdir(parents=True, exist_ok=True)
