@@ -1,3 +1,4 @@
+"""`python -m edgematting`: the same command line as `edgematting`."""
 import sys
 
 from .cli import main

@@ -1,45 +1,129 @@
 """The README stays true: its generated support table matches the converter registry, its
-Layout names every module, and its first lines are the two set-up commands CI runs."""
+generated Layout matches the source tree, it stays a short guide, its links (and those of
+docs/) lead somewhere, and its first lines are the two set-up commands CI runs."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-
-
-def _layout_block() -> str:
-    text = README.read_text()
-    m = re.search(r"^## Layout\n(.*?)(?=^## |\Z)", text, re.S | re.M)
-    assert m, "README.md has no '## Layout' section followed by another section"
-    return m.group(1)
+MAX_README_LINES = 220
 
 
 def test_support_table_is_current():
     from edgematting import docs
 
     text = README.read_text()
-    assert docs.render(text) == text, "README.md support table is out of date: run `python -m edgematting.docs`"
+    assert docs.render_support_table(text) == text, \
+        "README.md support table is out of date: run `python -m edgematting.docs`"
 
 
-def test_layout_names_every_module():
-    block = _layout_block()
-    missing = []
-    for path in sorted((ROOT / "edgematting").iterdir()):
-        if path.name.startswith("_") or path.name == "__pycache__":
-            continue
-        if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").is_file()):
-            name = path.stem if path.suffix == ".py" else path.name + "/"
-            if name not in block:
-                missing.append(f"edgematting/{name}")
-    for path in sorted((ROOT / "edgematting" / "bench").glob("*.py")):
-        if not path.name.startswith("_") and path.stem not in block:
-            missing.append(f"edgematting/bench/{path.name}")
-    for path in sorted((ROOT / "converters").glob("*.py")):
-        if not path.name.startswith("_") and path.stem not in block:
-            missing.append(f"converters/{path.name}")
-    assert not missing, f"README Layout does not mention: {missing}"
+def test_layout_is_current():
+    from edgematting import docs
+
+    text = README.read_text()
+    assert docs.LAYOUT_BEGIN in text and docs.LAYOUT_END in text, "README.md has no layout markers"
+    assert docs.render_layout(text) == text, "README.md Layout is out of date: run `python -m edgematting.docs`"
+
+
+def _tree(tmp_path: Path) -> Path:
+    """A miniature source tree: one package with one module, one converter module."""
+    for rel, doc in {"edgematting/__init__.py": "The package.", "edgematting/a.py": "Module a.\n\nMore.",
+                     "edgematting/sub/__init__.py": "A subpackage.", "edgematting/sub/b.py": "Module b,\nwrapped.",
+                     "converters/__init__.py": "Converters.", "converters/c.py": "Module c."}.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'"""{doc}"""\nX = 1\n')
+    return tmp_path
+
+
+def test_layout_follows_the_tree(tmp_path):
+    """The Layout is read from the files: packages before modules, sorted; a new module or a
+    changed docstring changes the block; a module without a docstring is named in the error."""
+    from edgematting import docs
+
+    root = _tree(tmp_path)
+    names = [name.strip() for name, _ in docs.layout_rows(root)]
+    assert names[:4] == ["edgematting/", "sub/", "b.py", "a.py"]
+    assert names[4:7] == ["converters/", "c.py"] + [next(iter(docs.OTHER_ENTRIES))]
+    rows = dict((name.strip(), desc) for name, desc in docs.layout_rows(root))
+    assert rows["a.py"] == "Module a." and rows["b.py"] == "Module b, ..."
+
+    readme = f"intro\n{docs.LAYOUT_BEGIN}\n{docs.LAYOUT_END}\nafter\n"
+    current = docs.render_layout(readme, root)
+    assert docs.render_layout(current, root) == current
+
+    (root / "edgematting" / "new_module.py").write_text('"""A new module."""\n')
+    added = docs.render_layout(current, root)
+    assert added != current and "new_module.py" in added and "A new module." in added
+
+    (root / "edgematting" / "a.py").write_text('"""Module a, reworded."""\n')
+    assert docs.render_layout(added, root) != added
+
+    (root / "converters" / "nodoc.py").write_text("X = 1\n")
+    with pytest.raises(docs.MissingDocstrings, match="converters/nodoc.py"):
+        docs.render_layout(current, root)
+
+
+def test_every_module_has_a_docstring():
+    from edgematting import docs
+
+    try:
+        docs.layout_rows()
+    except docs.MissingDocstrings as e:
+        pytest.fail(str(e))
+
+
+def test_readme_is_short():
+    n = len(README.read_text().splitlines())
+    assert n <= MAX_README_LINES, (
+        f"README.md has {n} lines (at most {MAX_README_LINES}): it is the user guide; "
+        "measurements go to docs/experiments.md, option details to docs/reference.md")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or "", heading.strip()).lower()
+    text = "".join(c for c in text if c in " -_" or unicodedata.category(c)[0] in "LN")
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.S | re.M)
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, re.M):
+        slug = _slug(heading)
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def _links(path: Path) -> list[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.S | re.M)  # code blocks
+    text = re.sub(r"`[^`\n]*`", "", text)  # inline code
+    return re.findall(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text)
+
+
+def test_relative_links_lead_somewhere():
+    files = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for path in files:
+        for link in _links(path):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", link, re.I):  # http:, https:, mailto: ...
+                continue
+            target, _, anchor = link.partition("#")
+            dest = (path.parent / target).resolve() if target else path
+            where = f"{path.relative_to(ROOT)}: {link}"
+            if not dest.exists():
+                broken.append(f"{where} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                broken.append(f"{where} (no such heading)")
+    assert not broken, "broken relative links:\n" + "\n".join(broken)
 
 
 def test_first_commands_are_what_ci_runs():
