@@ -67,7 +67,7 @@ def run_quickstart(cfg: QuickstartConfig, console=None) -> dict:
     #    number of epochs (and so the cosine LR schedule) fits the time budget; the time
     #    limit still stops training cleanly if the machine slows down.
     console.rule(f"[bold]2/5 train {cfg.model} for {cfg.minutes:g} min")
-    from .training.train import STATE_FILE, TrainConfig, train
+    from .training import STATE_FILE, TrainConfig, train
 
     resume = cfg.resume or (model_dir / STATE_FILE).exists()
     if resume:
@@ -144,7 +144,7 @@ def run_quickstart(cfg: QuickstartConfig, console=None) -> dict:
             try:
                 from .bench.run import BenchConfig, run_bench
 
-                from .bench.peer import cached_mediapipe
+                from .peer import cached_mediapipe
 
                 b = run_bench(BenchConfig(
                     model=str(model_dir), data=str(data_dir), data_limit=cfg.bench_images,

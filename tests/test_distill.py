@@ -183,7 +183,7 @@ def test_foreign_tflite_teacher(photos, tmp_path):
 
 
 def test_mediapipe_teacher(photos, tmp_path, monkeypatch):
-    from edgematting.bench.peer import cached_mediapipe
+    from edgematting.peer import cached_mediapipe
     from edgematting.teacher import resolve_teacher
 
     if cached_mediapipe("square") is None:
@@ -305,7 +305,7 @@ def test_teacher_mattes_stay_aligned_through_geometric_augmentation(tmp_path):
 def test_train_with_teacher_only_and_mixed(teacher_dir, photos, tmp_path):
     from edgematting.data.synthetic import write_synthetic_folder
     from edgematting.modelio import load_model_dir
-    from edgematting.training.train import TrainConfig, train
+    from edgematting.training import TrainConfig, train
 
     common = dict(model="fast-scnn", input_size=SIZE, width=0.25, epochs=1, batch_size=2, steps_per_epoch=2)
     # progressive: both stages read the one cache of teacher mattes (made at the photos' size)
@@ -327,7 +327,7 @@ def test_train_starts_over_a_folder_left_by_a_killed_labelling(teacher_dir, phot
     """kill -9 while the teacher labels photos leaves only OUT/teacher/: the next run (with or
     without --resume) starts there and reuses the cached mattes."""
     from edgematting.teacher import cache_teacher_mattes, list_photos, resolve_teacher
-    from edgematting.training.train import TrainConfig, train
+    from edgematting.training import TrainConfig, train
 
     out = tmp_path / "run"
     cache_teacher_mattes(resolve_teacher(str(teacher_dir)), list_photos(photos)[:3], out / "teacher", root=photos,
@@ -389,7 +389,7 @@ def test_soft_edge_target_replaces_only_the_band_of_binary_labels():
 def test_train_with_teacher_edges(teacher_dir, tmp_path):
     from edgematting.data.synthetic import write_synthetic_folder
     from edgematting.modelio import load_model_dir
-    from edgematting.training.train import TrainConfig, train
+    from edgematting.training import TrainConfig, train
 
     labelled = write_synthetic_folder(tmp_path / "labelled", n=4, size=(48, 48), seed=9)
     r = train(TrainConfig(model="mattingnet", data=str(labelled), teacher=str(teacher_dir), teacher_edges=True,

@@ -362,7 +362,7 @@ def test_deeply_supervised_training_model_shares_layers_and_keeps_the_model_sing
     from edgematting._tf import keras
     from edgematting.models import architecture_config, build_model
     from edgematting.models.registry import get_architecture
-    from edgematting.training.train import deeply_supervised
+    from edgematting.training.loop import deeply_supervised
 
     spec = get_architecture("mattingnet")
     model = build_model("mattingnet", **architecture_config("mattingnet", (32, 32), 0.25))
@@ -429,3 +429,23 @@ def test_hard_term_averages_the_hardest_pixels_and_amplifies_a_small_wrong_regio
     # Fast-SCNN's segmentation loss has the term too (plain BCE: its targets are masks)
     seg = L.loss_for("fast-scnn", {"hard": 2.0})(y, pred) - L.loss_for("fast-scnn", {"hard": 0.0})(y, pred)
     np.testing.assert_allclose(_np(seg), 2.0 * _np(L.hardest_mean(L._pixel_bce(y[..., :1], pred))), rtol=1e-5)
+
+
+def test_loss_description_names_the_ohem_terms_that_are_on():
+    """model.json's training.loss (`describe_loss`) names `hard` and `coarse_hard` with their
+    weights whenever they act, and leaves them out when their weight is 0 (or, for
+    `coarse_hard`, when there is no deep supervision for it to act on)."""
+    from edgematting.models.registry import get_architecture
+
+    seg, mat = (get_architecture(a).loss_description for a in ("fast-scnn", "mattingnet"))
+    assert L.describe_loss("fast-scnn") == seg  # hard is 0 by default
+    text = L.describe_loss("fast-scnn", {"hard": 0.5})
+    assert text.startswith(seg) and "OHEM" in text and "hard=0.5" in text
+    assert L.describe_loss("fast-scnn", L.SegmentationLossWeights(hard=2)).endswith("hard=2 on the output)")
+
+    text = L.describe_loss("mattingnet")  # coarse_hard is 1 by default
+    assert text.startswith(mat) and "OHEM" in text and "coarse_hard=1" in text and "hard=1 on the output" not in text
+    text = L.describe_loss("mattingnet", {"hard": 0.25, "coarse_hard": 3})
+    assert "hard=0.25 on the output" in text and "coarse_hard=3" in text
+    assert L.describe_loss("mattingnet", {"coarse_hard": 0}) == mat
+    assert L.describe_loss("mattingnet", {"coarse": 0}) == mat  # no coarse prediction is trained

@@ -51,6 +51,7 @@ def _csv_rows(path):
 def test_train_writes_run_dir_and_reloads(tmp_path, arch, monitor):
     from edgematting.modelio import load_model_dir
     from edgematting.training import train
+    from edgematting.training.losses import describe_loss
 
     out = tmp_path / "run"
     # 3 epochs asked, but a time limit of ~0 stops cleanly after the first one.
@@ -79,6 +80,7 @@ def test_train_writes_run_dir_and_reloads(tmp_path, arch, monitor):
     assert spec.channel_order == "RGB" and spec.mean == (127.5, 127.5, 127.5)
     assert spec.training["best_metric"]["name"] == monitor
     assert spec.training["best_metric"]["epoch"] == 1
+    assert spec.training["loss"] == describe_loss(arch, cfg.loss_weights)
     x = np.random.default_rng(3).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(x, verbose=0), r.model.predict(x, verbose=0))
 
@@ -86,7 +88,7 @@ def test_train_writes_run_dir_and_reloads(tmp_path, arch, monitor):
 # -- resume after kill -9 -----------------------------------------------------------------
 def test_resume_after_kill_continues_epoch_optimizer_and_schedule(tmp_path):
     from edgematting.training import load_run_config, train
-    from edgematting.training.train import make_schedule
+    from edgematting.training.loop import make_schedule
 
     out = tmp_path / "run"
     cmd = [
@@ -249,16 +251,16 @@ def test_cli_bad_arguments(tmp_path, capsys):
 
 
 def test_resumed_run_judged_by_another_metric_starts_its_best_afresh(tmp_path):
-    """A MattingNet run started when its checkpoint was picked by band MAE (lower is better)
-    must not compare edge scores (higher is better) with that old value."""
-    from edgematting.training.train import _Run
+    """A run whose state.json picked the best checkpoint by another metric (band MAE, lower
+    is better) must not compare MattingNet's edge scores (higher is better) with that value."""
+    from edgematting.training.loop import TrainingRun
 
     cfg = _cfg(tmp_path / "r", model="mattingnet")
     old = {"monitor": "val_band_mae", "best_metric": 0.05, "best_epoch": 3, "best_weights": "best-3.weights.h5"}
-    run = _Run(cfg, tmp_path, tmp_path, True, old)
+    run = TrainingRun(cfg, tmp_path, tmp_path, True, old)
     assert run.monitor == "val_edge_score" and run.monitor_changed == "val_band_mae"
     assert run.best_metric is None and run._better(0.01)  # any finite edge score is the new best
-    same = _Run(cfg, tmp_path, tmp_path, True, {**old, "monitor": "val_edge_score", "best_metric": 0.6})
+    same = TrainingRun(cfg, tmp_path, tmp_path, True, {**old, "monitor": "val_edge_score", "best_metric": 0.6})
     assert same.monitor_changed is None and same.best_metric == 0.6 and not same._better(0.5)
 
 
@@ -270,7 +272,7 @@ def test_progressive_run_trains_both_stages_and_resumes_each(tmp_path, capsys):
     from edgematting.cli import main
     from edgematting.modelio import load_model_dir
     from edgematting.training import train
-    from edgematting.training.train import PROGRESSIVE_LR_FACTOR
+    from edgematting.training.config import PROGRESSIVE_LR_FACTOR
 
     out = tmp_path / "run"
     r = train(_cfg(out, epochs=2, progressive="32:2", time_limit=1e-6), progress=False)

@@ -75,7 +75,7 @@ def test_one_step_exports_a_float32_model(tmp_path, flags, policy, jit):
 # slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores)
 @pytest.mark.slow
 def test_bfloat16_trained_model_converts(tmp_path):
-    """An export of a bf16 run is an ordinary float32 model.keras: it converts as before."""
+    """An export of a bf16 run is an ordinary float32 model.keras: it converts like any other."""
     # (a model trained 1 step is not confident, so parity here shows only that it converts
     # and runs; the float32 export is what is checked)
     from edgematting.converters import ExportConfig, convert_model
@@ -104,25 +104,25 @@ def test_resume_may_change_precision(tmp_path):
     assert training["mixed_precision"]["policy"] == "float32"
 
 
-def test_resolve_precision(capsys):
-    from edgematting.training.train import Precision, resolve_precision
+def test_resolve_compute_policy(capsys):
+    from edgematting.training.compute import ComputePolicy, resolve_compute_policy
 
-    assert resolve_precision("auto", "auto", gpu=False) == Precision("float32", False, "CPU")
-    assert resolve_precision("auto", "auto", gpu=True) == Precision("mixed_float16", True, "GPU")
-    assert resolve_precision("off", "off", gpu=True) == Precision("float32", False, "GPU")
-    assert resolve_precision("bfloat16", "off", gpu=False).policy == "mixed_bfloat16"
-    assert resolve_precision("bfloat16", "on", gpu=True) == Precision("mixed_bfloat16", True, "GPU")
-    assert resolve_precision("off", "on", gpu=False).jit_compile is True
+    assert resolve_compute_policy("auto", "auto", gpu=False) == ComputePolicy("float32", False, "CPU")
+    assert resolve_compute_policy("auto", "auto", gpu=True) == ComputePolicy("mixed_float16", True, "GPU")
+    assert resolve_compute_policy("off", "off", gpu=True) == ComputePolicy("float32", False, "GPU")
+    assert resolve_compute_policy("bfloat16", "off", gpu=False).policy == "mixed_bfloat16"
+    assert resolve_compute_policy("bfloat16", "on", gpu=True) == ComputePolicy("mixed_bfloat16", True, "GPU")
+    assert resolve_compute_policy("off", "on", gpu=False).jit_compile is True
     with pytest.raises(UnsupportedError, match="bfloat16 with --jit-compile on"):
-        resolve_precision("bfloat16", "on", gpu=False)
-    assert resolve_precision("float16", "off", gpu=False).policy == "mixed_float16"  # as asked ...
+        resolve_compute_policy("bfloat16", "on", gpu=False)
+    assert resolve_compute_policy("float16", "off", gpu=False).policy == "mixed_float16"  # as asked ...
     assert "emulated and slow" in capsys.readouterr().err  # ... with a warning
     with pytest.raises(InputError, match="Did you mean 'bfloat16'"):
-        resolve_precision("bf16x", "auto", gpu=False)
+        resolve_compute_policy("bf16x", "auto", gpu=False)
 
 
 def test_dtype_policy_is_restored_after_an_error():
-    from edgematting.training.train import dtype_policy
+    from edgematting.training.compute import dtype_policy
 
     with pytest.raises(RuntimeError):
         with dtype_policy("mixed_bfloat16"):

@@ -13,7 +13,7 @@ DEFAULTS = dict(
 
 def register(sub):
     from .. import models
-    from ..training.train import JitCompile, MixedPrecision, Strategy
+    from ..training.config import JitCompile, MixedPrecision, Strategy
 
     archs = REGISTRY.values()
     p = sub.add_parser(
@@ -54,7 +54,7 @@ def register(sub):
                    help="progressive resizing: first EPOCHS epochs at SIZE (into OUT/progressive), then "
                    "--epochs at --input-size from its best weights at a third of --lr. E.g. --input-size 256 "
                    "--progressive 128:84 --epochs 12: most steps at a quarter of the cost; MattingNet's best "
-                   "edges at equal training FLOPs (README, Edges)")
+                   "edges at equal training FLOPs (docs/experiments.md, Edges)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default: the dataset size)")
     p.add_argument("--out", required=True, help="run directory, e.g. runs/NAME")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
@@ -113,7 +113,7 @@ def _loss_terms_help() -> str:
 def config_from_args(args):
     """TrainConfig from parsed args; with --resume, unset flags come from the run."""
     from ..models import parse_model_options
-    from ..training.train import TrainConfig, load_run_config, resumable
+    from ..training import TrainConfig, load_run_config, resumable
 
     given = {
         "model": args.model,
@@ -172,7 +172,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..training.train import train
+    from ..training import train
 
     cfg = config_from_args(args)
     console = Console()

@@ -15,13 +15,17 @@ entry in the architecture registry (`edgematting.models.registry`):
   fits a model whose ``y_pred`` is (B, H, W, 2) = [alpha, coarse alpha], and every metric
   reads channel 0
 
+`describe_loss` says in words which loss a run trains with (model.json's training.loss).
+
 TensorFlow is imported inside each function (see `edgematting._tf`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from ..errors import InputError
+from ..models.registry import get_architecture
 
 _EPS = 1e-7
 
@@ -70,7 +74,7 @@ class MattingLossWeights:
     # the 1/2-resolution logits before the full-resolution refiner), so the encoder-decoder
     # learns the contour itself instead of only through the refiner's residual; training
     # only, the exported model keeps its single output. At equal training FLOPs it lifted
-    # held-out boundary F from 0.853 to 0.877 (one run; README, "Edges")
+    # held-out boundary F from 0.853 to 0.877 (one run; docs/experiments.md, "Edges")
     coarse: float = 1.0
     # online hard example mining (OHEM): the cross-entropy excess averaged over each image's
     # hardest HARD_FRACTION of pixels only. A small confidently wrong region (a patch of
@@ -81,7 +85,7 @@ class MattingLossWeights:
     # from; counted inside `coarse`'s terms. At equal training FLOPs (seed 7, one machine) held-out
     # boundary F rose 0.862 -> 0.881 (band SAD 3.30 -> 3.93); `hard` on the output as well gave 0.886
     # and 0.883 at two seeds but a harder matte (band SAD 4.7). With it MattingNet led Fast-SCNN at
-    # three seeds run side by side (0.881 vs 0.866). Fast-SCNN lost with it (README, "Edges")
+    # three seeds run side by side (0.881 vs 0.866). Fast-SCNN lost with it (docs/experiments.md, "Edges")
     coarse_hard: float = 1.0
     boundary_kernels: tuple[int, ...] = BOUNDARY_KERNELS
 
@@ -189,11 +193,10 @@ def edge_band(mask, kernel_size: int):
 def boundary_weights(mask, kernel_sizes=BOUNDARY_KERNELS):
     """Per-pixel weight map: the sum of the edge bands at each kernel size.
 
-    The seed project planned Canny edges of the mask; a morphological band is the
-    equivalent that needs no thresholds and stays a plain tensor op on the target (so it
-    runs in the graph, on any device and under tf.distribute). Pixels right on the edge
-    are in every band and weigh most; pixels only in the widest band weigh 1; pixels far
-    from any edge weigh 0.
+    A morphological band rather than, say, Canny edges of the mask: it needs no thresholds
+    and stays a plain tensor op on the target (so it runs in the graph, on any device and
+    under tf.distribute). Pixels right on the edge are in every band and weigh most; pixels
+    only in the widest band weigh 1; pixels far from any edge weigh 0.
     """
     tf = _tf()
     bands = [edge_band(mask, k) for k in kernel_sizes]
@@ -361,12 +364,33 @@ def loss_for(architecture: str, weights=None):
     `weights` is None, an instance of the entry's loss-weights class, or a dict of its
     fields (validated: InputError).
     """
-    from ..models.registry import get_architecture
-
     spec = get_architecture(architecture)
     if isinstance(weights, dict):
         weights = spec.loss_weights_class()(**weights)
     return spec.loss_factory()(weights)
+
+
+def describe_loss(architecture: str, weights=None) -> str:
+    """The loss `loss_for(architecture, weights)` trains with, in words (model.json's
+    training.loss): the registry entry's description, plus the OHEM terms (``hard``,
+    ``coarse_hard``) that have a non-zero weight and act in this model's training."""
+    spec = get_architecture(architecture)
+    if weights is None:
+        weights = spec.loss_weights_class()()
+    elif isinstance(weights, dict):
+        weights = spec.loss_weights_class()(**weights)
+    ohem = []
+    hard = float(getattr(weights, "hard", 0.0))
+    if hard:
+        ohem.append(f"hard={hard:g} on the output")
+    coarse_hard = float(getattr(weights, "coarse_hard", 0.0))
+    # the coarse prediction is trained only with deep supervision (`loop.deeply_supervised`)
+    if coarse_hard and spec.coarse_output and float(getattr(weights, "coarse", 0.0)):
+        ohem.append(f"coarse_hard={coarse_hard:g} on the coarse prediction")
+    if not ohem:
+        return spec.loss_description
+    return (f"{spec.loss_description} + OHEM (cross-entropy over each image's hardest "
+            f"{HARD_FRACTION:.2%} of pixels: {', '.join(ohem)})")
 
 
 # -- boundary F in the graph ---------------------------------------------------------------
@@ -397,8 +421,6 @@ def boundary_f_per_image(alpha_true, alpha_pred, threshold: float = 0.5):
     """The DAVIS boundary F-measure of each image, (B,): the graph version of
     `evaluation.metrics.boundary_f` (same boundary, same default tolerance
     ceil(0.008 * diagonal) px for the static image size, same empty-boundary cases)."""
-    import math
-
     tf = _tf()
     h, w = alpha_pred.shape[1], alpha_pred.shape[2]
     if h is None or w is None:
@@ -549,13 +571,5 @@ _METRICS = None
 def make_metrics(architecture: str):
     """Fresh Keras metric objects for `architecture`, in its registry entry's order (create
     them inside strategy.scope())."""
-    from ..models.registry import get_architecture
-
     cls = _metric_classes()
     return [cls[name]() for name in get_architecture(architecture).metrics]
-
-
-def custom_objects() -> dict:
-    """Metric classes by name, for loading a model saved while compiled."""
-    cls = _metric_classes()
-    return {c.__name__: c for c in cls.values()}

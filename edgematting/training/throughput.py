@@ -46,7 +46,8 @@ class _Step:
         from ..models import architecture_config, build_model, parse_size
         from .losses import loss_for
         from ..models.registry import get_architecture
-        from .train import deeply_supervised, dtype_policy
+        from .compute import dtype_policy
+        from .loop import deeply_supervised
 
         t, k = tf(), keras()
         h, w = parse_size(input_size)
