@@ -9,7 +9,7 @@
 This is the one conversion path: the CLI (`convert`), `bench` (missing artifacts, the
 keep-float model), `quickstart` and the QAT report all call `convert` or `convert_model`.
 
-`convert_model` dispatches to ``REGISTRY[target].module.convert`` (the uint8/4-channel
+`convert_model` dispatches to ``target_module(target).convert`` (the module named by its `FormatSpec`) (the uint8/4-channel
 input wrapper, `wrappers.wrap_model`, is applied by each target module so it can choose
 the pixel dtype its quantizer wants), times it, verifies the result against the Keras
 model (unless ``config.verify`` is False) and only then publishes the artifact and its
@@ -25,7 +25,6 @@ sidecar-only sections listed in `contract.SIDECAR_ONLY_KEYS` ("conversion", "ver
 """
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
@@ -35,45 +34,43 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..contract import SIDECAR_ONLY_KEYS, sidecar_path
-from ..errors import ConversionError, DependencyError, EdgemattingError, InputError, UnsupportedError
-from .base import (REGISTRY, Artifact, CoreMLOptions, ExportConfig, OnnxOptions, Precision, QATOptions,
-                   TargetSpec, TFLiteOptions, add_option_arguments, artifact_filename, check_supported,
-                   get_target, support_table_markdown, valid_combinations)
+from ..errors import ConversionError, EdgemattingError, InputError, UnsupportedError
+from ..formats import (FORMATS, CoreMLOptions, FormatSpec, OnnxOptions, Precision, QATOptions, TFLiteOptions,
+                       check_supported, get_format, support_table_markdown, valid_combinations)
+from ..runners import read_embedded_metadata
+from .base import REGISTRY, Artifact, ExportConfig, add_option_arguments, artifact_filename, target_module
 
 __all__ = [
-    "REGISTRY", "Artifact", "ExportConfig", "TFLiteOptions", "CoreMLOptions", "OnnxOptions", "QATOptions",
-    "Precision", "TargetSpec", "artifact_filename", "add_option_arguments", "check_supported", "get_target",
+    "FORMATS", "REGISTRY", "Artifact", "ExportConfig", "TFLiteOptions", "CoreMLOptions", "OnnxOptions", "QATOptions",
+    "Precision", "FormatSpec", "artifact_filename", "add_option_arguments", "check_supported", "get_format",
     "support_table_markdown", "valid_combinations", "convert", "convert_model", "configs_for",
-    "ConversionRun", "target_module", "read_embedded_metadata", "SIDECAR_ONLY_KEYS", "CALIBRATED",
+    "ConversionRun", "target_module", "read_embedded_metadata", "SIDECAR_ONLY_KEYS", "check_destination",
 ]
-
-#: Precisions that read calibration images.
-CALIBRATED = ("int8", "int8-qat", "int16x8")
-
-
-def target_module(target: str):
-    """Import the converter module of `target` (DependencyError if its stack is missing)."""
-    spec = get_target(target)
-    try:
-        return importlib.import_module(spec.module)
-    except ImportError as e:
-        raise DependencyError(
-            f"The {target} converter could not be imported ({e}). Install the pinned stack: "
-            "pip install -e ."
-        ) from e
-
-
-def read_embedded_metadata(path: str | os.PathLike) -> dict:
-    """The metadata embedded in an artifact, read the format's own way."""
-    from ..contract import target_of
-
-    kind = target_of(path)
-    if kind not in REGISTRY:
-        raise InputError(f"{path} is not a converted artifact (.tflite, .onnx, .mlpackage).")
-    return target_module(kind).read_embedded_metadata(path)
 
 
 STAGING_PREFIX = ".staging-"
+
+
+def check_destination(path: Path, model_name: str, force: bool = False) -> None:
+    """InputError unless `path` is free or holds an artifact this toolkit wrote for the same
+    model (its sidecar says so): publishing replaces what is there, and must never remove a
+    user's file or folder, or another model's artifact. `force` allows it."""
+    if force or not (path.exists() or path.is_symlink()):
+        return
+    from ..contract import FORMAT, read_sidecar
+
+    try:
+        side = read_sidecar(path, required=False)
+    except InputError:
+        side = None
+    ours = (isinstance(side, dict) and side.get("format") == FORMAT and side.get("file") == path.name
+            and side.get("model_name") == model_name)
+    if not ours:
+        what = "a folder" if path.is_dir() else "a file"
+        whose = ("another model's artifact" if isinstance(side, dict) and side.get("format") == FORMAT
+                 else f"{what} that edgematting did not write (no sidecar of ours beside it)")
+        raise InputError(f"{path} already exists and is {whose}; converting would replace it. Move it away, pick "
+                         "another --out, or pass --force to replace it.")
 
 
 def _remove_stale_staging(out: Path) -> None:
@@ -126,6 +123,7 @@ def convert_model(
     model=None,
     spec=None,
     console=None,
+    force: bool = False,
 ) -> Artifact:
     """Convert the model in `model_dir` per `config`; return the published Artifact.
 
@@ -142,7 +140,7 @@ def convert_model(
     model_dir = Path(model_dir)
     if model is None and not model_dir.exists():
         raise InputError(f"Model not found: {model_dir}. Train one with `edgematting train` first.")
-    if config.precision in CALIBRATED:
+    if config.calibrated:
         check_source(config.calib)
     out = Path(out_dir) if out_dir is not None else model_dir / "export"
     atomic.check_output_dir(out)
@@ -160,8 +158,8 @@ def convert_model(
     # NaN/Inf in the model itself: exit 9 naming the layer, never a published artifact
     # (with --no-verify too) or a "max_abs nan" that blames the converter
     status.run("Checking the model's outputs are finite ...", lambda: check_keras_model(model, spec, config.verify_data))
-    out = Path(out_dir) if out_dir is not None else model_dir / "export"
     filename = artifact_filename(spec.name, config)
+    check_destination(out / filename, spec.name, force)
     created = []
     for d in reversed([out, *out.parents]):
         if not d.exists():
@@ -182,8 +180,9 @@ def convert_model(
             "seconds": round(seconds, 3),
             "source_model": str(model_dir),
             "options": config.options_dict(),
-            "calibration_images": config.calib if config.precision in CALIBRATED else None,
+            "calibration_images": config.calib if config.calibrated else None,
         }
+        sidecar["conversion"]["sha256"] = atomic.digest(staged)  # bench trusts the verification only for this file
         report = None
         if config.verify:
             from ..verify import verify_artifact
@@ -193,6 +192,7 @@ def convert_model(
                 lambda: verify_artifact(staged, model=model, spec=spec, n=config.verify_samples,
                                         data=config.verify_data),
             )
+            report.artifact = str(out / filename)  # where it is published, not the staging folder
             sidecar["verification"] = report.to_dict()
         staged_side = sidecar_path(staged)
         atomic.write_json(staged_side, sidecar)
@@ -224,10 +224,10 @@ def configs_for(targets, precision: str = "fp32", **common) -> tuple[list[Export
     unknown name or option (with a suggestion).
     """
     if targets in (None, "all", ["all"]):
-        names, explicit = list(REGISTRY), False
+        names, explicit = list(FORMATS), False
     else:
         names = [targets] if isinstance(targets, str) else list(targets)
-        names, explicit = [get_target(t).name for t in names], True
+        names, explicit = [get_format(t).name for t in names], True
     configs, skipped = [], {}
     for t in names:
         try:
@@ -241,7 +241,25 @@ def configs_for(targets, precision: str = "fp32", **common) -> tuple[list[Export
             f"No target supports precision '{precision}' with --input {common.get('input_type', 'float')} "
             f"--channels {common.get('channels', 3)}."
             + "".join(f"\n  {t}: {why}" for t, why in skipped.items()))
+    _check_options_are_used(configs[0], {c.target for c in configs})
     return configs, skipped
+
+
+def _check_options_are_used(config: ExportConfig, targets: set[str]) -> None:
+    """UnsupportedError for an option flag set away from its default for a target that is
+    not converted (e.g. --palettize with --target tflite): never ignore an option silently."""
+    from ..formats import option_fields
+
+    for name, fmt in FORMATS.items():
+        if name in targets:
+            continue
+        opts, default = config.options_of(name), fmt.options()
+        for f in option_fields(fmt.options):
+            if getattr(opts, f.name) != getattr(default, f.name):
+                flag = f.metadata["flag"]
+                raise UnsupportedError(
+                    f"{flag} is for {fmt.title} ({name}), which is not converted here "
+                    f"(targets: {', '.join(sorted(targets))}). Add --target {name} (or all), or drop {flag}.")
 
 
 @dataclass
@@ -274,12 +292,14 @@ def convert(
     model=None,
     spec=None,
     skip_existing: bool = False,
+    force: bool = False,
 ) -> ConversionRun:
     """Convert the model in `model_dir` once per config (the model is loaded once).
 
     A failing config does not stop the others: its error is collected in
     ``run.failures`` (call ``run.raise_for_failures()`` to raise it); Ctrl-C stops at once.
     `skip_existing`: leave artifacts that are already in the output folder alone.
+    `force`: replace whatever sits at an artifact's path (see `check_destination`).
     """
     from ..calibration import check_source
     from ..modelio import load_model_dir
@@ -289,21 +309,28 @@ def convert(
     if model is None and not model_dir.exists():
         raise InputError(f"Model not found: {model_dir}. Train one with `edgematting train` first.")
     for c in configs:  # fail before any work on a bad calibration folder
-        if c.precision in CALIBRATED:
+        if c.calibrated:
             check_source(c.calib)
     from .. import atomic
 
-    atomic.check_output_dir(Path(out_dir) if out_dir is not None else model_dir / "export")
+    out = Path(out_dir) if out_dir is not None else model_dir / "export"
+    atomic.check_output_dir(out)
+    if spec is None and model is None and not skip_existing:  # before loading the model: model.json names it
+        from ..modelio import load_spec
+
+        name = load_spec(model_dir).name
+        for c in configs:
+            check_destination(out / artifact_filename(name, c), name, force)
     run = ConversionRun()
     if model is None:
         model, spec = _Status(progress, console).run(f"Loading {model_dir}", lambda: load_model_dir(model_dir))
-    out = Path(out_dir) if out_dir is not None else model_dir / "export"
     for c in configs:
         if skip_existing and (out / artifact_filename(spec.name, c)).exists():
             run.existing.append(out / artifact_filename(spec.name, c))
             continue
         try:
-            run.artifacts.append(convert_model(model_dir, c, out, progress, model=model, spec=spec, console=console))
+            run.artifacts.append(convert_model(model_dir, c, out, progress, model=model, spec=spec, console=console,
+                                               force=force))
         except KeyboardInterrupt:
             raise
         except EdgemattingError as e:

@@ -1,280 +1,56 @@
-"""The converter contract: one registry of targets and precisions, one config, one artifact.
+"""The converter contract: one config, one artifact; the targets themselves are `edgematting.formats`.
 
-The registry is the capability table: the CLI's choices, argument validation and the
-README's support table are all generated from `REGISTRY`. Every target module
+`edgematting.formats.FORMATS` is the capability table: the CLI's choices, argument
+validation and the README's support table are generated from it. Every target module
 (`edgematting.converters.tflite`, `.coreml`, `.onnx`) exposes the same functions::
 
     check_config(config: ExportConfig) -> None        # combination checks, before any work
     convert(model, spec: ModelSpec, config: ExportConfig, out_path: Path) -> dict
-    read_embedded_metadata(path) -> dict
 
 `convert` writes the artifact to `out_path` (atomically) and returns the metadata to record
 (the schema is `edgematting.contract.artifact_metadata`; apps read it from the sidecar and
-the same metadata is embedded in each file).
+the same metadata is embedded in each file, read back by the target's runner module).
 
 `ExportConfig` holds the options common to every target and one typed options dataclass
-per target (`TFLiteOptions`, `CoreMLOptions`, `OnnxOptions`). Each option field carries its
-command-line flag, choices and help in its metadata, so `add_option_arguments` builds the
-`convert` command's flags and `config_kwargs_from_args` reads them back: one definition.
+per target (`FormatSpec.options`: `TFLiteOptions`, `CoreMLOptions`, `OnnxOptions`). Each
+option field carries its command-line flag, choices and help in its metadata, so
+`add_option_arguments` builds the `convert` command's flags and `config_kwargs_from_args`
+reads them back: one definition.
 """
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import importlib
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, UnsupportedError
+from ..errors import DependencyError, InputError
+from ..formats import (FORMATS, CoreMLOptions, FormatSpec, InputType, OnnxOptions, Precision, QATOptions,
+                       TFLiteOptions, check_supported, get_format, is_calibrated, option_fields)
+
+#: Kept for callers that speak of the registry: the format table itself.
+REGISTRY = FORMATS
 
 
-class Target(str, Enum):
-    TFLITE = "tflite"
-    COREML = "coreml"
-    ONNX = "onnx"
-
-
-class Precision(str, Enum):
-    FP32 = "fp32"
-    FP16 = "fp16"
-    DYNAMIC = "dynamic"  # int8 weights, float activations (dynamic-range)
-    INT8 = "int8"  # full-integer post-training quantization (calibrated)
-    INT8_QAT = "int8-qat"  # quantization-aware fine-tuning, then full int8
-    INT16X8 = "int16x8"  # int16 activations x int8 weights (TFLite)
-
-
-class InputType(str, Enum):
-    FLOAT = "float"  # normalized float32 NHWC, as the Keras model takes
-    UINT8 = "uint8"  # raw camera bytes; normalization folded into the graph
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    name: str
-    suffix: str
-    precisions: dict[str, str]  # precision -> what it means for this target
-    input_types: tuple[str, ...]
-    channels: tuple[int, ...]
-    module: str  # imported lazily: heavy dependencies load only when used
-    runtime: str  # what runs it
-    other_suffixes: tuple[str, ...] = ()  # also recognised as this target (never written)
-
-    def supports(self, precision: str) -> bool:
-        return precision in self.precisions
-
-
-REGISTRY: dict[str, TargetSpec] = {
-    "tflite": TargetSpec(
-        name="tflite",
-        suffix=".tflite",
-        precisions={
-            "fp32": "float32 weights and activations",
-            "fp16": "float16 weights, float32 compute",
-            "dynamic": "int8 weights, activations quantized on the fly",
-            "int8": "full-integer, calibrated (int8/uint8 I/O or float I/O around an int8 body)",
-            "int8-qat": "quantization-aware fine-tuning (tfmot), then full-integer int8",
-            "int16x8": "int16 activations x int8 weights, calibrated",
-        },
-        input_types=("float", "uint8"),
-        channels=(3, 4),
-        module="edgematting.converters.tflite",
-        runtime="LiteRT (ai-edge-litert)",
-    ),
-    "coreml": TargetSpec(
-        name="coreml",
-        suffix=".mlpackage",
-        precisions={
-            "fp32": "ML program, float32 compute",
-            "fp16": "ML program, float16 compute",
-            "int8": "8-bit linear weight quantization (coremltools.optimize), fp16 compute",
-        },
-        input_types=("float", "uint8"),  # uint8 = ImageType input (pixel buffer)
-        channels=(3,),
-        module="edgematting.converters.coreml",
-        runtime="Core ML (macOS) / numpy MIL reference interpreter (elsewhere)",
-        other_suffixes=(".mlmodel",),
-    ),
-    "onnx": TargetSpec(
-        name="onnx",
-        suffix=".onnx",
-        precisions={
-            "fp32": "tf2onnx, float32",
-            "fp16": "float16 weights and compute (I/O stays float32)",
-            "dynamic": "int8 weights (per channel), float compute",
-            "int8": "onnxruntime static QDQ int8, calibrated",
-        },
-        input_types=("float", "uint8"),
-        channels=(3, 4),
-        module="edgematting.converters.onnx",
-        runtime="onnxruntime (CPU)",
-    ),
-}
-
-
-def _suggest(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
-
-def get_target(name: str) -> TargetSpec:
-    if name not in REGISTRY:
-        raise InputError(
-            f"Unknown target '{name}'. Valid targets: {', '.join(REGISTRY)}, all."
-            + _suggest(name, REGISTRY)
-        )
-    return REGISTRY[name]
-
-
-def valid_combinations() -> list[tuple[str, str]]:
-    return [(t, p) for t, s in REGISTRY.items() for p in s.precisions]
-
-
-def check_supported(target: str, precision: str, input_type: str = "float", channels: int = 3) -> None:
-    """Raise UnsupportedError (listing what is valid) for a combination a target lacks."""
-    spec = get_target(target)
-    all_precisions = [p.value for p in Precision]
-    if precision not in all_precisions:
-        raise InputError(
-            f"Unknown precision '{precision}'. Valid: {', '.join(all_precisions)}."
-            + _suggest(precision, all_precisions)
-        )
-    if not spec.supports(precision):
-        raise UnsupportedError(
-            f"Target '{target}' does not support precision '{precision}'. "
-            f"It supports: {', '.join(spec.precisions)}. Targets supporting '{precision}': "
-            + (", ".join(t for t, s in REGISTRY.items() if s.supports(precision)) or "none")
-        )
-    if input_type not in spec.input_types:
-        raise UnsupportedError(
-            f"Target '{target}' does not support input '{input_type}'; valid: {', '.join(spec.input_types)}."
-        )
-    if channels not in spec.channels:
-        raise UnsupportedError(
-            f"Target '{target}' does not support {channels}-channel input; valid: "
-            f"{', '.join(map(str, spec.channels))}."
-        )
-
-
-def support_table_markdown() -> str:
-    """The README's support table, generated from REGISTRY."""
-    precisions = [p.value for p in Precision]
-    lines = ["| target | file | runtime | " + " | ".join(precisions) + " | input | channels |"]
-    lines.append("|" + "---|" * (len(precisions) + 5))
-    for t, s in REGISTRY.items():
-        marks = ["yes" if s.supports(p) else "-" for p in precisions]
-        lines.append(
-            f"| {t} | `{s.suffix}` | {s.runtime} | " + " | ".join(marks)
-            + f" | {', '.join(s.input_types)} | {', '.join(map(str, s.channels))} |"
-        )
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------
-# options: one dataclass per target; field metadata is the command-line flag
-# --------------------------------------------------------------------------------------
-def option(default=None, *, flag: str | None = None, help: str = "", choices=None, kind=None,
-           action: str | None = None, factory=None):
-    """A dataclass field that is also a `convert` flag (flag=None: library-only option)."""
-    md = {"flag": flag, "help": help, "choices": choices, "kind": kind, "action": action}
-    if factory is not None:
-        return field(default_factory=factory, metadata=md)
-    return field(default=default, metadata=md)
-
-
-def _choice(value, choices, flag: str):
-    if value is not None and value not in choices:
-        raise InputError(f"{flag} takes {', '.join(map(str, choices))}, not {value!r}."
-                         + _suggest(str(value), [str(c) for c in choices]))
-
-
-@dataclass
-class QATOptions:
-    """Quantization-aware fine-tuning (`edgematting.quantization.qat`), int8-qat only."""
-
-    steps: int = option(200, help="fine-tuning steps")
-    batch: int = option(8, help="batch size")
-    lr: float = option(1e-4, help="Adam learning rate")
-    freeze_bn: bool = option(True, help="keep BatchNormalization in inference mode")
-    range_samples: int = option(32, help="images that initialize the activation ranges")
-
-    def __post_init__(self):
-        for name in ("steps", "batch", "range_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"QAT {name} must be a positive integer, got {v!r}.")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise InputError(f"QAT lr must be a positive number, got {self.lr!r}.")
-
-
-TFLITE_IO = ("int8", "uint8", "float")
-
-
-@dataclass
-class TFLiteOptions:
-    io: str | None = option(None, flag="--tflite-io", choices=TFLITE_IO,
-                            help="I/O type around a full-integer body (default: uint8 with --input uint8, else float)")
-    #: tensors left in float in a full-integer model (`bench --keep-float N` picks them)
-    keep_float: tuple[str, ...] = option(factory=tuple)
-    qat: QATOptions = option(factory=QATOptions)
-
-    def __post_init__(self):
-        _choice(self.io, TFLITE_IO, "--tflite-io")
-        self.keep_float = tuple(str(n) for n in self.keep_float)
-        if isinstance(self.qat, dict):
-            self.qat = QATOptions(**self.qat)
-
-
-COREML_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18")
-
-
-@dataclass
-class CoreMLOptions:
-    deployment_target: str = option("iOS15", flag="--coreml-target", choices=COREML_TARGETS,
-                                    help="minimum deployment target (ML programs start at iOS15)")
-    palettize: int | None = option(None, flag="--palettize", choices=(2, 4, 6, 8), kind=int,
-                                   help="palettize weights to 2/4/6/8 bits (with fp16/fp32)")
-    palettize_mode: str = option("kmeans", flag="--palettize-mode", choices=("kmeans", "uniform"),
-                                 help="how palette entries are chosen")
-    weight_threshold: int | None = option(None, help="smallest weight tensor (elements) that is compressed")
-    alpha_image: bool = option(False, flag="--alpha-image", action="store_true",
-                               help="grayscale image output (alpha x 255)")
-    author: str = option("", flag="--author", help="author stored in the model")
-    license: str = option("", flag="--license", help="license stored in the model")
-
-    def __post_init__(self):
-        from .coreml import parse_target  # light: coremltools is imported only to convert
-
-        self.deployment_target = parse_target(self.deployment_target)
-        _choice(self.palettize, (2, 4, 6, 8), "--palettize")
-        _choice(self.palettize_mode, ("kmeans", "uniform"), "--palettize-mode")
-
-
-ONNX_OPSETS = (13, 18)
-
-
-@dataclass
-class OnnxOptions:
-    opset: int = option(17, flag="--opset", kind=int, help=f"ONNX opset ({ONNX_OPSETS[0]}..{ONNX_OPSETS[1]})")
-    nchw: bool = option(False, flag="--nchw", action="store_true", help="NCHW input layout")
-    dynamic_batch: bool = option(True, flag="--no-dynamic-batch", action="store_false", help="fixed batch size 1")
-
-    def __post_init__(self):
-        lo, hi = ONNX_OPSETS
-        if isinstance(self.opset, bool) or not isinstance(self.opset, int) or not lo <= self.opset <= hi:
-            raise InputError(f"--opset {self.opset} is outside the range this converter supports ({lo}..{hi}).")
-
-
-#: ExportConfig field -> (options class, argument group title)
-TARGET_OPTIONS = {"tflite": (TFLiteOptions, "TFLite"), "coreml": (CoreMLOptions, "Core ML"),
-                  "onnx": (OnnxOptions, "ONNX")}
+def target_module(target: str):
+    """Import the converter module of `target` (DependencyError if its stack is missing)."""
+    spec = get_format(target)
+    try:
+        return importlib.import_module(spec.converter)
+    except ImportError as e:
+        raise DependencyError(
+            f"The {target} converter could not be imported ({e}). Install the pinned stack: pip install -e ."
+        ) from e
 
 
 @dataclass
 class ExportConfig:
     """Everything one conversion needs. Strings are converted to enums and checked.
 
-    Per-target options live in `tflite`, `coreml` and `onnx` (dataclasses or dicts)."""
+    Per-target options (the target's `FormatSpec.options` dataclass, or a dict of its
+    fields) live in the field named after the target (`tflite`, `coreml`, `onnx`), or, for
+    a target without such a field, in ``target_options[name]``. `options` is this config's."""
 
     target: str = "tflite"
     precision: str = "fp32"
@@ -291,9 +67,10 @@ class ExportConfig:
     tflite: TFLiteOptions = field(default_factory=TFLiteOptions)
     coreml: CoreMLOptions = field(default_factory=CoreMLOptions)
     onnx: OnnxOptions = field(default_factory=OnnxOptions)
+    target_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.target = Target(get_target(str(self.target)).name).value
+        self.target = get_format(str(self.target)).name
         try:
             self.precision = Precision(str(self.precision)).value
         except ValueError:
@@ -309,12 +86,16 @@ class ExportConfig:
             raise InputError("--calib-samples must be at least 1.")
         if self.verify_samples < 1:
             raise InputError("--verify-samples must be at least 1.")
-        for name, (cls, _) in TARGET_OPTIONS.items():
-            v = getattr(self, name)
+        for name, fmt in FORMATS.items():
+            v = getattr(self, name) if name in _OPTION_FIELDS else self.target_options.get(name, {})
             if isinstance(v, dict):
-                setattr(self, name, cls(**v))
-            elif not isinstance(v, cls):
-                raise TypeError(f"ExportConfig.{name} must be a {cls.__name__} or a dict")
+                v = fmt.options(**v)
+            elif not isinstance(v, fmt.options):
+                raise TypeError(f"ExportConfig.{name} must be a {fmt.options.__name__} or a dict")
+            if name in _OPTION_FIELDS:
+                setattr(self, name, v)
+            else:
+                self.target_options[name] = v
         if isinstance(self.guided_filter, dict):
             from ..imageops import GuidedFilter
 
@@ -323,18 +104,29 @@ class ExportConfig:
             except (TypeError, ValueError) as e:
                 raise InputError(f"guided_filter: {e}") from None
         check_supported(self.target, self.precision, self.input_type, self.channels)
-        from . import target_module
-
         target_module(self.target).check_config(self)
+
+    @property
+    def format(self) -> FormatSpec:
+        return FORMATS[self.target]
 
     @property
     def options(self):
         """The options dataclass of this config's target."""
-        return getattr(self, self.target)
+        return getattr(self, self.target) if self.target in _OPTION_FIELDS else self.target_options[self.target]
+
+    def options_of(self, target: str):
+        """The options dataclass of `target` (set even when it is not this config's)."""
+        return getattr(self, target) if target in _OPTION_FIELDS else self.target_options[target]
+
+    @property
+    def calibrated(self) -> bool:
+        """Does this conversion read calibration images?"""
+        return is_calibrated(self.target, self.precision)
 
     @property
     def layout(self) -> str:
-        return "NCHW" if (self.target == "onnx" and self.onnx.nchw) else "NHWC"
+        return "NCHW" if getattr(self.options, "nchw", False) else "NHWC"
 
     def replace(self, **changes) -> "ExportConfig":
         return dataclasses.replace(self, **changes)
@@ -348,6 +140,10 @@ class ExportConfig:
         return d
 
 
+#: the targets whose options are named fields of ExportConfig
+_OPTION_FIELDS = ("tflite", "coreml", "onnx")
+
+
 def _dest(target: str, f) -> str:
     return f"{target}__{f.name}"
 
@@ -355,27 +151,31 @@ def _dest(target: str, f) -> str:
 def config_kwargs_from_args(args) -> dict[str, Any]:
     """ExportConfig keyword arguments (all but target) from `convert`'s parsed arguments:
     the common options plus one dict per target from `add_option_arguments`' flags."""
-    from ..predict import parse_upsample
+    from ..imageops import parse_upsample
 
     kw: dict[str, Any] = dict(
         precision=args.precision, input_type=args.input_type, channels=args.channels, calib=args.calib,
         calib_samples=args.calib_samples, verify=args.verify, verify_samples=args.verify_samples,
         verify_data=args.verify_data,
         guided_filter=parse_upsample(args.upsample, args.guided_radius, args.guided_eps))
-    for name, (opt_cls, _) in TARGET_OPTIONS.items():
-        kw[name] = {f.name: getattr(args, _dest(name, f)) for f in dataclasses.fields(opt_cls)
-                    if f.metadata.get("flag")}
+    for name, fmt in FORMATS.items():
+        opts = {f.name: getattr(args, _dest(name, f)) for f in option_fields(fmt.options)}
+        if name in _OPTION_FIELDS:
+            kw[name] = opts
+        else:
+            kw.setdefault("target_options", {})[name] = opts
     return kw
 
 
 def add_option_arguments(parser) -> None:
     """Add every per-target option flag to `parser`, one argument group per target."""
-    for name, (opt_cls, title) in TARGET_OPTIONS.items():
-        group = parser.add_argument_group(title)
-        for f in dataclasses.fields(opt_cls):
+    for name, fmt in FORMATS.items():
+        fields = option_fields(fmt.options)
+        if not fields:
+            continue
+        group = parser.add_argument_group(fmt.title)
+        for f in fields:
             md = f.metadata
-            if not md.get("flag"):
-                continue
             kw: dict[str, Any] = {"dest": _dest(name, f), "help": md.get("help") or None}
             if md.get("action"):
                 kw["action"] = md["action"]
@@ -396,15 +196,10 @@ def artifact_filename(model_name: str, config: ExportConfig) -> str:
     if config.channels != 3:
         parts.append(f"{config.channels}ch")
     # variants that must not overwrite the default file of the same precision
-    if config.target == "coreml" and config.coreml.palettize:
-        parts.append(f"pal{config.coreml.palettize}")
-    if config.target == "onnx" and config.onnx.nchw:
-        parts.append("nchw")
-    if config.target == "tflite" and config.tflite.io is not None:
-        parts.append(f"io{config.tflite.io}")
-    if config.target == "tflite" and config.tflite.keep_float:
-        parts.append(f"keepfloat{len(config.tflite.keep_float)}")
-    return "_".join(parts) + REGISTRY[config.target].suffix
+    variant = getattr(target_module(config.target), "filename_parts", None)
+    if variant is not None:
+        parts.extend(variant(config))
+    return "_".join(parts) + FORMATS[config.target].suffix
 
 
 @dataclass

@@ -29,8 +29,8 @@ What the options do (``ExportConfig``):
 * Float inputs/outputs stay float32 on every target (coremltools would make them fp16
   for iOS16+ fp16 programs); the metadata's dtypes say so.
 
-Metadata (``edgematting.contract.artifact_metadata``) is embedded as ``user_defined_metadata["edgematting"]`` (JSON) plus
-flat ``edgematting.*`` keys, and read back with :func:`read_embedded_metadata`.
+Metadata (``edgematting.contract.artifact_metadata``) is embedded as ``user_defined_metadata[formats.METADATA_KEY]`` (JSON) plus
+flat ``edgematting.*`` keys, and read back with `runners.coreml.read_embedded_metadata`.
 
 The package is written atomically: built in a temporary directory beside ``out_path``
 and renamed into place; nothing partial is left behind on any error or interrupt.
@@ -45,14 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConversionError, DependencyError, InputError, UnsupportedError
+from ..formats import COREML_TARGETS, METADATA_KEY, parse_coreml_target
 
 log = logging.getLogger("edgematting.converters.coreml")
 
-#: deployment targets the CLI accepts; ML programs start at iOS15.
-TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18")
 #: first target with constexpr (compressed-weight) ops.
 COMPRESSION_MIN_TARGET = "iOS16"
-META_KEY = "edgematting"
 
 
 def _coremltools():
@@ -63,42 +61,25 @@ def _coremltools():
     return ct
 
 
-def parse_target(name: str) -> str:
-    """Normalize "ios16"/"iOS16" -> "iOS16"; anything else is refused."""
-    norm = {t.lower(): t for t in TARGETS}
-    key = str(name).strip().lower()
-    if key not in norm:
-        if key in ("ios13", "ios14", "macos10.15", "macos11"):
-            raise UnsupportedError(
-                f"Core ML target '{name}' predates ML programs; edgematting writes ML programs "
-                f"(.mlpackage). Use one of: {', '.join(TARGETS)}."
-            )
-        raise InputError(f"Unknown Core ML target '{name}'. Valid: {', '.join(TARGETS)}.")
-    return norm[key]
-
-
 def _ct_target(ct, name: str):
     return getattr(ct.target, name)
 
 
 def effective_target(config) -> str:
-    requested = parse_target(config.coreml.deployment_target)
+    requested = parse_coreml_target(config.coreml.deployment_target)
     compressed = config.precision == "int8" or bool(config.coreml.palettize)
-    if compressed and TARGETS.index(requested) < TARGETS.index(COMPRESSION_MIN_TARGET):
+    if compressed and COREML_TARGETS.index(requested) < COREML_TARGETS.index(COMPRESSION_MIN_TARGET):
         return COMPRESSION_MIN_TARGET
     return requested
 
 
+def filename_parts(config) -> list[str]:
+    """What tells this config's file apart from the default file of the same precision."""
+    return [f"pal{config.coreml.palettize}"] if config.coreml.palettize else []
+
+
 def check_config(config) -> None:
     """Combination checks, before any work (UnsupportedError / InputError)."""
-    if config.target != "coreml":
-        raise InputError(f"converters.coreml got a config for target '{config.target}'.")
-    if config.precision not in ("fp32", "fp16", "int8"):
-        raise UnsupportedError(
-            f"Core ML does not support precision '{config.precision}'; valid: fp32, fp16, int8."
-        )
-    if config.channels != 3:
-        raise UnsupportedError("Core ML export takes 3-channel input only (an RGB image or tensor).")
     if config.coreml.palettize and config.precision == "int8":
         raise UnsupportedError(
             "Palettization and int8 linear quantization are alternatives for Core ML weights: "
@@ -151,20 +132,20 @@ def _flat_metadata(md: dict[str, Any]) -> dict[str, str]:
     for key in ("format", "format_version", "model_name", "model_version", "architecture", "target",
                 "precision", "edgematting_version", "created"):
         if key in md:
-            out[f"{META_KEY}.{key}"] = str(md[key])
+            out[f"{METADATA_KEY}.{key}"] = str(md[key])
     inp, outp = md.get("input", {}), md.get("output", {})
     for key in ("name", "height", "width", "channels", "channel_order", "layout", "dtype",
                 "normalization_in_model"):
         if key in inp:
-            out[f"{META_KEY}.input.{key}"] = str(inp[key])
+            out[f"{METADATA_KEY}.input.{key}"] = str(inp[key])
     for key in ("mean", "std"):
         if key in inp:
-            out[f"{META_KEY}.input.{key}"] = json.dumps(inp[key])
+            out[f"{METADATA_KEY}.input.{key}"] = json.dumps(inp[key])
     for key in ("name", "meaning", "dtype", "threshold"):
         if key in outp:
-            out[f"{META_KEY}.output.{key}"] = str(outp[key])
+            out[f"{METADATA_KEY}.output.{key}"] = str(outp[key])
     if "range" in outp:
-        out[f"{META_KEY}.output.range"] = json.dumps(outp["range"])
+        out[f"{METADATA_KEY}.output.range"] = json.dumps(outp["range"])
     return out
 
 
@@ -220,7 +201,7 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
     out_path = Path(out_path)
     if out_path.suffix != ".mlpackage":
         raise InputError(f"A Core ML ML program is a .mlpackage; got output path {out_path}.")
-    requested = parse_target(config.coreml.deployment_target)
+    requested = parse_coreml_target(config.coreml.deployment_target)
     target = effective_target(config)
     if target != requested:
         log.warning(
@@ -312,25 +293,12 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
         f"grayscale image {w}x{h}: {meaning} x 255" if config.coreml.alpha_image
         else f"float32 (1, {h}, {w}, 1): {meaning} in [0, 1]"
     )
-    mlmodel.user_defined_metadata[META_KEY] = json.dumps(md, sort_keys=False)
+    mlmodel.user_defined_metadata[METADATA_KEY] = json.dumps(md, sort_keys=False)
     for k, v in _flat_metadata(md).items():
         mlmodel.user_defined_metadata[k] = v
 
     _save_atomic(mlmodel, out_path)
     return md
-
-
-def read_embedded_metadata(path) -> dict[str, Any]:
-    """The edgematting metadata embedded in a saved .mlpackage (works on Linux)."""
-    ct = _coremltools()
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"Core ML package not found: {p}")
-    spec = ct.utils.load_spec(str(p))
-    ud = dict(spec.description.metadata.userDefined)
-    if META_KEY not in ud:
-        raise InputError(f"{p} carries no '{META_KEY}' metadata (not written by edgematting?).")
-    return json.loads(ud[META_KEY])
 
 
 def read_model_description(path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ int8          onnxruntime.quantization.quantize_static, QDQ, int8 activations an
 
 Options (`config.onnx`): NCHW input (`nchw`, tf2onnx ``inputs_as_nchw``), dynamic batch
 axis (`dynamic_batch`; else batch 1). uint8 and 4-channel inputs use the shared Keras
-wrapper (`wrappers.wrap_model`). Metadata: ``metadata_props["edgematting"]`` = JSON. The
+wrapper (`wrappers.wrap_model`). Metadata: ``metadata_props[formats.METADATA_KEY]`` = JSON. The
 result passes ``onnx.checker.check_model``. Intermediate files live in a temporary
 directory outside the output folder; the artifact is written atomically.
 """
@@ -30,9 +30,14 @@ from pathlib import Path
 from .. import atomic
 from ..errors import ConversionError, InputError
 from ..contract import artifact_metadata, encode_pixels
+from ..formats import METADATA_KEY
 from .base import ExportConfig
 
-METADATA_KEY = "edgematting"
+
+
+def filename_parts(config: ExportConfig) -> list[str]:
+    """What tells this config's file apart from the default file of the same precision."""
+    return ["nchw"] if config.onnx.nchw else []
 
 
 def check_config(config: ExportConfig) -> None:
@@ -320,24 +325,10 @@ def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
-    proto.producer_name = "edgematting"
+    proto.producer_name = METADATA_KEY
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as e:
         raise ConversionError(f"onnx.checker rejected the {config.precision} model: {e}") from e
     atomic.write_bytes(out_path, proto.SerializeToString())
     return meta
-
-
-def read_embedded_metadata(path) -> dict:
-    """The "edgematting" JSON in an .onnx file's metadata_props (InputError if absent)."""
-    import onnx
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"ONNX file not found: {p}")
-    m = onnx.load(str(p), load_external_data=False)
-    for prop in m.metadata_props:
-        if prop.key == METADATA_KEY:
-            return json.loads(prop.value)
-    raise InputError(f"{p} has no '{METADATA_KEY}' metadata; was it written by edgematting?")

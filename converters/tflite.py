@@ -21,12 +21,12 @@ scale 1, zero point 0: an app feeds camera bytes unchanged. This is checked afte
 conversion and a ConversionError is raised if it does not hold.
 
 Metadata is embedded in the flatbuffer's ``Model.metadata`` table under the name
-"edgematting" (a buffer with the JSON bytes); `read_embedded_metadata` reads it back.
+`formats.METADATA_KEY` (a buffer with the JSON bytes); `runners.tflite.read_embedded_metadata`
+reads it back.
 """
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +34,15 @@ import numpy as np
 from .. import atomic
 from ..errors import ConversionError, DependencyError, InputError, UnsupportedError
 from ..contract import artifact_metadata, encode_pixels
+from ..formats import FORMATS, METADATA_KEY, TFLITE_IO
 from .base import ExportConfig
 
-METADATA_NAME = "edgematting"
-FULL_INTEGER = ("int8", "int8-qat", "int16x8")
-IO_TYPES = ("int8", "uint8", "float")
 
 
 def io_type(config: ExportConfig) -> str:
     """The I/O dtype around a full-integer body ("float" for other precisions)."""
     io = config.tflite.io
-    if config.precision not in FULL_INTEGER:
+    if not FORMATS["tflite"].precisions[config.precision].full_integer:
         if io not in (None, "float"):
             raise UnsupportedError(
                 f"--tflite-io {io} needs a full-integer precision (int8, int8-qat); "
@@ -53,14 +51,22 @@ def io_type(config: ExportConfig) -> str:
         return "float"
     if io is None:
         return "uint8" if (config.input_type == "uint8" and config.precision != "int16x8") else "float"
-    if io not in IO_TYPES:
-        raise InputError(f"--tflite-io takes one of {', '.join(IO_TYPES)}, not '{io}'.")
+    if io not in TFLITE_IO:
+        raise InputError(f"--tflite-io takes one of {', '.join(TFLITE_IO)}, not '{io}'.")
     if config.precision == "int16x8" and io != "float":
         raise UnsupportedError(
             "int16x8 models keep float I/O (int16 activations have no 8-bit I/O); "
             "drop --tflite-io or use --precision int8."
         )
     return io
+
+
+def filename_parts(config: ExportConfig) -> list[str]:
+    """What tells this config's file apart from the default file of the same precision."""
+    parts = [f"io{config.tflite.io}"] if config.tflite.io is not None else []
+    if config.tflite.keep_float:
+        parts.append(f"keepfloat{len(config.tflite.keep_float)}")
+    return parts
 
 
 def check_config(config: ExportConfig) -> None:
@@ -103,7 +109,7 @@ def make_converter(model, spec, config: ExportConfig):
 
     tf = _tf()
     io = io_type(config)
-    full_int = config.precision in FULL_INTEGER
+    full_int = FORMATS["tflite"].precisions[config.precision].full_integer
     pixels_float = full_int  # full-integer: calibrate the 0..255 input range, I/O type set below
     if config.precision == "int8-qat":
         model = _qat_model(model, spec, config)
@@ -205,7 +211,7 @@ def _io_details(data: bytes, config: ExportConfig) -> dict:
 
 
 # -- metadata in the flatbuffer ---------------------------------------------------------
-def embed_metadata(data: bytes, metadata: dict, name: str = METADATA_NAME) -> bytes:
+def embed_metadata(data: bytes, metadata: dict, name: str = METADATA_KEY) -> bytes:
     """Return the flatbuffer with `metadata` (JSON) in Model.metadata[name] (replacing one)."""
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema_fb
@@ -227,29 +233,6 @@ def embed_metadata(data: bytes, metadata: dict, name: str = METADATA_NAME) -> by
 
 def _s(v):
     return v.decode() if isinstance(v, (bytes, bytearray)) else v
-
-
-def read_embedded_metadata(path) -> dict:
-    """The "edgematting" JSON embedded in a .tflite file (InputError if absent)."""
-    from tensorflow.lite.python import schema_py_generated as schema_fb
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"TFLite file not found: {p}")
-    buf = bytearray(p.read_bytes())
-    if len(buf) < 8 or bytes(buf[4:8]) != b"TFL3":
-        raise InputError(f"{p} is not a TFLite flatbuffer (no TFL3 identifier); the file is damaged "
-                         "or of another format. Convert it again with `edgematting convert`.")
-    try:
-        m = schema_fb.Model.GetRootAsModel(buf, 0)
-        for i in range(m.MetadataLength()):
-            md = m.Metadata(i)
-            if _s(md.Name()) == METADATA_NAME:
-                raw = m.Buffers(md.Buffer()).DataAsNumpy()
-                return json.loads(bytes(np.asarray(raw, np.uint8)).decode())
-    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{p} is a damaged TFLite file ({type(e).__name__}: {e}).") from e
-    raise InputError(f"{p} has no '{METADATA_NAME}' metadata; was it written by edgematting?")
 
 
 def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:

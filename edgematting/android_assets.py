@@ -3,7 +3,11 @@ Android demo's assets, with the `models.json` index the app reads.
 
 The sidecars are validated the way the app's Java core (`ModelMetadata.java`) validates
 them (`edgematting.contract.validate_metadata` with NHWC only), so a model the app would
-reject is rejected here first, naming the same key.
+reject is rejected here first, naming the same key; and each file is opened by LiteRT
+through `edgematting.runners.open`, which checks that the sidecar describes that very file
+(its embedded metadata, tensor dtypes, quantization and shapes): a damaged file, another
+model's sidecar or a size that lies is refused before anything is copied. Models that the
+new index no longer names (a role's previous file) are removed after it is written.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from . import atomic
+from . import atomic, runners
 from .contract import MetadataError, read_sidecar, sidecar_path, validate_metadata
 from .errors import InputError
 from .models.registry import ANDROID_ROLES as ROLES
@@ -70,14 +74,19 @@ def android_assets(artifacts, assets_dir: str | os.PathLike, role: str | None = 
             raise InputError(f"Two artifacts for the '{r}' role: {plan[r][0]} and {a}. Give one per role.")
         plan[r] = (a, meta)
 
+    for a, _ in plan.values():
+        runners.open(a)  # the file itself: loads in LiteRT, and is the one its sidecar describes
     assets = Path(assets_dir)
     index_path = assets / INDEX_FILE
     index = {"format": "edgematting-android-assets", "format_version": 1, "models": {}}
+    old_files: set[str] = set()
     if index_path.exists():
         try:
             old = json.loads(index_path.read_text())
             if isinstance(old, dict) and isinstance(old.get("models"), dict):
                 index["models"].update(old["models"])
+                old_files = {str(e.get(k)) for e in old["models"].values() if isinstance(e, dict)
+                             for k in ("file", "metadata") if e.get(k)}
         except (json.JSONDecodeError, UnicodeDecodeError):
             pass  # a broken index is replaced
     for r, (a, meta) in plan.items():
@@ -91,4 +100,9 @@ def android_assets(artifacts, assets_dir: str | os.PathLike, role: str | None = 
             "input_dtype": meta["input"]["dtype"],
         }
     atomic.write_json(index_path, index)
+    kept = {str(e.get(k)) for e in index["models"].values() for k in ("file", "metadata")}
+    for name in old_files - kept:  # a role's previous model: the index no longer names it
+        stale = assets / Path(name).name
+        if stale.is_file():
+            stale.unlink()
     return index

@@ -39,6 +39,23 @@ def publish_mode(path: str | os.PathLike, directory: bool | None = None) -> None
     os.chmod(p, (0o777 if directory else 0o666) & ~_umask())
 
 
+def digest(path: str | os.PathLike, limit: int | None = None) -> str:
+    """sha256 of a file, or of a folder's files in sorted order (each read up to `limit`
+    bytes when given): what a sidecar records to tell that its artifact is unchanged."""
+    import hashlib
+
+    p = Path(path)
+    h = hashlib.sha256()
+    for f in (sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]):
+        with open(f, "rb") as fh:
+            if limit is not None:
+                h.update(fh.read(limit))
+            else:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
 def write_with(path: str | os.PathLike, fn: Callable[[str], Any], suffix: str = ".part") -> Path:
     """Call ``fn(tmp)`` to write a temporary file beside `path`, then move it over `path`.
 

@@ -8,7 +8,7 @@ predict/evaluate, bench, the Android assets and the golden vectors of the Androi
 core -- so that a fact about the contract is written once:
 
 * where the sidecar lives, how it is read and written (`sidecar_path`, `read_sidecar`,
-  `write_sidecar`), and which target a file is (`target_of`, from the converter registry);
+  `write_sidecar`) (which target a file is: `edgematting.formats.target_of`);
 * the metadata schema (`artifact_metadata`) and its validation (`validate_metadata`,
   mirrored key for key by the Android core's ``ModelMetadata.java``);
 * the input mapping: pixels at model size or the Keras model's normalized input -> the
@@ -33,6 +33,7 @@ import numpy as np
 
 from . import imageops
 from .errors import InputError
+from .formats import target_of  # noqa: F401 - part of the contract's file API
 
 SIDECAR_SUFFIX = ".json"
 FORMAT = "edgematting-artifact"
@@ -84,25 +85,6 @@ def write_sidecar(artifact: str | os.PathLike, meta: dict) -> Path:
     side = sidecar_path(artifact)
     write_json(side, meta)
     return side
-
-
-def target_of(path: str | os.PathLike) -> str:
-    """"tflite" | "onnx" | "coreml" from the file suffix (the converter registry's), or
-    "keras" for a model directory / ``model.keras``. InputError otherwise."""
-    from .converters.base import REGISTRY
-
-    p = Path(path)
-    suffix = p.suffix.lower()
-    for name, t in REGISTRY.items():
-        if suffix in (t.suffix, *t.other_suffixes):
-            return name
-    if p.is_dir() or suffix == ".keras":
-        return "keras"
-    raise InputError(
-        f"Don't know how to run '{p}': expected a "
-        + ", ".join(t.suffix for t in REGISTRY.values())
-        + " file, or a model directory (model.keras + model.json)."
-    )
 
 
 # --------------------------------------------------------------------------------------

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
 
-def _axis_weights(in_size: int, out_size: int):
+#: The models' input normalization, ``(pixel - mean) / std`` per channel (RGB): pixels 0..255
+#: -> -1..1. model.json records each model's own; this is the default everywhere.
+DEFAULT_MEAN = (127.5, 127.5, 127.5)
+DEFAULT_STD = (127.5, 127.5, 127.5)
+
+
+def axis_weights(in_size: int, out_size: int):
     """Half-pixel-centre bilinear sampling along one axis (as tf.image.resize, no antialias).
 
     Returns (i0, i1, w1) with out[j] = in[i0[j]] * (1 - w1[j]) + in[i1[j]] * w1[j].
@@ -40,8 +47,8 @@ def resize_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     if squeeze:
         x = x[:, :, None]
     h, w = x.shape[:2]
-    yi0, yi1, wy = _axis_weights(h, out_h)
-    xi0, xi1, wx = _axis_weights(w, out_w)
+    yi0, yi1, wy = axis_weights(h, out_h)
+    xi0, xi1, wx = axis_weights(w, out_w)
     wx_ = wx[None, :, None]
     one = np.float32(1.0)
     top = x[yi0][:, xi0] * (one - wx_) + x[yi0][:, xi1] * wx_
@@ -59,8 +66,8 @@ def round_to_uint8(x: np.ndarray) -> np.ndarray:
 def to_model_input(
     rgb: np.ndarray,
     size: tuple[int, int],
-    mean=(127.5, 127.5, 127.5),
-    std=(127.5, 127.5, 127.5),
+    mean=DEFAULT_MEAN,
+    std=DEFAULT_STD,
     input_type: str = "float",
     channels: int = 3,
     channel_order: str = "RGB",
@@ -438,3 +445,24 @@ def guided_upsample(alpha_lr: np.ndarray, photo: np.ndarray, radius: int, eps: f
     mean_b = box_mean(b, r)
     q = resize_bilinear(mean_a, H, W) * guide + resize_bilinear(mean_b, H, W)
     return np.clip(q, np.float32(0.0), np.float32(1.0)).astype(np.float32)
+
+
+#: How a model-resolution alpha is brought to the photo's resolution.
+UPSAMPLE = ("bilinear", "guided")
+
+
+def parse_upsample(upsample: str | None = None, radius: int | None = None, eps: float | None = None):
+    """--upsample bilinear|guided [--guided-radius R] [--guided-eps E] -> None (bilinear) or an
+    `GuidedFilter`. InputError for anything else."""
+    mode = (upsample or "bilinear").strip().lower()
+    if mode not in UPSAMPLE:
+        raise InputError(f"--upsample takes {' or '.join(UPSAMPLE)}, not {upsample!r}.")
+    if mode == "bilinear":
+        if radius is not None or eps is not None:
+            raise InputError("--guided-radius/--guided-eps apply to --upsample guided.")
+        return None
+    d = GuidedFilter()
+    try:
+        return GuidedFilter(radius=d.radius if radius is None else radius, eps=d.eps if eps is None else eps)
+    except ValueError as e:
+        raise InputError(f"--upsample guided: {e}") from None

@@ -49,7 +49,7 @@ HARD = _F32(2.0**-9)
 
 
 def _weights(in_size: int, out_size: int):
-    i0, i1, w1 = imageops._axis_weights(in_size, out_size)  # the definition's own weights
+    i0, i1, w1 = imageops.axis_weights(in_size, out_size)  # the definition's own weights
     return i0, i1, w1, (_F32(1.0) - w1).astype(_F32)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .imageops import DEFAULT_MEAN, DEFAULT_STD
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "model.json"
@@ -44,8 +45,8 @@ class ModelSpec:
     channels: int = 3
     channel_order: str = "RGB"
     layout: str = "NHWC"
-    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
-    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    mean: tuple[float, float, float] = DEFAULT_MEAN
+    std: tuple[float, float, float] = DEFAULT_STD
     input_name: str = "image"
     output_name: str = "alpha"
     output_meaning: str = ""
@@ -155,3 +156,11 @@ def check_spec_matches(model, spec: ModelSpec, where="model.keras") -> None:
             f"(or set input_size to [{h}, {w}]).")
     if c is not None and c != spec.channels:
         raise InputError(f"{SPEC_FILE} says {spec.channels} input channels but {where} takes {c}.")
+    from .models.registry import REGISTRY
+
+    norm = lambda n: str(n).replace("_", "-").lower()  # noqa: E731 - builders name the model after it
+    built = norm(getattr(model, "name", ""))
+    if built in {norm(a) for a in REGISTRY} and built != norm(spec.architecture):
+        raise InputError(
+            f"{SPEC_FILE} says architecture '{spec.architecture}' but {where} is a {built} model: the two files "
+            f"do not belong together. Restore the {SPEC_FILE} written with this model.")

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import atomic
-from ..errors import DependencyError, InputError
+from . import atomic, runners
+from .errors import DependencyError, InputError
+from .runners.foreign import ForeignOptions
 
 MEDIAPIPE_VERSION = "0.10.21"
 MEDIAPIPE_FILES = {
@@ -42,9 +43,23 @@ def cache_dir() -> Path:
     return Path(root) / "peers" / f"mediapipe-{MEDIAPIPE_VERSION}"
 
 
+MANIFEST = "manifest.json"
+
+
 def cached_mediapipe(variant: str = "square") -> Path | None:
+    """The cached model of `variant`, or None when absent or not the file `fetch_mediapipe`
+    wrote (its sha256 is in the cache's manifest, written last): a truncated or replaced
+    file is never trusted."""
+    import json
+
     p = cache_dir() / Path(MEDIAPIPE_FILES[variant]).name
-    return p if p.exists() else None
+    try:
+        manifest = json.loads((cache_dir() / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not p.is_file() or not isinstance(manifest, dict) or manifest.get(p.name) != atomic.digest(p):
+        return None
+    return p
 
 
 def fetch_mediapipe(dest: Path | None = None, wheel: Path | None = None) -> dict[str, Path]:
@@ -87,7 +102,12 @@ def fetch_mediapipe(dest: Path | None = None, wheel: Path | None = None) -> dict
                 atomic.write_bytes(target, zf.read(member))
                 out[variant] = target
         atomic.write_bytes(dest / "LICENSE-NOTE.txt", LICENSE_NOTE.encode())
+        atomic.write_json(dest / MANIFEST, {p.name: atomic.digest(p) for p in out.values()})
     return out
+
+
+#: What a sidecar would say of MediaPipe's selfie segmenter: [0, 1] RGB in, probability out.
+MEDIAPIPE_CONTRACT = ForeignOptions(input="0,1", output="probability")
 
 
 @dataclass
@@ -98,47 +118,9 @@ class PeerModel:
     path: Path
     threshold: float = 0.5
 
-    def runner(self, num_threads: int = 1) -> "PeerRunner":
-        return PeerRunner(self, num_threads)
-
-
-class PeerRunner:
-    """Runs a peer model through the same LiteRT runtime as our TFLite artifacts."""
-
-    def __init__(self, peer: PeerModel, num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.peer = peer
-        self.interpreter = Interpreter(model_path=str(peer.path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        inp = self.interpreter.get_input_details()[0]
-        self._in = inp["index"]
-        self._out = self.interpreter.get_output_details()[0]["index"]
-        _, self.height, self.width, _ = (int(v) for v in inp["shape"])
-        if inp["dtype"] != np.float32:
-            raise InputError(f"Peer model {peer.path} must take float32 input, not {inp['dtype']}.")
-        self.engine = "ai-edge-litert"
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.height, self.width
-
-    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        from ..imageops_fast import resize_bilinear  # bit for bit imageops.resize_bilinear
-
-        px = resize_bilinear(rgb[..., :3], self.height, self.width)
-        return (px / np.float32(255.0))[None].astype(np.float32)
-
-    def run_raw(self, x: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self._in, x)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._out)
-
-    def predict_photo(self, rgb: np.ndarray) -> np.ndarray:
-        """Photo (HxWx3 uint8) -> person probability at photo size (HxW float32)."""
-        from ..imageops_fast import alpha_to_photo  # bit for bit imageops.alpha_to_photo
-
-        return alpha_to_photo(self.run_raw(self.preprocess(rgb)), rgb.shape[:2])
+    def open(self, num_threads: int = 1):
+        """The peer through the same runtime as our artifacts (`edgematting.runners.open`)."""
+        return runners.open(self.path, num_threads=num_threads, foreign=MEDIAPIPE_CONTRACT)
 
 
 def resolve_peer(spec: str | None) -> PeerModel | None:

@@ -32,166 +32,41 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from . import atomic, imageops, imageops_fast
+from . import atomic, imageops, imageops_fast, runners
 from .errors import DataError, InputError
-from .modelio import ModelSpec, load_model_dir, load_spec
+from .console import progress_bar
+from .formats import target_of
+from .modelio import ModelSpec, load_spec
+from .runners.photo import PhotoRunner, upsample_alpha
 
 OUTPUTS = ("rgba", "alpha", "composite")
-#: How the model's alpha is brought to the photo's resolution (`upsample_alpha`).
-UPSAMPLE = ("bilinear", "guided")
 SUFFIX = {"rgba": "_cutout", "alpha": "_alpha", "composite": "_composite"}
 DEFAULT_BACKGROUND = "#000000"
 GRID_ROWS = 4  # images shown in --grid
 
 
 
-# -- model / runner ----------------------------------------------------------------------
-class PhotoModel:
-    """A model as the photo pipeline sees it (`edgematting.contract`): photo -> the model's
-    own input tensor (`inputs`) -> raw output -> alpha at model size (`run`).
-
-    Made by `load_predictor` from a model directory (Keras), a verified artifact
-    (``.tflite``/``.onnx``/``.mlpackage``, run by its runner with the metadata of its sidecar,
-    exactly as an app would), or a Runner / callable taking the Keras model's normalized
-    float input together with its `ModelSpec`. `spec` gives what reports need (name, input
-    size, threshold); `contract` is the validated input/output mapping.
-    """
-
-    def __init__(self, spec: ModelSpec, contract: dict, run_native: Callable[[np.ndarray], np.ndarray], *,
-                 kind: str, engine: str = "", batch_one: bool = False, path=None, keras_model=None):
-        self.spec, self.contract, self._run_native = spec, contract, run_native
-        self.kind, self.engine, self.batch_one, self.path = kind, engine, batch_one, path
-        self._keras = keras_model
-
-    # the pipeline's stages (the fast paths of `edgematting.imageops_fast`, equal to the definition)
-    def inputs(self, photos: Sequence[np.ndarray]) -> np.ndarray:
-        """Photos (HxWx3 uint8) -> the stacked native input tensor (`contract.model_input`)."""
-        from .contract import encode_pixels
-
-        c = self.contract
-        px = np.stack([imageops_fast.resize_bilinear(np.asarray(p)[..., :3], c["height"], c["width"]) for p in photos])
-        return encode_pixels(px, c)
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Native input batch -> float alpha (N, h, w, 1) on the [0, 1] scale (not clipped).
-        NonFiniteError (exit 9), naming the first bad layer when it can, on NaN/Inf."""
-        from .contract import decode_output
-        from .finite import check_output
-
-        if self.batch_one:
-            y = np.concatenate([decode_output(self._run_native(x[i:i + 1]), self.contract) for i in range(len(x))])
-        else:
-            y = decode_output(self._run_native(x), self.contract)
-        y = _as_alpha_batch(y, len(x))
-        if not np.all(np.isfinite(y)):
-            where = f"The model {self.path or self.spec.name}"
-            kw = {} if self._keras is not None or self.path is None or self.kind in ("keras", "callable") else {
-                "hint": f"Its weights are corrupt, or its conversion is: `edgematting verify {self.path}` compares it "
-                        "with its Keras model."}
-            check_output(y, model=self._keras, x=x if self._keras is not None else None, what=where,
-                         artifact=self.path if self.kind == "tflite" else None, native=x, **kw)
-        return y
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:  # the legacy interface: normalized float NHWC
-        return self.run(np.asarray(x, np.float32))
-
-
-def keras_contract(spec: ModelSpec) -> dict:
-    """The contract of a Keras model (normalized float32 NHWC in, float alpha out)."""
-    from .contract import validate_metadata
-    from .models.registry import OUTPUT_MEANINGS
-
-    h, w = spec.input_size
-    meaning = spec.output_meaning if spec.output_meaning in OUTPUT_MEANINGS else next(iter(OUTPUT_MEANINGS))
-    return validate_metadata({
-        "format_version": 1,
-        "input": {"height": h, "width": w, "channels": 3, "channel_order": spec.channel_order, "layout": "NHWC",
-                  "dtype": "float32", "mean": list(spec.mean), "std": list(spec.std),
-                  "normalization_in_model": False, "quantization": None},
-        "output": {"height": h, "width": w, "channels": 1, "dtype": "float32", "meaning": meaning,
-                   "range": [0.0, 1.0], "threshold": spec.threshold},
-    })
-
-
-def artifact_spec(meta: dict, contract: dict) -> ModelSpec:
-    """A `ModelSpec` for reports, from an artifact's sidecar."""
-    mean = contract["model_mean"] or (127.5, 127.5, 127.5)
-    std = contract["model_std"] or (127.5, 127.5, 127.5)
-    return ModelSpec(architecture=str(meta.get("architecture", "unknown")), config={},
-                     input_size=(contract["height"], contract["width"]), name=str(meta.get("model_name", "")),
-                     channel_order=contract["channel_order"][:3], mean=mean, std=std,
-                     output_meaning=contract["meaning"], threshold=contract["threshold"])
-
-
-def load_artifact(path, num_threads: int = 1) -> PhotoModel:
-    """A verified artifact as a `PhotoModel`: its runner (Core ML through the MIL reference
-    interpreter off macOS), driven by the metadata of its sidecar, which must describe the
-    file (`verify.check_sidecar`)."""
-    from .contract import SIDECAR_ONLY_KEYS, read_sidecar, target_of, validate_metadata
-    from .runners import load_runner
-    from .verify import check_sidecar
-
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"Model not found: {p}.")
-    side = read_sidecar(p)  # InputError when missing: the sidecar is the contract
-    meta = {k: v for k, v in side.items() if k not in SIDECAR_ONLY_KEYS}
-    contract = validate_metadata(meta)
-    runner = load_runner(p, num_threads=num_threads)
-    check_sidecar(p, getattr(runner, "metadata", None) or {})
-    runner.metadata, runner._contract = meta, contract
-    kind = target_of(p)
-    return PhotoModel(artifact_spec(meta, contract), contract, runner.run_raw, kind=kind,
-                      engine=getattr(runner, "engine", kind), batch_one=getattr(runner, "batch_one", True), path=p)
-
-
-def load_predictor(model, spec: ModelSpec | None = None, num_threads: int = 1) -> tuple[PhotoModel, ModelSpec]:
-    """(PhotoModel, spec) from a model directory, an artifact file, a Runner (``.run``) or a
-    callable.
+# -- model -------------------------------------------------------------------------------
+def load_predictor(model, spec: ModelSpec | None = None, num_threads: int = 1) -> tuple[PhotoRunner, ModelSpec]:
+    """(PhotoRunner, spec) from anything `runners.open` takes: a model directory, an artifact
+    file, a PhotoRunner, or a Runner (``.run``) / callable with its `spec`.
 
     A Runner or callable maps a float32 (N, H, W, 3) batch, normalized as in model.json, to
     a float32 (N, H, W, 1) alpha; `spec` (or ``model.spec``) must give the model's input
-    size and normalization. The PhotoModel is also such a callable.
+    size and normalization.
     """
-    if isinstance(model, PhotoModel):
-        return model, model.spec
-    if isinstance(model, (str, os.PathLike)):
-        from .contract import target_of
-
-        kind = target_of(model)
-        if kind != "keras":
-            pm = load_artifact(model, num_threads)
-            return pm, pm.spec
-        keras_model, spec = load_model_dir(model)
-
-        def predict_fn(x):
-            return np.asarray(keras_model.predict_on_batch(np.asarray(x, np.float32)))
-
-        return PhotoModel(spec, keras_contract(spec), predict_fn, kind="keras", engine="tf-keras",
-                          path=Path(model), keras_model=keras_model), spec
-    spec = spec if spec is not None else getattr(model, "spec", None)
-    if not isinstance(spec, ModelSpec):
-        raise TypeError(
-            "a runner or callable needs its ModelSpec: pass spec=load_spec(model_dir) "
-            "(it gives the input size and normalization)"
-        )
-    if hasattr(model, "run"):
-        fn = model.run
-    elif callable(model):
-        fn = model
-    else:
-        raise TypeError(f"expected a model directory, a Runner or a callable, got {type(model).__name__}")
-    return PhotoModel(spec, keras_contract(spec), fn, kind="callable", engine=type(model).__name__), spec
+    pm = runners.open(model, num_threads=num_threads, spec=spec)
+    return pm, pm.spec
 
 
 def check_model_path(model_dir) -> None:
     """InputError, saying what to do, unless `model_dir` is a model directory (or its model
     file) or a converted artifact with its sidecar."""
-    from .contract import read_sidecar, target_of
+    from .contract import read_sidecar
 
     p = Path(model_dir)
     if not p.exists():
@@ -203,57 +78,16 @@ def check_model_path(model_dir) -> None:
     load_spec(p)
 
 
-def _as_alpha_batch(y, n: int) -> np.ndarray:
-    a = np.asarray(y, dtype=np.float32)
-    if a.ndim == 3:
-        a = a[..., None]
-    if a.ndim != 4 or a.shape[0] != n or a.shape[-1] != 1:
-        raise ValueError(f"predictor returned shape {a.shape}; expected ({n}, H, W, 1)")
-    return a
-
-
-def parse_upsample(upsample: str | None = None, radius: int | None = None, eps: float | None = None):
-    """--upsample bilinear|guided [--guided-radius R] [--guided-eps E] -> None (bilinear) or an
-    `imageops.GuidedFilter`. InputError for anything else."""
-    mode = (upsample or "bilinear").strip().lower()
-    if mode not in UPSAMPLE:
-        raise InputError(f"--upsample takes {' or '.join(UPSAMPLE)}, not {upsample!r}.")
-    if mode == "bilinear":
-        if radius is not None or eps is not None:
-            raise InputError("--guided-radius/--guided-eps apply to --upsample guided.")
-        return None
-    d = imageops.GuidedFilter()
-    try:
-        return imageops.GuidedFilter(radius=d.radius if radius is None else radius, eps=d.eps if eps is None else eps)
-    except ValueError as e:
-        raise InputError(f"--upsample guided: {e}") from None
-
-
-def upsample_alpha(alpha, photo: np.ndarray, guided=None) -> np.ndarray:
-    """A model-resolution alpha -> the photo's size: bilinear, or the edge-aware guided
-    filter (`imageops.guided_upsample`, guided by the photo) when `guided` is given.
-    (The fast paths of `imageops_fast`, bit for bit equal to the definitions.)"""
-    a = np.asarray(alpha, np.float32)
-    if guided is None:
-        return imageops_fast.alpha_to_photo(a, photo.shape[:2])
-    return imageops_fast.guided_upsample(a.reshape(a.shape[-3], a.shape[-2]) if a.ndim >= 3 else a, photo,
-                                         guided.radius, guided.eps)
-
-
 def predict_alphas(predict_fn, spec: ModelSpec | None, photos: Sequence[np.ndarray],
                    guided=None) -> list[np.ndarray]:
     """Alpha (HxW float32 in [0, 1]) of each photo (HxWx3 uint8) at the photo's own size.
 
     The photo pipeline, one stage per line: photos -> the model's input tensor -> model ->
     alpha at model size -> alpha at photo size (`upsample_alpha`). `predict_fn`: a
-    `PhotoModel`, or anything `load_predictor` takes with `spec`. All photos go through the
+    `PhotoRunner`, or anything `runners.open` takes with `spec`. All photos go through the
     model as one batch: pass a few at a time.
     """
-    if not photos:
-        return []
-    model, _ = load_predictor(predict_fn, spec)
-    lowres = model.run(model.inputs(photos))
-    return [upsample_alpha(lowres[i], p, guided) for i, p in enumerate(photos)]
+    return runners.open(predict_fn, spec=spec).predict_photos(photos, guided)
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -467,7 +301,7 @@ def predict_images(
 
     written: list[Path] = []
     shown: list[tuple[str, np.ndarray, np.ndarray]] = []
-    with _progress(progress and len(paths) > 4, len(paths), "predict") as advance:
+    with progress_bar(progress and len(paths) > 4, len(paths), "predict") as advance:
         for start in range(0, len(paths), batch_size):
             chunk, photos = [], []
             for p in paths[start : start + batch_size]:
@@ -496,38 +330,6 @@ def predict_images(
     if grid is not None:
         write_grid(shown, grid)
     return written
-
-
-class _progress:
-    """Context manager yielding an `advance()` callable; a rich bar when enabled."""
-
-    def __init__(self, enabled: bool, total: int, label: str):
-        self.enabled, self.total, self.label = enabled, total, label
-        self._bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            transient=True,
-        )
-        self._bar.__enter__()
-        task = self._bar.add_task(self.label, total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-        return False
 
 
 def _checkerboard(h: int, w: int, cell: int = 8) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Does a converted artifact reproduce the Keras model? One table of tolerances, one report.
 
-`verify_artifact` runs the artifact (through `runners.load_runner`, so Core ML artifacts
-go to `runners.coreml.CoreMLRunner`) and the Keras model on the same N inputs and
+`verify_artifact` runs the artifact (the runtime of `edgematting.runners`, driven by the
+metadata embedded in the file; Core ML artifacts go to `runners.coreml.CoreMLRunner`)
+and the Keras model on the same N inputs and
 checks, per output: max and mean absolute error, PSNR and the IoU of the masks
 thresholded at the metadata's threshold. Every check is evaluated and reported (a line
 each, as Optimum's `validate_model_outputs`); failures are raised together once, as a
@@ -20,99 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from .contract import target_of
+from . import atomic, runners
+from .calibration import default_source, verification_images
+from .contract import SIDECAR_ONLY_KEYS, read_sidecar, sidecar_path
 from .errors import InputError, ParityError
+from .finite import CONVERTER
+from .formats import TOLERANCES, Tolerance, target_of, tolerance_for
+from .runners.photo import from_keras, from_runner
 
-
-@dataclass(frozen=True)
-class Tolerance:
-    max_abs: float | None = None  # largest |artifact - keras| over all pixels
-    mean_abs: float | None = None  # mean |artifact - keras|
-    min_iou: float | None = None  # IoU of the two masks thresholded at `threshold`
-    min_psnr: float | None = None  # dB, peak = 1 (output range 0..1)
-    reason: str = ""
-    # IoU is checked on pixels whose Keras output is at least `iou_band` away from the
-    # threshold: a pixel closer than that may flip under an error this precision is
-    # allowed to make. (Untrained models sit at ~0.5 everywhere; without the band one
-    # 1/256 output step would flip the whole mask.) The plain IoU is reported too.
-    iou_band: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-# THE tolerance table, keyed by (target, precision). Every entry says why it is what it is.
-# Mask IoU is computed on thresholded outputs; pixels whose Keras output sits right at the
-# threshold may flip under any rounding, so IoU is only demanded where errors are larger
-# than float noise. Tests and the convert command read only this table.
-# Only float32 rows bound the worst pixel. Below fp32 the worst-pixel error is reported but
-# not bounded: on a soft alpha matte one edge pixel can move by 0.2-0.7 (measured on the
-# quickstart MattingNet: dynamic 0.24, int8 0.66) while mean error and mask IoU show the
-# matte is faithful; the mean and IoU bounds follow the issue's suggested starting points.
-# fp32 rows check IoU outside a band as wide as their max_abs bound: float accumulation order
-# differs between CPUs (oneDNN picks kernels by instruction set), so a pixel within 1e-5 of
-# the threshold may flip on one machine and not on another, while max_abs stays ~1e-5.
-TOLERANCES: dict[tuple[str, str], Tolerance] = {
-    ("tflite", "fp32"): Tolerance(
-        max_abs=1e-4, min_iou=0.999, iou_band=1e-4,
-        reason="same float32 graph; only op fusion/reordering differs (measured ~1e-7)"),
-    ("onnx", "fp32"): Tolerance(
-        max_abs=1e-4, min_iou=0.999, iou_band=1e-4,
-        reason="same float32 graph via tf2onnx; measured ~1e-7"),
-    ("coreml", "fp32"): Tolerance(
-        max_abs=1e-3, min_iou=0.995, iou_band=1e-3,
-        reason="float32 ML program; Core ML may reorder reductions and use its own "
-               "bilinear kernels, so allow more than the bit-faithful targets"),
-    ("tflite", "fp16"): Tolerance(
-        mean_abs=2e-3, min_iou=0.995,
-        iou_band=0.005,
-        reason="only weights are rounded to fp16 (compute stays fp32): ~1e-3 relative "
-               "weight error"),
-    ("onnx", "fp16"): Tolerance(
-        mean_abs=2e-3, min_iou=0.995,
-        iou_band=0.005,
-        reason="fp16 weights and activations (11-bit mantissa), I/O kept fp32"),
-    ("coreml", "fp16"): Tolerance(
-        mean_abs=2e-3, min_iou=0.995,
-        iou_band=0.005,
-        reason="fp16 compute throughout the ML program"),
-    ("tflite", "dynamic"): Tolerance(
-        mean_abs=1e-2, min_iou=0.98, iou_band=0.02,
-        reason="int8 weights; activations quantized per batch on the fly: between fp16 "
-               "and full int8"),
-    ("onnx", "dynamic"): Tolerance(
-        mean_abs=1e-2, min_iou=0.98, iou_band=0.02,
-        reason="per-channel int8 weights dequantized in the graph, float32 compute "
-               "(measured mean 2.5e-3 on the trained tiny models)"),
-    ("tflite", "int8"): Tolerance(
-        mean_abs=0.02, min_iou=0.98, iou_band=0.02,
-        reason="8-bit activations calibrated on few images: small mean error, no bound "
-               "on the worst pixel; the output itself is 1/256-quantized"),
-    ("tflite", "int8-qat"): Tolerance(
-        mean_abs=0.03, min_iou=0.97, iou_band=0.03,
-        reason="QAT fine-tunes the weights, so it is compared to the pre-QAT Keras model "
-               "and differs by the fine-tuning as well as by quantization"),
-    ("onnx", "int8"): Tolerance(
-        mean_abs=0.02, min_iou=0.98, iou_band=0.02,
-        reason="static QDQ int8, per-channel 7-bit weights, MinMax calibration"),
-    ("coreml", "int8"): Tolerance(
-        mean_abs=0.02, min_iou=0.98, iou_band=0.02,
-        reason="8-bit linear weight quantization with fp16 compute"),
-    ("tflite", "int16x8"): Tolerance(
-        mean_abs=5e-3, min_iou=0.99, iou_band=0.01,
-        reason="int16 activations (65536 levels) x int8 weights: weight rounding dominates; "
-               "between int8 and fp16"),
-}
-
-
-def tolerance_for(target: str, precision: str) -> Tolerance:
-    try:
-        return TOLERANCES[(target, precision)]
-    except KeyError:
-        raise InputError(
-            f"No verification tolerance for {target}/{precision}; add one to "
-            "edgematting.verify.TOLERANCES (with the reason)."
-        ) from None
+__all__ = ["TOLERANCES", "Tolerance", "tolerance_for", "VerificationReport", "compare", "check", "verify_artifact",
+           "record_verification", "default_model_dir"]
 
 
 @dataclass
@@ -234,10 +152,6 @@ def verify_artifact(
     """
     import time
 
-    from .calibration import verification_images
-    from .runners import load_runner
-    from .runners.keras import KerasRunner
-
     t0 = time.perf_counter()
     artifact = Path(artifact)
     if not artifact.exists():
@@ -250,50 +164,40 @@ def verify_artifact(
                     f"Cannot find the Keras model for {artifact} (looked for model.json in its "
                     "parent's parent). Pass --model MODEL_DIR."
                 )
-        ref_runner = KerasRunner(model_dir)
+        ref = runners.open(model_dir)
     else:
-        ref_runner = KerasRunner(model=model, spec=spec)
-    spec = ref_runner.spec
+        ref = from_keras(model, spec)
+    spec = ref.spec
     n = int(n)
     if n < 1:
         raise InputError("-n/--verify-samples must be at least 1.")
-    runner = load_runner(artifact, **(runner_kwargs or {}))
+    runner = runners.load_runner(artifact, **(runner_kwargs or {}))
     meta = getattr(runner, "metadata", None) or {}
-    check_sidecar(artifact, meta)
+    runners.check_sidecar(artifact, meta)
     target = meta.get("target") or target_of(artifact)
     precision = meta.get("precision", "fp32")
     if meta.get("input"):
         h, w = meta["input"].get("height"), meta["input"].get("width")
         if (h, w) != tuple(spec.input_size):
             raise InputError(
-                f"{artifact} takes {h}x{w} input but the model in {ref_runner.metadata.get('model_name')} "
+                f"{artifact} takes {h}x{w} input but the model {spec.name} "
                 f"takes {spec.input_size[0]}x{spec.input_size[1]}: pass the --model it was converted from."
             )
     tol = tolerance or tolerance_for(target, precision)
-    from .calibration import default_source
-
     data = default_source(spec, data)  # unset: the model's training photos, else synthetic
     pixels = verification_images(spec, data, n)
     x = spec.normalize(pixels).astype(np.float32)
-    ref = ref_runner.run(x)
-    from .finite import check_output
-
-    check_output(ref, model=ref_runner.model, x=x, what=f"The Keras model {spec.name}")
-    out = runner.run(x)
-    if not np.all(np.isfinite(out)):
-        from .contract import encode_normalized
-
-        from .finite import CONVERTER
-
-        check_output(out, artifact=artifact, native=encode_normalized(x[:1], runner.contract),
-                     what=f"{artifact.name}", hint=CONVERTER)
+    ref_out = ref.run_normalized(x)  # NonFiniteError naming the Keras layer
+    art = from_runner(runner, target, artifact, meta)
+    art.nonfinite_hint = CONVERTER  # the Keras model's outputs are finite
+    out = art.run_normalized(x)
     threshold = float((meta.get("output") or {}).get("threshold", spec.threshold))
-    metrics = compare(ref, out, threshold, tol.iou_band)
+    metrics = compare(ref_out, out, threshold, tol.iou_band)
     checks, failures = check(metrics, tol)
     report = VerificationReport(
         artifact=str(artifact), target=target, precision=precision,
         engine=getattr(runner, "engine", type(runner).__name__),
-        reference=ref_runner.engine, n=len(x), data=str(data),
+        reference=ref.engine, n=len(x), data=str(data),
         threshold=threshold, tolerances=tol.to_dict(), checks=checks, failures=failures,
         seconds=round(time.perf_counter() - t0, 3), **metrics,
     )
@@ -304,34 +208,6 @@ def verify_artifact(
     return report
 
 
-def check_sidecar(artifact: str | os.PathLike, embedded: dict) -> None:
-    """InputError when the artifact's sidecar describes another file than the metadata
-    embedded in it (e.g. an int8 file copied over the fp32 name). No sidecar: nothing to check."""
-    from .contract import SIDECAR_ONLY_KEYS, read_sidecar, sidecar_path
-
-    side = read_sidecar(artifact, required=False)
-    if side is None or not embedded:
-        return
-    side = {k: v for k, v in side.items() if k not in SIDECAR_ONLY_KEYS}
-    if side == embedded:
-        return
-    diffs = []
-    for key in ("target", "precision", "model_name", "file"):
-        if side.get(key) != embedded.get(key):
-            diffs.append(f"{key} {side.get(key)!r} in the sidecar, {embedded.get(key)!r} in the file")
-    for part in ("input", "output"):
-        a, b = side.get(part) or {}, embedded.get(part) or {}
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                diffs.append(f"{part}.{key} {a.get(key)!r} in the sidecar, {b.get(key)!r} in the file")
-    if not diffs:
-        diffs = ["other keys differ"]
-    raise InputError(
-        f"{sidecar_path(artifact)} does not describe {Path(artifact).name}: " + "; ".join(diffs[:4])
-        + ". The file was replaced or renamed after conversion; convert it again with `edgematting convert`."
-    )
-
-
 def record_verification(artifact: str | os.PathLike, report: VerificationReport, embedded: dict | None = None) -> Path | None:
     """Store `report` in the artifact's sidecar; None when it has none.
 
@@ -339,22 +215,17 @@ def record_verification(artifact: str | os.PathLike, report: VerificationReport,
     and only after checking again (`check_sidecar`) that it describes the file: a sidecar
     that belongs to another file (an int8 file copied over the fp32 name) is an InputError
     and is left as it was, so the update can never make a sidecar inconsistent."""
-    from . import atomic
-    from .contract import SIDECAR_ONLY_KEYS, read_sidecar, sidecar_path
-
     side = read_sidecar(artifact, required=False)
     if side is None:
         return None
     if embedded is None:
-        from .converters import read_embedded_metadata
-
-        embedded = read_embedded_metadata(artifact)
-    check_sidecar(artifact, embedded)
+        embedded = runners.read_embedded_metadata(artifact)
+    runners.check_sidecar(artifact, embedded)
     if report.artifact and Path(report.artifact).resolve() != Path(artifact).resolve():
         raise InputError(f"The report is of {report.artifact}, not of {artifact}; the sidecar was not changed.")
     meta = {k: v for k, v in side.items() if k not in SIDECAR_ONLY_KEYS} if not embedded else dict(embedded)
     if "conversion" in side:
         meta["conversion"] = side["conversion"]
-    meta["verification"] = report.to_dict()
+    meta["verification"] = {**report.to_dict(), "sha256": atomic.digest(artifact)}
     atomic.write_json(sidecar_path(artifact), meta)
     return sidecar_path(artifact)

@@ -312,28 +312,67 @@ def _artifact(folder: Path, name: str, meta: dict | None, payload: bytes = b"TFL
     return p
 
 
-def test_android_assets_copies_and_indexes(tmp_path, capsys):
-    cam = _artifact(tmp_path / "exp", "fast_scnn_int8_uint8.tflite",
-                    android_golden._metadata(24, 40, dtype="uint8", output_dtype="uint8", output_quant=[1 / 256, 0]), b"camera")
-    photo = _artifact(tmp_path / "exp", "mattingnet_fp32.tflite", android_golden._metadata(32, 32, architecture="mattingnet"), b"photo")
+def _real_copy(src: Path, folder: Path, name: str | None = None) -> Path:
+    """A converted artifact and its sidecar, copied (under `name`) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / (name or src.name)
+    shutil.copy(src, dst)
+    shutil.copy(src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))
+    return dst
+
+
+def test_android_assets_copies_and_indexes(tmp_path, capsys, tiny_artifacts):
+    cam = tiny_artifacts["tflite_int8"]  # a Fast-SCNN: the camera role by default
+    photo = tiny_artifacts["tflite_fp32"]
     assets = tmp_path / "assets"
-    assert cli_main(["android-assets", str(cam), str(photo), "--assets", str(assets)]) == 0
+    assert cli_main(["android-assets", str(cam), "--assets", str(assets)]) == 0
+    assert cli_main(["android-assets", str(photo), "--assets", str(assets), "--role", "photo"]) == 0
     index = json.loads((assets / "models.json").read_text())
     assert index["models"]["camera"]["file"] == cam.name
     assert index["models"]["camera"]["metadata"] == cam.name + ".json"
     assert index["models"]["photo"]["file"] == photo.name
-    assert (assets / cam.name).read_bytes() == b"camera"
-    assert (assets / photo.name).read_bytes() == b"photo"
-    assert json.loads((assets / (photo.name + ".json")).read_text())["architecture"] == "mattingnet"
+    assert (assets / cam.name).read_bytes() == cam.read_bytes()
+    assert (assets / photo.name).read_bytes() == photo.read_bytes()
+    assert json.loads((assets / (photo.name + ".json")).read_text())["precision"] == "fp32"
     assert not list(assets.glob(".*.part"))
     assert "models.json" in capsys.readouterr().out
 
-    # a later run replaces one role and keeps the other; --role overrides the architecture
-    other = _artifact(tmp_path / "exp2", "other.tflite", android_golden._metadata(32, 32), b"other")
-    assert cli_main(["android-assets", str(other), "--assets", str(assets), "--role", "photo"]) == 0
+    # a later run replaces one role and keeps the other; the replaced model leaves the assets
+    other = _real_copy(cam, tmp_path / "exp2", "other.tflite")
+    assert cli_main(["android-assets", str(other), "--assets", str(assets), "--role", "camera"]) == 0
     index = json.loads((assets / "models.json").read_text())
-    assert index["models"]["photo"]["file"] == "other.tflite"
-    assert index["models"]["camera"]["file"] == cam.name
+    assert index["models"]["camera"]["file"] == "other.tflite"
+    assert index["models"]["photo"]["file"] == photo.name
+    assert sorted(p.name for p in assets.iterdir()) == sorted(
+        ["models.json", "other.tflite", "other.tflite.json", photo.name, photo.name + ".json"])
+
+
+@pytest.mark.parametrize("case", ["random_bytes", "another_models_sidecar", "size_lies"])
+def test_android_assets_refuses_a_file_its_sidecar_does_not_describe(tmp_path, case, capsys, tiny_artifacts):
+    """Files the app would load and then run wrongly (or crash on) are refused before copying."""
+    good = tiny_artifacts["tflite_fp32"]
+    bad = _real_copy(tiny_artifacts["tflite_int8"], tmp_path / "exp")
+    side = bad.with_name(bad.name + ".json")
+    meta = json.loads(side.read_text())
+    if case == "random_bytes":
+        bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, np.uint8).tobytes())
+    elif case == "another_models_sidecar":
+        shutil.copy(good.with_name(good.name + ".json"), side)
+    else:  # the sidecar (and the file's own metadata) say 32x32; the model takes 64x64
+        from edgematting.converters.tflite import embed_metadata
+
+        for part in ("input", "output"):
+            meta[part]["height"] = meta[part]["width"] = 32
+        side.write_text(json.dumps(meta))
+        bad.write_bytes(embed_metadata(bad.read_bytes(), {k: v for k, v in meta.items()
+                                                          if k not in ("conversion", "verification")}))
+    assets = tmp_path / "assets"
+    rc = cli_main(["android-assets", str(bad), "--assets", str(assets), "--role", "camera"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: "), err
+    assert {"random_bytes": "not a TFLite flatbuffer", "another_models_sidecar": "does not describe",
+            "size_lies": "input.height"}[case] in err, err
+    assert not assets.exists() or not any(assets.iterdir()), "something was written"
 
 
 @pytest.mark.parametrize("case", ["onnx_sidecar", "no_sidecar", "bad_dtype", "not_tflite", "same_role"])

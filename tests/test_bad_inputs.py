@@ -245,6 +245,65 @@ def _predict_artifact_int8_over_fp32(c: Ctx):
     return ["predict", argv[1], str(c.photo), "--out", str(c.tmp / "out")]
 
 
+# -- the second round (issue 23) ------------------------------------------------------------------
+def _convert_over_users_folder(c: Ctx):
+    out = c.tmp / "out"
+    user = out / "fast-scnn_fp32.tflite"
+    user.mkdir(parents=True)
+    (user / "notes.txt").write_text("the only copy")
+    c.keep(user)
+    return ["convert", str(c.model), "--out", str(out), "--no-verify"]
+
+
+def _convert_option_of_another_target(flag: list[str]):
+    def build(c: Ctx):
+        c.keep(c.model)
+        return ["convert", str(c.model), "--target", "tflite", "--out", str(c.tmp / "out"), "--no-verify", *flag]
+    return build
+
+
+def _other_architecture(c: Ctx) -> Path:
+    spec = json.loads((c.model / "model.json").read_text())
+    spec["architecture"] = "mattingnet"
+    (c.model / "model.json").write_text(json.dumps(spec))
+    return c.model
+
+
+def _summary_other_architecture(c: Ctx):
+    return ["summary", str(_other_architecture(c))]
+
+
+def _convert_other_architecture(c: Ctx):
+    return ["convert", str(_other_architecture(c)), "--out", str(c.tmp / "out"), "--no-verify"]
+
+
+def _empty_out(command: str):
+    def build(c: Ctx):
+        if command == "predict":
+            return ["predict", str(c.model), str(c.photo), "--out", ""]
+        return ["convert", str(c.model), "--out", "", "--no-verify"]
+    return build
+
+
+def _bench_limit(n: int):
+    def build(c: Ctx):
+        return ["bench", str(c.model), "--limit", str(n), "--out", str(c.tmp / "out")]
+    return build
+
+
+def _bench_bad_pair(c: Ctx):
+    data = c.tmp / "data"
+    shutil.copytree(c.fx("synth_dir"), data)
+    (data / "alpha" / sorted((data / "alpha").iterdir())[0].name).unlink()
+    return ["bench", str(c.model), "--data", str(data), "--out", str(c.tmp / "out")]
+
+
+def _bench_random_peer(c: Ctx):
+    peer = c.tmp / "peer.tflite"
+    peer.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    return ["bench", str(c.model), "--peer", str(peer), "--out", str(c.tmp / "out")]
+
+
 @dataclass
 class Case:
     name: str
@@ -282,6 +341,23 @@ MATRIX = [
     # 4. a file that its sidecar does not describe
     Case("verify int8 file over the fp32 name", _verify_int8_over_fp32, 2, r"does not describe .*precision 'fp32'"),
     Case("predict int8 file over the fp32 name", _predict_artifact_int8_over_fp32, 2, r"does not describe"),
+    # the second round: nothing of the user's lost, no option silently ignored
+    Case("convert over a folder of the user's", _convert_over_users_folder, 2, r"did not write.*--force", out=None),
+    Case("convert --palettize with --target tflite", _convert_option_of_another_target(["--palettize", "4"]), 4,
+         r"--palettize is for Core ML \(coreml\)"),
+    Case("convert --nchw with --target tflite", _convert_option_of_another_target(["--nchw"]), 4,
+         r"--nchw is for ONNX \(onnx\)"),
+    Case("summary: model.json of another architecture", _summary_other_architecture, 2,
+         r"architecture 'mattingnet' but .* is a fast-scnn model", out=None),
+    Case("convert: model.json of another architecture", _convert_other_architecture, 2,
+         r"architecture 'mattingnet' but .* is a fast-scnn model"),
+    Case("predict --out ''", _empty_out("predict"), 2, r"--out is empty", out=None),
+    Case("convert --out ''", _empty_out("convert"), 2, r"--out is empty", out=None),
+    Case("bench --limit 0", _bench_limit(0), 2, r"--limit takes a positive number"),
+    Case("bench --limit -5", _bench_limit(-5), 2, r"--limit takes a positive number"),
+    Case("bench --peer random bytes", _bench_random_peer, 2, r"LiteRT cannot load .*peer\.tflite"),
+    Case("bench --data with an unpaired photo: no --skip-bad hint (bench has none)", _bench_bad_pair, 3,
+         r"problem\(s\) in dataset .*Fix or remove these files:(?![^\n]*skip-bad)"),
 ]
 
 

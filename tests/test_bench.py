@@ -69,6 +69,14 @@ def bench_report(confident_fast_scnn_dir, tmp_path_factory):
     side = {"target": "tflite", "precision": "fp32", "input": {"height": 64, "width": 64, "channels": 3,
             "dtype": "float32"}, "output": {}}
     (export / "broken_fp32.tflite.json").write_text(json.dumps(side))
+    # A file replaced after conversion, beside the sidecar of the genuine file, whose
+    # verification passed: the sidecar's figures belong to another file and must not show.
+    from edgematting.converters import ExportConfig, convert_model
+
+    genuine = convert_model(model_dir, ExportConfig(target="tflite", verify_samples=2), out_dir=root / "genuine",
+                            progress=False)
+    (export / "replaced_fp32.tflite").write_bytes(np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes())
+    shutil.copy(genuine.sidecar, export / "replaced_fp32.tflite.json")
     peer = _tiny_peer(root / "peer.tflite")
     cfg = bench.BenchConfig(model=str(model_dir), targets=["tflite", "onnx"], precisions=["fp32", "int8"],
                             threads=[1, 2], runs=3, warmup=1, data=str(data), out=str(root / "out"),
@@ -138,6 +146,13 @@ def test_failed_artifact_is_reported_and_table_completes(bench_report):
     assert len([r for r in report["rows"] if r["status"] == "verified"]) >= 4
 
 
+def test_a_replaced_file_never_shows_the_figures_of_the_file_it_replaced(bench_report):
+    report, *_ = bench_report
+    row = next(r for r in report["rows"] if r["artifact"] == "replaced_fp32.tflite")
+    assert row["status"] == "failed" and ("flatbuffer" in row["reason"] or "cannot load" in row["reason"]), row
+    assert not row["parity"] and not row["accuracy"], row
+
+
 def test_json_csv_markdown_agree(bench_report):
     report, out, *_ = bench_report
     on_disk = json.loads((out / "bench.json").read_text())
@@ -174,7 +189,7 @@ def test_peer_row_measured_in_the_same_run(bench_report):
 
 def test_peer_rows_absent_not_faked(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEMATTING_CACHE_DIR", str(tmp_path / "empty"))
-    from edgematting.bench.peer import resolve_peer
+    from edgematting.peer import resolve_peer
 
     assert resolve_peer("mediapipe") is None
     assert measure._peer_rows(bench.BenchConfig(model=".", peer="mediapipe"), [], None) == []

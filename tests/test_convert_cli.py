@@ -34,6 +34,8 @@ def test_convert_then_verify_cli(model_copy, capsys):
     assert sorted(p.name for p in export.iterdir()) == sorted([tfl.name, tfl.name + ".json"])
     side = json.loads((export / (tfl.name + ".json")).read_text())
     assert side["verification"]["passed"] is True and side["verification"]["n"] == 2
+    assert side["verification"]["artifact"] == str(tfl)  # not the staging folder it was verified in
+    assert ".staging-" not in json.dumps(side)
     assert "edgematting bench" in out.out and "passed" in out.out
     # verify finds MODEL_DIR from MODEL/export/FILE by itself
     rc = main(["verify", str(tfl), "-n", "2"])
@@ -149,6 +151,37 @@ def test_conversion_error_keeps_existing_files(model_copy, tmp_path, monkeypatch
     assert _files(out) == ["keep.txt"]
 
 
+def test_convert_never_removes_what_it_did_not_write(model_copy, tmp_path, capsys):
+    """A folder of the user's at an artifact's path, a file without our sidecar, another
+    model's artifact: each is refused before any work (exit 2) and left as it was; --force
+    replaces; our own artifact of the same model is replaced without asking."""
+    out = tmp_path / "out"
+    user = out / "fast-scnn_fp32.tflite"
+    user.mkdir(parents=True)
+    (user / "notes.txt").write_text("the only copy")
+    args = ["convert", str(model_copy), "--target", "tflite", "--out", str(out), "--verify-samples", "2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "did not write" in err and "--force" in err and "Traceback" not in err
+    assert (user / "notes.txt").read_text() == "the only copy" and _files(out) == ["fast-scnn_fp32.tflite",
+                                                                                  "fast-scnn_fp32.tflite/notes.txt"]
+    # a plain file of the same name, no sidecar
+    import shutil as _sh
+
+    _sh.rmtree(user)
+    user.write_bytes(b"user bytes")
+    assert main(args) == 2 and user.read_bytes() == b"user bytes"
+    # another model's artifact (its sidecar names another model)
+    (out / "fast-scnn_fp32.tflite.json").write_text(json.dumps(
+        {"format": "edgematting-artifact", "file": user.name, "model_name": "someone-else"}))
+    assert main(args) == 2 and user.read_bytes() == b"user bytes"
+    assert "another model's artifact" in capsys.readouterr().err
+    # --force replaces it; then our own artifact is replaced on the next convert
+    assert main(args + ["--force"]) == 0
+    assert user.read_bytes()[4:8] == b"TFL3"
+    assert main(args) == 0, capsys.readouterr().err
+
+
 def test_verify_cli_needs_model(tmp_path, confident_fast_scnn_dir, tiny_fast_scnn_dir, capsys):
     from edgematting.converters import ExportConfig, convert_model
 
@@ -176,7 +209,7 @@ def test_model_trained_on_a_folder_calibrates_and_verifies_on_it(tmp_path):
     from edgematting.cli import main
     from edgematting.contract import read_sidecar
     from edgematting.data.synthetic import write_synthetic_folder
-    from edgematting.training.train import TrainConfig, train
+    from edgematting.training import TrainConfig, train
 
     photos = write_synthetic_folder(tmp_path / "photos", n=6, size=(48, 40), seed=2)
     train(TrainConfig(model="fast-scnn", data=str(photos), input_size=32, width=0.25, epochs=1, batch_size=2,

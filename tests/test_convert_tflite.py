@@ -101,7 +101,8 @@ def test_tflite_uint8_4ch_int8_parity(confident_fast_scnn_dir, tmp_path):
 
 def test_read_tflite_metadata_roundtrip(tmp_path):
     """embed_metadata keeps the model runnable and replaces (not duplicates) the entry."""
-    from edgematting.converters.tflite import embed_metadata, read_embedded_metadata
+    from edgematting.converters.tflite import embed_metadata
+    from edgematting.runners.tflite import read_embedded_metadata
     from edgematting._tf import keras, tf
 
     k = keras()

@@ -4,7 +4,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgematting.bench import peer as peer_mod
+from edgematting import peer as peer_mod
 from edgematting.errors import DependencyError, InputError
 
 
@@ -43,6 +43,19 @@ def test_fetch_extracts_both_variants_into_cache(tmp_path, monkeypatch, tiny_pro
     assert peer is not None and peer.path == out["square"]
 
 
+def test_a_damaged_cache_is_not_trusted(tmp_path, monkeypatch, tiny_probability_tflite):
+    """A cached model that is not the file fetch wrote (truncated, replaced) is absent, not used."""
+    monkeypatch.setenv("EDGEMATTING_CACHE_DIR", str(tmp_path / "cache"))
+    out = peer_mod.fetch_mediapipe(wheel=_fake_wheel(tmp_path / "w.whl", tiny_probability_tflite.read_bytes()))
+    assert peer_mod.cached_mediapipe("square") == out["square"]
+    data = out["square"].read_bytes()
+    out["square"].write_bytes(data[: len(data) // 2])
+    assert peer_mod.cached_mediapipe("square") is None and peer_mod.resolve_peer("mediapipe") is None
+    out["square"].write_bytes(data)
+    (out["square"].parent / peer_mod.MANIFEST).unlink()  # a cache from before the manifest, or half-written
+    assert peer_mod.cached_mediapipe("square") is None
+
+
 def test_fetch_rejects_wheel_without_model(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEMATTING_CACHE_DIR", str(tmp_path / "cache"))
     wheel = _fake_wheel(tmp_path / "w.whl", b"x", members=["mediapipe/other.txt"])
@@ -62,8 +75,8 @@ def test_resolve_peer_path_errors(tmp_path):
 
 
 def test_peer_runner_applies_its_own_contract(tiny_probability_tflite):
-    runner = peer_mod.PeerModel("tiny", tiny_probability_tflite).runner()
-    assert runner.input_size == (32, 32)
+    runner = peer_mod.PeerModel("tiny", tiny_probability_tflite).open()
+    assert runner.spec.input_size == (32, 32) and runner.kind == "foreign"
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
     prob = runner.predict_photo(photo)

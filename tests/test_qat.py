@@ -3,7 +3,7 @@
 Tiny 64x64 width-0.25 models from conftest, 2 fine-tuning steps of batch 2: these check
 plumbing, the int8 graph and that it reproduces the QAT Keras model (on the confident models:
 on an untrained ~0.5 model that check would be vacuous), not accuracy (see
-`quantization.report` for that).
+`bench.qat_report` for that).
 """
 from __future__ import annotations
 

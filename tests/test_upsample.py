@@ -20,7 +20,7 @@ def photos(tmp_path_factory):
 
 
 def test_parse_upsample():
-    from edgematting.predict import parse_upsample
+    from edgematting.imageops import parse_upsample
 
     assert parse_upsample("bilinear") is None and parse_upsample(None) is None
     g = parse_upsample("guided", 2, 1e-3)
@@ -96,12 +96,12 @@ def test_convert_writes_the_apps_postprocess(tiny_fast_scnn_dir, tmp_path):
     assert read_embedded_metadata(art)["postprocess"] == side["postprocess"]
     assert validate_metadata(side)["guided_filter"] == imageops.GuidedFilter(2, 1e-4)
     # the bench's app-side pipeline follows the sidecar, as the apps do
-    from edgematting.bench.measure import AppPipeline
-    from edgematting.runners import load_runner
+    from edgematting import runners
+    from edgematting.bench.measure import _end_to_end
 
     rgb = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
-    r = load_runner(art)
-    pipe = AppPipeline(side)
-    raw = r.run_raw(pipe.preprocess(rgb))
-    np.testing.assert_array_equal(pipe.postprocess(raw, rgb),
-                                  imageops.guided_upsample(np.asarray(raw)[0, :, :, 0], rgb, 2, 1e-4))
+    model = runners.open(art)
+    raw = model.run_raw(model.inputs([rgb]))
+    want = imageops.guided_upsample(np.asarray(raw)[0, :, :, 0], rgb, 2, 1e-4)
+    np.testing.assert_array_equal(model.predict_photo(rgb, model.contract["guided_filter"]), want)
+    np.testing.assert_array_equal(np.asarray(_end_to_end(model, rgb)), imageops.composite(rgb, want, (0, 0, 0)))

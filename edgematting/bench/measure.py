@@ -49,10 +49,10 @@ class BenchConfig:
     photo_size: tuple[int, int] = (720, 960)  # synthetic photo when no --data
 
     def __post_init__(self):
-        from ..converters.base import Precision, get_target
+        from ..formats import Precision, get_format
 
         if self.targets:
-            self.targets = [get_target(t).name for t in self.targets]
+            self.targets = [get_format(t).name for t in self.targets]
         if self.precisions:
             valid = [p.value for p in Precision]
             bad = [p for p in self.precisions if p not in valid]
@@ -63,6 +63,8 @@ class BenchConfig:
         self.threads = [int(t) for t in self.threads]
         if self.runs < 1 or self.warmup < 0:
             raise InputError("--runs must be >= 1 and --warmup >= 0")
+        if isinstance(self.data_limit, bool) or not isinstance(self.data_limit, int) or self.data_limit < 1:
+            raise InputError(f"--limit takes a positive number of images, not {self.data_limit!r}.")
 
 
 @dataclass
@@ -110,7 +112,7 @@ def _photos(cfg: BenchConfig, spec):
     if cfg.data:
         from ..data.folder import load_sample, scan_folder
 
-        samples = scan_folder(cfg.data)[: cfg.data_limit]
+        samples = scan_folder(cfg.data, purpose="bench", can_skip=False)[: cfg.data_limit]  # bench has no --skip-bad
         loaded = [load_sample(s) for s in samples]
         return [s["image"] for s in loaded], [s["alpha"] for s in loaded]
     from ..data.synthetic import SyntheticPortraits
@@ -120,38 +122,12 @@ def _photos(cfg: BenchConfig, spec):
     return [s["image"]], None
 
 
-class AppPipeline:
-    """What an app does around one artifact, from its metadata only (`edgematting.contract`)."""
-
-    def __init__(self, meta: dict):
-        from ..contract import _contract
-
-        self.contract = _contract(meta)  # validated here, once (fails with the offending key)
-
-    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """`contract.model_input`, with the fast resize (`imageops_fast`, bit for bit equal)."""
-        from .. import imageops_fast
-        from ..contract import encode_pixels
-
-        c = self.contract
-        return encode_pixels(imageops_fast.resize_bilinear(np.asarray(rgb)[..., :3], c["height"], c["width"])[None], c)
-
-    def postprocess(self, raw: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-        """Raw output -> alpha at the photo's size (guided upsampling when the sidecar asks):
-        `contract.output_to_alpha` with the fast paths of `imageops_fast`."""
-        from ..contract import decode_output
-        from ..predict import upsample_alpha
-
-        return upsample_alpha(decode_output(raw, self.contract)[0], rgb, self.contract["guided_filter"])
-
-    def predict_photo(self, run_raw, rgb: np.ndarray) -> np.ndarray:
-        return self.postprocess(run_raw(self.preprocess(rgb)), rgb)
-
-
-def _end_to_end(run_raw, pipe: AppPipeline, rgb: np.ndarray) -> np.ndarray:
+def _end_to_end(model, rgb: np.ndarray) -> np.ndarray:
+    """What an app does per photo: the contract's pipeline (guided upsampling when the
+    sidecar asks for it) and a composite."""
     from ..imageops_fast import composite
 
-    return composite(rgb, pipe.predict_photo(run_raw, rgb), (0, 0, 0), as_image=True)
+    return composite(rgb, model.predict_photo(rgb, model.contract["guided_filter"]), (0, 0, 0), as_image=True)
 
 
 def _accuracy(predict_alpha, photos, gts) -> dict:
@@ -163,12 +139,12 @@ def _accuracy(predict_alpha, photos, gts) -> dict:
 
 # ------------------------------------------------------------------------- artifacts
 def _find_artifacts(export_dir: Path, cfg: BenchConfig) -> list[Path]:
-    from ..contract import read_sidecar, target_of
-    from ..converters.base import REGISTRY
+    from ..contract import read_sidecar
+    from ..formats import artifact_suffixes, target_of
 
     found = []
     if export_dir.exists():
-        suffixes = {t.suffix for t in REGISTRY.values()}
+        suffixes = artifact_suffixes()
         for p in sorted(export_dir.iterdir()):
             if p.suffix not in suffixes or p.name.startswith("."):
                 continue
@@ -182,11 +158,12 @@ def _find_artifacts(export_dir: Path, cfg: BenchConfig) -> list[Path]:
 
 
 def _wanted_configs(cfg: BenchConfig) -> tuple[list, list[BenchRow]]:
-    from ..converters import REGISTRY, ExportConfig
+    from ..converters import ExportConfig
+    from ..formats import FORMATS
 
-    targets = cfg.targets or list(REGISTRY)
+    targets = cfg.targets or list(FORMATS)
     precisions = cfg.precisions or list(DEFAULT_PRECISIONS)
-    wanted = [(t, p, "float") for t in targets for p in precisions if REGISTRY[t].supports(p)]
+    wanted = [(t, p, "float") for t in targets for p in precisions if FORMATS[t].supports(p)]
     if "tflite" in targets and "int8" in precisions:
         wanted.append(("tflite", "int8", "uint8"))  # the camera-bytes path apps use
     configs, failed = [], []
@@ -211,19 +188,25 @@ def _convert_missing(model_dir: Path, export_dir: Path, cfg: BenchConfig, consol
 
 
 def _parity(path: Path, meta: dict, model_dir: Path, data: str | None) -> tuple[dict, str]:
-    """Parity figures: from the sidecar when convert verified it, else verify now."""
-    ver = meta.get("verification")
-    if ver:
-        return ver, ("verified" if ver.get("passed") else "failed")
+    """Parity figures: from the sidecar when it verified this very file (its recorded
+    sha256 matches), else verify now: a replaced or damaged file never shows the figures
+    of the file it replaced."""
+    from .. import atomic
     from ..verify import verify_artifact
+
+    ver = meta.get("verification")
+    recorded = (ver or {}).get("sha256") or (meta.get("conversion") or {}).get("sha256")
+    if ver and recorded and recorded == atomic.digest(path):
+        return ver, ("verified" if ver.get("passed") else "failed")
 
     d = verify_artifact(path, model_dir=model_dir, data=data, raise_on_failure=False).to_dict()
     return d, ("verified" if d.get("passed") else "failed")
 
 
 def _bench_artifact(path: Path, model_dir: Path, cfg: BenchConfig, photos, gts, console) -> BenchRow:
-    from ..contract import read_sidecar, target_of
-    from ..runners import load_runner
+    from .. import runners
+    from ..contract import read_sidecar, validate_metadata
+    from ..formats import target_of
 
     meta = read_sidecar(path, required=False) or {}
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
@@ -242,7 +225,7 @@ def _bench_artifact(path: Path, model_dir: Path, cfg: BenchConfig, photos, gts, 
         return row.fail(f"verify: {type(e).__name__}: {e}")
 
     try:
-        pipe = AppPipeline(meta) if meta else None
+        validate_metadata({k: v for k, v in meta.items() if k not in ("conversion", "verification")})
     except EdgemattingError as e:
         return row.fail(f"metadata: {e}")
     timed = row.target != "coreml" or platform.system() == "Darwin"
@@ -252,18 +235,19 @@ def _bench_artifact(path: Path, model_dir: Path, cfg: BenchConfig, photos, gts, 
         try:
             with PeakRSS() as mem:
                 t0 = time.perf_counter()
-                runner = load_runner(path, num_threads=t)
+                model = runners.open(path, num_threads=t)
                 load_ms = (time.perf_counter() - t0) * 1e3
-                if timed and pipe is not None:
-                    x = pipe.preprocess(photos[0])
-                    model_t = time_fn(lambda: runner.run_raw(x), cfg.runs, cfg.warmup)
-                    e2e_t = time_fn(lambda: _end_to_end(runner.run_raw, pipe, photos[0]), max(5, cfg.runs // 5), 1)
+                if timed:
+                    x = model.inputs(photos[:1])
+                    model_t = time_fn(lambda: model.run_raw(x), cfg.runs, cfg.warmup)
+                    e2e_t = time_fn(lambda: _end_to_end(model, photos[0]), max(5, cfg.runs // 5), 1)
                     row.latency[str(t)] = {"model": model_t.to_dict(), "e2e": e2e_t.to_dict()}
             if row.load_ms is None:
                 row.load_ms = round(load_ms, 1)
             row.peak_mem_mb = max(row.peak_mem_mb or 0.0, round(mem.delta_mb, 1))
-            if t == cfg.threads[0] and gts is not None and pipe is not None:
-                row.accuracy = _accuracy(lambda rgb: pipe.predict_photo(runner.run_raw, rgb), photos, gts)
+            if t == cfg.threads[0] and gts is not None:
+                row.accuracy = _accuracy(lambda rgb: model.predict_photo(rgb, model.contract["guided_filter"]),
+                                         photos, gts)
         except EdgemattingError as e:
             row.fail(f"{type(e).__name__}: {e}")
             break
@@ -275,32 +259,26 @@ def _bench_artifact(path: Path, model_dir: Path, cfg: BenchConfig, photos, gts, 
 
 
 def _keras_row(model_dir: Path, spec, cfg: BenchConfig, photos, gts) -> BenchRow:
-    from ..imageops_fast import alpha_to_photo
-    from ..modelio import load_model_dir
-    from ..predict import keras_contract
+    from .. import runners
 
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        model, spec = load_model_dir(model_dir)
+        model = runners.open(model_dir)
         load_ms = (time.perf_counter() - t0) * 1e3
-        prep = AppPipeline(keras_contract(spec)).preprocess
-        fn = model.__call__
-        run_raw = lambda x: fn(x, training=False).numpy()  # noqa: E731
         row = BenchRow(artifact="model.keras", target="keras", precision="fp32", input="float32 x3",
                        size_kb=round((model_dir / "model.keras").stat().st_size / 1024, 1),
                        status="reference", load_ms=round(load_ms, 1))
-        x = prep(photos[0])
-        m = time_fn(lambda: run_raw(x), max(5, cfg.runs // 5), 2)
+        x = model.inputs(photos[:1])
+        m = time_fn(lambda: model.run_raw(x), max(5, cfg.runs // 5), 2)
         row.latency["keras"] = {"model": m.to_dict()}
     row.peak_mem_mb = round(mem.delta_mb, 1)
     if gts is not None:
-        row.accuracy = _accuracy(lambda rgb: alpha_to_photo(run_raw(prep(rgb)), rgb.shape[:2]), photos, gts)
+        row.accuracy = _accuracy(model.predict_photo, photos, gts)
     return row
 
 
 def _peer_rows(cfg: BenchConfig, photos, gts) -> list[BenchRow]:
-    from ..imageops_fast import composite
-    from .peer import resolve_peer
+    from ..peer import resolve_peer
 
     peer = resolve_peer(cfg.peer)
     if peer is None:
@@ -310,13 +288,12 @@ def _peer_rows(cfg: BenchConfig, photos, gts) -> list[BenchRow]:
     for t in cfg.threads:
         with PeakRSS() as mem:
             t0 = time.perf_counter()
-            r = peer.runner(num_threads=t)
+            r = peer.open(num_threads=t)
             if row.load_ms is None:
                 row.load_ms = round((time.perf_counter() - t0) * 1e3, 1)
-            x = r.preprocess(photos[0])
+            x = r.inputs(photos[:1])
             m = time_fn(lambda: r.run_raw(x), cfg.runs, cfg.warmup)
-            e = time_fn(lambda: composite(photos[0], r.predict_photo(photos[0]), (0, 0, 0), as_image=True),
-                        max(5, cfg.runs // 5), 1)
+            e = time_fn(lambda: _end_to_end(r, photos[0]), max(5, cfg.runs // 5), 1)
             row.latency[str(t)] = {"model": m.to_dict(), "e2e": e.to_dict()}
         row.peak_mem_mb = max(row.peak_mem_mb or 0.0, round(mem.delta_mb, 1))
         if t == cfg.threads[0] and gts is not None:
@@ -368,6 +345,11 @@ def measure(cfg: BenchConfig, console, out: Path) -> dict:
     """Convert what is missing, measure every artifact; return the report dict."""
     model_dir, export_dir = resolve_model(cfg.model)
     spec = load_spec(model_dir)
+    from ..peer import resolve_peer
+
+    peer = resolve_peer(cfg.peer)
+    if peer is not None:
+        peer.open()  # a file that is no model fails here, before minutes of converting and timing
     failed_rows = _convert_missing(model_dir, export_dir, cfg, console) if cfg.convert_missing else []
     if cfg.int8_debug or cfg.keep_float:
         from .int8_debug import int8_error_report

@@ -51,12 +51,12 @@ def _lowres_alpha(h: int, w: int) -> np.ndarray:
 
 def _contract(artifact: str | None):
     if artifact:
-        from ..predict import load_artifact
+        from .. import runners
 
-        pm = load_artifact(artifact)
+        pm = runners.open(artifact)
         return pm.contract, pm
     from ..modelio import ModelSpec
-    from ..predict import keras_contract
+    from ..runners.photo import keras_contract
 
     return keras_contract(ModelSpec(architecture="fast-scnn", config={}, input_size=(256, 256))), None
 
@@ -84,7 +84,7 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None) -> dict:
     result: dict = {"model": str(artifact) if artifact else None, "model_input": [h, w], "runs": runs, "sizes": {}}
     if pm is not None:
         x = pm.inputs([_photo((800, 600))])
-        result["model_ms"] = round(min(_best_of(lambda: pm._run_native(x), lambda: pm._run_native(x), runs * 2)), 3)
+        result["model_ms"] = round(min(_best_of(lambda: pm.run_raw(x), lambda: pm.run_raw(x), runs * 2)), 3)
         result["engine"] = pm.engine
     colour = (0, 255, 0)
     for name, hw in (sizes or SIZES).items():

@@ -1,6 +1,6 @@
 """How much of the post-training int8 accuracy drop quantization-aware training recovers.
 
-    from edgematting.quantization.report import qat_recovery
+    from edgematting.bench.qat_report import qat_recovery
     r = qat_recovery("runs/fast_scnn", n=32, qat_steps=200)
     # {"iou_fp32": ..., "iou_ptq": ..., "iou_qat": ..., "ptq_drop": ..., "qat_drop": ...,
     #  "recovered_fraction": ...}
@@ -10,7 +10,7 @@ models on the same images:
 
 * ``fp32`` -- the Keras model;
 * ``ptq``  -- TFLite full-integer int8, post-training calibrated (``precision="int8"``);
-* ``qat``  -- TFLite full-integer int8 after `qat.qat_finetune` (``precision="int8-qat"``).
+* ``qat``  -- TFLite full-integer int8 after `quantization.qat.qat_finetune` (``precision="int8-qat"``).
 
 Reference: with ``data=None``, synthetic portraits (`calibration.VERIFY_SEED`, never used
 for calibration or QAT) and their ground-truth alpha. With a folder, its images are
@@ -104,7 +104,7 @@ def qat_recovery(model_dir, data: str | os.PathLike | None = None, n: int = 32, 
     return result
 
 
-def main(argv=None) -> int:  # python -m edgematting.quantization.report MODEL_DIR [--n N] [--qat-steps S]
+def main(argv=None) -> int:  # python -m edgematting.bench.qat_report MODEL_DIR [--n N] [--qat-steps S]
     import argparse
     import json
 

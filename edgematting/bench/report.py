@@ -192,7 +192,7 @@ def print_table(report: dict, console) -> None:
         )
         if f["notes"]:
             notes.append(f"* {name}: {f['notes']}")
-    from ..cli._console import show_table
+    from ..console import show_table
 
     show_table(tab, console)
     for n in notes:

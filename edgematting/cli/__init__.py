@@ -19,7 +19,7 @@ import sys
 import warnings
 
 from .. import __version__
-from ..errors import EdgemattingError
+from ..errors import EdgemattingError, InputError
 
 # Order shown in --help; any other cmd_* module is appended after these.
 ORDER = ["quickstart", "train", "evaluate", "predict", "summary", "convert", "verify", "bench", "peer", "android", "web_demo"]
@@ -75,6 +75,17 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 _default_showwarning = warnings.showwarning
 
 
+#: Arguments that name a file or folder: an empty string would silently mean the current folder.
+_PATH_ARGS = ("out", "data", "grid", "calib", "verify_data", "model", "unlabelled", "teacher", "init_weights")
+
+
+def _check_no_empty_paths(args) -> None:
+    for name in _PATH_ARGS:
+        if getattr(args, name, None) == "":
+            flag = name if name == "model" else "--" + name.replace("_", "-")
+            raise InputError(f"{flag} is empty: pass a file or folder (an empty path would mean the current folder).")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
         warnings.simplefilter("always", EdgemattingWarning)  # every run shows its own warnings
         try:
+            _check_no_empty_paths(args)
             rc = args.func(args)
             return int(rc or 0)
         except EdgemattingError as e:

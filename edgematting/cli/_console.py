@@ -7,8 +7,8 @@ tables that stay readable in a log file, shell-quoted "next:" hints.
   ``--verbose``) points fd 2 at a pipe whose reader drops those lines and forwards
   everything else, while Python's own ``sys.stderr`` keeps writing to the terminal (so
   progress bars still see a TTY).
-* `show_table` prints a rich table as boxes on a wide enough terminal, and as a plain
-  Markdown table when stdout is not a terminal (CI logs, ``| tee``) or is too narrow.
+* `show_table` (from `edgematting.console`) prints a rich table as boxes on a wide enough
+  terminal, and as a plain Markdown table when stdout is not a terminal or is too narrow.
 * `next_hint` builds ``next: edgematting ...`` with every argument shell-quoted.
 """
 from __future__ import annotations
@@ -19,6 +19,8 @@ import re
 import shlex
 import sys
 import threading
+
+from ..console import show_table, table_markdown  # noqa: F401 - the commands print tables
 
 #: Native log lines that are noise for a user: absl's pre-init banner, and absl-format
 #: lines (``I0000 00:00:1796180887.757298    9101 port.cc:153] ...``) at info/warning level,
@@ -104,56 +106,6 @@ class quiet_native_logs:
         os.close(self._saved)
         self._saved = None
         return False
-
-
-# -- tables ----------------------------------------------------------------------------
-def _plain(cell) -> str:
-    from rich.text import Text
-
-    if isinstance(cell, Text):
-        return cell.plain
-    try:
-        return Text.from_markup(str(cell)).plain
-    except Exception:  # noqa: BLE001 - not markup after all
-        return str(cell)
-
-
-def table_markdown(table) -> str:
-    """A rich Table as a plain Markdown table (title as a heading line, markup removed)."""
-    cols = table.columns
-    head = [_plain(c.header) for c in cols]
-    rows = list(zip(*[[_plain(x) for x in c._cells] for c in cols])) if cols else []
-    esc = lambda s: s.replace("|", "/").replace("\n", " ")  # noqa: E731
-    lines = []
-    if table.title:
-        lines += [f"**{_plain(table.title)}**", ""]
-    lines.append("| " + " | ".join(map(esc, head)) + " |")
-    lines.append("|" + "".join("---:|" if c.justify == "right" else "---|" for c in cols))
-    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def fits(table, console) -> bool:
-    """True when `console` is a terminal wide enough for `table` without squeezing cells."""
-    from rich.measure import Measurement
-
-    if not console.is_terminal:
-        return False
-    need = Measurement.get(console, console.options.update(width=10_000), table).maximum
-    return need <= console.width
-
-
-def show_table(table, console=None) -> None:
-    """Print `table`: boxes on a wide enough terminal, else Markdown (see the module doc)."""
-    if console is None:
-        from rich.console import Console
-
-        console = Console()
-    if fits(table, console):
-        console.print(table)
-    else:
-        console.file.write(table_markdown(table) + "\n")
-        console.file.flush()
 
 
 # -- hints -----------------------------------------------------------------------------

@@ -7,9 +7,9 @@ HELP = "Convert a model directory to TFLite, Core ML and/or ONNX, and verify eac
 
 
 def _registry():
-    from ..converters.base import REGISTRY, Precision
+    from ..formats import FORMATS, Precision
 
-    return REGISTRY, [p.value for p in Precision]
+    return FORMATS, [p.value for p in Precision]
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def register(sub) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="model directory (model.keras + model.json)")
-    # Choices come from REGISTRY; they are checked by the library (which suggests the
+    # Choices come from the format table; they are checked by the library (which suggests the
     # closest name and exits 2/4) rather than by argparse, whose error has no suggestion.
     p.add_argument("--target", default="tflite", metavar="{" + ",".join(targets) + "}",
                    help="target format, or 'all' (every target that supports the precision)")
@@ -38,6 +38,9 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=3, metavar="{3,4}",
                    help="4 = RGBA/BGRA input (alpha ignored), e.g. Android bitmaps")
     p.add_argument("--out", default=None, help="output folder (default: MODEL/export)")
+    p.add_argument("--force", action="store_true",
+                   help="replace what sits at an artifact's path even if edgematting did not write it "
+                        "(default: refuse, so a folder or file of yours is never removed)")
     from .cmd_predict import add_upsample_arguments
 
     # recorded in the metadata's postprocess: what apps do with the alpha. Bilinear by
@@ -58,7 +61,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..converters import CALIBRATED, configs_for, convert
+    from ..converters import configs_for, convert
     from ..converters.base import config_kwargs_from_args
 
     console = Console(stderr=True)
@@ -66,9 +69,9 @@ def run(args) -> int:
     configs, skipped = configs_for(args.target, **config_kwargs_from_args(args))
     for t, why in skipped.items():
         console.print(f"[yellow]skipping {t}[/]: {why}")
-    if args.precision not in CALIBRATED and args.calib not in (None, "synthetic"):
+    if not any(c.calibrated for c in configs) and args.calib not in (None, "synthetic"):
         console.print(f"[yellow]note[/]: --calib is not used by precision {args.precision}.")
-    run_ = convert(args.model, configs, args.out, progress=True, console=console)
+    run_ = convert(args.model, configs, args.out, progress=True, console=console, force=args.force)
     artifacts = run_.artifacts
     table = Table(title="Artifacts")
     for col in ("file", "size KB", "convert s", "verification", "max abs", "mean abs", "IoU", "engine"):

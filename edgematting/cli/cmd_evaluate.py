@@ -46,7 +46,7 @@ def run(args) -> int:
 
     from ..evaluation.evaluate import evaluate_model, print_report
 
-    from ..predict import parse_upsample
+    from ..imageops import parse_upsample
     from ..refine import refine_config_from_args
 
     console = Console()
@@ -72,7 +72,7 @@ def run(args) -> int:
     )
     print_report(result, console)
     console.print(f"report: {result['json']}", highlight=False, soft_wrap=True)
-    from ..contract import target_of
+    from ..formats import target_of
     from ._console import next_hint
 
     if target_of(args.model) == "keras":

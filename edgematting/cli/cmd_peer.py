@@ -17,7 +17,7 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..bench.peer import cache_dir, cached_mediapipe, fetch_mediapipe
+    from ..peer import cache_dir, cached_mediapipe, fetch_mediapipe
 
     if args.action == "path":
         p = cached_mediapipe()

@@ -54,7 +54,8 @@ def register(sub):
 def run(args) -> int:
     import sys
 
-    from ..predict import parse_upsample, predict_images
+    from ..imageops import parse_upsample
+    from ..predict import predict_images
     from ..refine import refine_config_from_args
 
     guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)

@@ -129,7 +129,8 @@ def _by_stem(files: list[Path], bad: list) -> dict[str, Path]:
     return out
 
 
-def scan_folder(dir, skip_bad: bool = False, check_contents: bool = True, purpose: str = "train") -> list[Sample]:
+def scan_folder(dir, skip_bad: bool = False, check_contents: bool = True, purpose: str = "train",
+                can_skip: bool = True) -> list[Sample]:
     """Pair images with mattes, check every pair, return the usable samples (sorted by name).
 
     Problems found (all reported together): no `image/` folder or no images; an image with
@@ -210,11 +211,8 @@ def scan_folder(dir, skip_bad: bool = False, check_contents: bool = True, purpos
 
     bad.sort()
     if bad and not skip_bad:
-        raise DataError(
-            f"{len(bad)} problem(s) in dataset {root}. Fix or remove these files, or pass "
-            f"--skip-bad to {purpose} on the {len(samples)} good pair(s):",
-            bad_files=bad,
-        )
+        hint = (f", or pass --skip-bad to {purpose} on the {len(samples)} good pair(s)" if can_skip else "")
+        raise DataError(f"{len(bad)} problem(s) in dataset {root}. Fix or remove these files{hint}:", bad_files=bad)
     if bad:
         listing = "\n".join(f"  {p}: {w}" for p, w in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
@@ -267,10 +265,10 @@ def load_sample(sample: Sample) -> dict:
 
 def soft_edge_target(label: np.ndarray, teacher: np.ndarray) -> np.ndarray:
     """A binary label with the teacher's soft matte inside its unknown band (the same band
-    as `evaluation.metrics.unknown_band`: 1% of the diagonal, >= 3 px, around the contour):
+    as `bands.unknown_band`, which the metrics use: 1% of the diagonal, >= 3 px, around the contour):
     hair and edges get soft targets, the label still decides everything else. A label that
     is already soft (any value strictly between 0 and 1) is kept as it is."""
-    from ..evaluation.metrics import unknown_band
+    from ..bands import unknown_band
 
     if teacher.shape != label.shape or np.any((label > 0) & (label < 1)):
         return label

@@ -35,7 +35,7 @@ import numpy as np
 
 from .._tf import tf
 from ..errors import DataError, InputError
-from ..imageops import resize_bilinear, round_to_uint8
+from ..imageops import DEFAULT_MEAN, DEFAULT_STD, resize_bilinear, round_to_uint8
 from .augment import AugmentConfig, augment, recomposite
 from .folder import Sample, load_sample, scan_folder
 from .synthetic import SyntheticPortraits
@@ -141,7 +141,7 @@ class _Backgrounds:
 
     def __call__(self, rng: np.random.Generator) -> np.ndarray:
         if self.gen.backgrounds:
-            return np.asarray(self.gen._photo_background(rng))
+            return np.asarray(self.gen.photo_background(rng))
         return self.gen.background(int(rng.integers(0, 2**40)))
 
 
@@ -534,7 +534,7 @@ def _folder_val(cfg: DataConfig, samples: list[Sample]):
                    [(h, w, 3), (h, w), (h, w, 3), (h, w, 3)])
 
 
-def make_datasets(cfg: DataConfig, mean=(127.5,) * 3, std=(127.5,) * 3):
+def make_datasets(cfg: DataConfig, mean=DEFAULT_MEAN, std=DEFAULT_STD):
     """Build ``(train, val, info)``; info has n_train, n_val, steps_per_epoch, val_steps.
 
     train yields ``cfg.n_synthetic_train`` (synthetic) or all training pairs (folder) per

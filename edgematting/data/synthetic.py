@@ -15,6 +15,10 @@ with `np.bincount`; colour arrays are planar (numpy broadcasting over a trailing
 is several times slower) and the full-size steps (grain, colour cast, composite) are PIL
 C loops.
 Everything is a function of ``(seed, index)`` only.
+
+Length: one generator (figure, hair, backgrounds, distractors) whose parts share one random
+stream and one set of size constants; split into modules it would only trade a long file
+for private names passed between them.
 """
 from __future__ import annotations
 
@@ -259,7 +263,7 @@ class SyntheticPortraits:
         """A full-size RGB background (procedural at 1/rs size, or a photo crop)."""
         h, w = self.size
         if self.backgrounds and rng.random() < 0.5:
-            img = self._photo_background(rng)
+            img = self.photo_background(rng)
         else:
             rh, rw = -(-h // rs), -(-w // rs)
             kind = rng.integers(0, 5)
@@ -310,7 +314,7 @@ class SyntheticPortraits:
             img = img.filter(ImageFilter.BoxBlur(rng.uniform(0.5, 3.0) * min(h, w) / 256))
         return img
 
-    def _photo_background(self, rng) -> np.ndarray:
+    def photo_background(self, rng) -> np.ndarray:
         h, w = self.size
         i = int(rng.integers(0, len(self.backgrounds)))
         img = self._bg_cache.get(i)

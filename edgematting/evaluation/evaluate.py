@@ -86,7 +86,8 @@ def _scan(data_dir, skip_bad: bool, unlabelled_ok: bool = False) -> list:
 def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size,
                       teacher=None, guided=None, refine=None) -> dict[str, Any]:
     from ..data.folder import load_sample
-    from ..predict import _progress, predict_alphas
+    from ..console import progress_bar
+    from ..predict import predict_alphas
 
     if batch_size < 1:
         raise InputError(f"batch size must be >= 1, got {batch_size}.")
@@ -95,7 +96,7 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    with _progress(progress and len(samples) > 4, len(samples), "evaluate") as advance:
+    with progress_bar(progress and len(samples) > 4, len(samples), "evaluate") as advance:
         for start in range(0, len(samples), batch_size):
             photos, gts, names = [], [], []
             for s in samples[start : start + batch_size]:
@@ -174,7 +175,7 @@ def default_report_path(model, data_dir) -> Path:
     import hashlib
     import re
 
-    from ..contract import target_of
+    from ..formats import target_of
 
     d = Path(data_dir).expanduser().resolve()
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", d.name or "data").strip("._") or "data"
@@ -235,7 +236,7 @@ def evaluate_model(
                                guided, refine)
     result["engine"] = getattr(fn, "engine", "")
     if is_path:
-        from ..contract import target_of
+        from ..formats import target_of
 
         key = "model_dir" if target_of(model_dir_or_runner) == "keras" else "artifact"
         result[key] = str(model_dir_or_runner)
@@ -295,7 +296,7 @@ def report_table(result: dict[str, Any]):
 def print_report(result: dict[str, Any], console=None) -> None:
     from rich.console import Console
 
-    from ..cli._console import show_table
+    from ..console import show_table
 
     console = console or Console()
     show_table(report_table(result), console)

@@ -4,15 +4,14 @@
   float, with the reason for each; `annotate`, `quantize_model`, `describe_policy`.
 * `qat`     -- `qat_finetune(model, spec, config)`: the QAT model the TFLite converter turns
   into full int8 (``precision="int8-qat"``).
-* `report`  -- `qat_recovery(model_dir)`: IoU of fp32 / PTQ int8 / QAT int8 and the
-  fraction of the PTQ drop that QAT recovers
-  (``python -m edgematting.quantization.report MODEL_DIR``).
+
+How much of the int8 drop QAT recovers is measured by `edgematting.bench.qat_report`.
 
 Nothing here imports TensorFlow at import time.
 """
 from __future__ import annotations
 
-__all__ = ["POLICY", "annotate", "describe_policy", "quantize_model", "qat_finetune", "qat_recovery"]
+__all__ = ["POLICY", "annotate", "describe_policy", "quantize_model", "qat_finetune"]
 
 
 def __getattr__(name):
@@ -24,8 +23,4 @@ def __getattr__(name):
         from .qat import qat_finetune
 
         return qat_finetune
-    if name == "qat_recovery":
-        from .report import qat_recovery
-
-        return qat_recovery
     raise AttributeError(name)

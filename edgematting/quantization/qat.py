@@ -173,7 +173,7 @@ def qat_finetune(model, spec, config=None, steps: int | None = None, data_source
     The input `model` is not modified.
     """
     from .._tf import keras, tf
-    from ..converters.base import QATOptions
+    from ..formats import QATOptions
 
     tf()
     k = keras()

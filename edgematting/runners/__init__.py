@@ -1,26 +1,48 @@
-"""Runners: one per format, one interface (see base.Runner).
+"""Runners: one runtime for any model, one runner class per format.
 
-`load_runner(path)` picks the runner from the path: ``.tflite`` -> TFLiteRunner,
-``.onnx`` -> OnnxRunner, ``.mlpackage``/``.mlmodel`` -> CoreMLRunner, a model directory
-(or ``model.keras``) -> KerasRunner. Heavy runtimes are imported only when a runner of
-that kind is built.
+    >>> from edgematting import runners
+    >>> m = runners.open("runs/fs/export/fast-scnn_int8.tflite")   # or a model directory, .onnx, .mlpackage
+    >>> alpha = m.predict_photo(rgb)                               # HxW float32, the contract's pipeline
+    >>> peer = runners.open("selfie.tflite", foreign=ForeignOptions(input="0,1", output="probability"))
+
+`open` is the entry point predict, evaluate, bench (ours and the peer), the distillation
+teacher and verify use: it reads the artifact's own metadata (through its sidecar, which
+must describe the file) and returns a `photo.PhotoRunner` (photo in, alpha out).
+
+`load_runner(path)` gives the format's low-level `Runner` (native tensor in, raw output
+out), chosen from the format table (`edgematting.formats.FORMATS[...].runner`); a model
+directory (or ``model.keras``) gives the KerasRunner. Heavy runtimes are imported only
+when a runner of that kind is built.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
-from ..errors import InputError
+from ..contract import SIDECAR_ONLY_KEYS, read_sidecar, sidecar_path
+from ..errors import DependencyError, InputError
+from ..formats import FORMATS, target_of
 from .base import Runner
+from .photo import PhotoRunner, from_callable, from_keras, from_runner
 
-__all__ = ["Runner", "load_runner", "runner_kind"]
+__all__ = ["Runner", "PhotoRunner", "open", "load_runner", "runner_kind", "runner_class", "read_embedded_metadata",
+           "check_sidecar"]
 
 
 def runner_kind(path: str | os.PathLike) -> str:
-    """"tflite" | "onnx" | "coreml" | "keras" (`edgematting.contract.target_of`)."""
-    from ..contract import target_of
-
+    """"tflite" | "onnx" | "coreml" | "keras" (`edgematting.formats.target_of`)."""
     return target_of(path)
+
+
+def runner_class(target: str) -> type:
+    """The Runner class of `target`, from its FormatSpec (DependencyError if its runtime is missing)."""
+    module, _, cls = FORMATS[target].runner.partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as e:
+        raise DependencyError(f"The {target} runtime could not be imported ({e}). Install the pinned stack: "
+                              "pip install -e .") from e
 
 
 def load_runner(path: str | os.PathLike, **kw) -> Runner:
@@ -29,20 +51,86 @@ def load_runner(path: str | os.PathLike, **kw) -> Runner:
     if not p.exists():
         raise InputError(f"Not found: {p}")
     kind = runner_kind(p)
-    if kind == "tflite":
-        from .tflite import TFLiteRunner
-
-        return TFLiteRunner(p, **kw)
-    if kind == "onnx":
-        from .onnx import OnnxRunner
-
-        return OnnxRunner(p, **kw)
-    if kind == "coreml":
-        from .coreml import CoreMLRunner
-
-        return CoreMLRunner(p, **kw)
+    if kind != "keras":
+        return runner_class(kind)(p, **kw)
     from .keras import KerasRunner
 
     kw.pop("num_threads", None)
     kw.pop("threads", None)
     return KerasRunner(p.parent if p.suffix.lower() == ".keras" else p, **kw)
+
+
+def read_embedded_metadata(path: str | os.PathLike) -> dict:
+    """The metadata embedded in an artifact, read the format's own way."""
+    kind = target_of(path)
+    if kind not in FORMATS:
+        raise InputError(f"{path} is not a converted artifact ({', '.join(f.suffix for f in FORMATS.values())}).")
+    module = FORMATS[kind].runner.partition(":")[0]
+    return importlib.import_module(module).read_embedded_metadata(path)
+
+
+def check_sidecar(artifact: str | os.PathLike, embedded: dict) -> None:
+    """InputError when the artifact's sidecar describes another file than the metadata
+    embedded in it (e.g. an int8 file copied over the fp32 name). No sidecar: nothing to check."""
+    side = read_sidecar(artifact, required=False)
+    if side is None or not embedded:
+        return
+    side = {k: v for k, v in side.items() if k not in SIDECAR_ONLY_KEYS}
+    if side == embedded:
+        return
+    diffs = []
+    for key in ("target", "precision", "model_name", "file"):
+        if side.get(key) != embedded.get(key):
+            diffs.append(f"{key} {side.get(key)!r} in the sidecar, {embedded.get(key)!r} in the file")
+    for part in ("input", "output"):
+        a, b = side.get(part) or {}, embedded.get(part) or {}
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                diffs.append(f"{part}.{key} {a.get(key)!r} in the sidecar, {b.get(key)!r} in the file")
+    if not diffs:
+        diffs = ["other keys differ"]
+    raise InputError(
+        f"{sidecar_path(artifact)} does not describe {Path(artifact).name}: " + "; ".join(diffs[:4])
+        + ". The file was replaced or renamed after conversion; convert it again with `edgematting convert`.")
+
+
+def open_artifact(path: str | os.PathLike, num_threads: int = 1, **runner_kw) -> PhotoRunner:
+    """A converted artifact, run by its format's runner (Core ML through the MIL reference
+    interpreter off macOS) with the contract of its sidecar, which must describe the file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"Model not found: {p}.")
+    side = read_sidecar(p)  # InputError when missing: the sidecar is the contract
+    meta = {k: v for k, v in side.items() if k not in SIDECAR_ONLY_KEYS}
+    runner = load_runner(p, num_threads=num_threads, **runner_kw)
+    check_sidecar(p, getattr(runner, "metadata", None) or {})
+    return from_runner(runner, target_of(p), p, meta)
+
+
+def open(source, *, num_threads: int = 1, foreign=None, spec=None, **runner_kw) -> PhotoRunner:  # noqa: A001
+    """The one runtime: `source` -> `PhotoRunner` (photo in, alpha out).
+
+    `source`: a model directory (or ``model.keras``), a converted artifact with its sidecar,
+    a foreign .tflite/.onnx with `foreign` (a `runners.foreign.ForeignOptions` saying what a
+    sidecar would), an open `PhotoRunner` (returned as it is), or a Runner / callable taking
+    the Keras model's normalized input together with its `spec` (`modelio.ModelSpec`).
+    `runner_kw` go to the format's runner (e.g. ``engine="interpreter"`` for Core ML).
+    """
+    if isinstance(source, PhotoRunner):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        return from_callable(source, spec if spec is not None else getattr(source, "spec", None))
+    p = Path(source)
+    if foreign is not None:
+        from .foreign import ForeignRunner
+
+        if not p.exists():
+            raise InputError(f"Model not found: {p}.")
+        return from_runner(ForeignRunner(p, foreign, num_threads), "foreign", p)
+    if target_of(p) != "keras":
+        return open_artifact(p, num_threads, **runner_kw)
+    from ..modelio import load_model_dir
+
+    model_dir = p.parent if p.suffix.lower() == ".keras" else p
+    model, mspec = load_model_dir(model_dir)
+    return from_keras(model, mspec, model_dir)

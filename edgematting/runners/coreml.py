@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, UnsupportedOpError
+from ..formats import METADATA_KEY
 from ..imageops import round_to_uint8
 from .base import Runner
 
@@ -59,6 +60,20 @@ def _unreadable(path: Path, e: BaseException) -> InputError:
                       "`edgematting convert`.")
 
 
+def read_embedded_metadata(path) -> dict:
+    """The edgematting metadata embedded in a saved .mlpackage (works on Linux)."""
+    import coremltools as ct
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"Core ML package not found: {p}")
+    spec = ct.utils.load_spec(str(p))
+    ud = dict(spec.description.metadata.userDefined)
+    if METADATA_KEY not in ud:
+        raise InputError(f"{p} carries no '{METADATA_KEY}' metadata (not written by edgematting?).")
+    return json.loads(ud[METADATA_KEY])
+
+
 class CoreMLRunner(Runner):
     """``CoreMLRunner(path, engine="auto"|"coreml"|"interpreter")``."""
 
@@ -87,7 +102,7 @@ class CoreMLRunner(Runner):
             desc.input[0].type.imageType.colorSpace
             == ct.proto.FeatureTypes_pb2.ImageFeatureType.ColorSpace.Value("BGR"))
         ud = dict(desc.metadata.userDefined)
-        self.metadata = json.loads(ud["edgematting"]) if "edgematting" in ud else {}
+        self.metadata = json.loads(ud[METADATA_KEY]) if METADATA_KEY in ud else {}
 
         if engine == "auto":
             engine = "coreml" if coreml_native_available() else "interpreter"

@@ -1,6 +1,6 @@
 """onnxruntime (CPU execution provider) runner for .onnx artifacts.
 
-The artifact contract comes from the model's ``metadata_props["edgematting"]`` and is
+The artifact contract comes from the model's ``metadata_props[METADATA_KEY]`` (`edgematting.formats`) and is
 checked against the session's input/output element types when the runner is built.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats import METADATA_KEY
 from .base import Runner
 
 _ORT_TYPES = {
@@ -42,9 +43,9 @@ class OnnxRunner(Runner):
             raise InputError(f"onnxruntime cannot load {self.path}: {str(e).strip()[:300]}. Is it a damaged "
                              "file? Convert it again with `edgematting convert`.") from e
         if metadata is None:
-            raw = self.session.get_modelmeta().custom_metadata_map.get("edgematting")
+            raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
             if raw is None:
-                raise InputError(f"{self.path} has no 'edgematting' metadata; was it written by edgematting?")
+                raise InputError(f"{self.path} has no '{METADATA_KEY}' metadata; was it written by edgematting?")
             metadata = json.loads(raw)
         self.metadata = metadata
         self.input = self.session.get_inputs()[0]
@@ -60,3 +61,17 @@ class OnnxRunner(Runner):
 
     def run_raw(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self.output.name], {self.input.name: x})[0]
+
+
+def read_embedded_metadata(path) -> dict:
+    """The "edgematting" JSON in an .onnx file's metadata_props (InputError if absent)."""
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"ONNX file not found: {p}")
+    m = onnx.load(str(p), load_external_data=False)
+    for prop in m.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    raise InputError(f"{p} has no '{METADATA_KEY}' metadata; was it written by edgematting?")

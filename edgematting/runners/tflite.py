@@ -8,19 +8,48 @@ a static batch of 1, so batches are run one sample at a time.
 """
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
 import numpy as np
 
+from ..contract import MetadataError
 from ..errors import InputError
+from ..formats import METADATA_KEY
 from .base import Runner
+
+
+def _s(v):
+    return v.decode() if isinstance(v, (bytes, bytearray)) else v
+
+
+def read_embedded_metadata(path) -> dict:
+    """The "edgematting" JSON embedded in a .tflite file (InputError if absent)."""
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"TFLite file not found: {p}")
+    buf = bytearray(p.read_bytes())
+    if len(buf) < 8 or bytes(buf[4:8]) != b"TFL3":
+        raise InputError(f"{p} is not a TFLite flatbuffer (no TFL3 identifier); the file is damaged "
+                         "or of another format. Convert it again with `edgematting convert`.")
+    try:
+        m = schema_fb.Model.GetRootAsModel(buf, 0)
+        for i in range(m.MetadataLength()):
+            md = m.Metadata(i)
+            if _s(md.Name()) == METADATA_KEY:
+                raw = m.Buffers(md.Buffer()).DataAsNumpy()
+                return json.loads(bytes(np.asarray(raw, np.uint8)).decode())
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{p} is a damaged TFLite file ({type(e).__name__}: {e}).") from e
+    raise InputError(f"{p} has no '{METADATA_KEY}' metadata; was it written by edgematting?")
 
 
 def check_tensor(detail: dict, c: dict, side: str) -> None:
     """MetadataError unless the interpreter's tensor `detail` has the dtype and
     quantization that the contract `c` gives for `side` ("input" | "output")."""
-    from ..contract import MetadataError
-
     dtype = np.dtype(detail["dtype"]).name
     want = c["dtype"] if side == "input" else c["output_dtype"]
     if dtype != want:
@@ -44,8 +73,6 @@ class TFLiteRunner(Runner):
 
         from ai_edge_litert.interpreter import Interpreter
 
-        from ..converters.tflite import read_embedded_metadata
-
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"TFLite file not found: {self.path}")
@@ -59,6 +86,13 @@ class TFLiteRunner(Runner):
         self.output = self.interpreter.get_output_details()[0]
         check_tensor(self.input, self.contract, "input")
         check_tensor(self.output, self.contract, "output")
+        c = self.contract
+        want = [(1, c["height"], c["width"], c["channels"]), (1, c["height"], c["width"], 1)]
+        for side, detail, shape in (("input", self.input, want[0]), ("output", self.output, want[1])):
+            have = tuple(int(v) for v in detail["shape"])
+            if c["layout"] == "NHWC" and len(have) == 4 and have != shape:
+                raise MetadataError(f"{side}.height", f"says {shape[1]}x{shape[2]}x{shape[3]} but the model's {side} "
+                                    f"tensor is {have[1]}x{have[2]}x{have[3]}")
         self.engine = f"ai-edge-litert {version('ai-edge-litert')} (CPU, {int(num_threads)} thread(s))"
 
     def run_raw(self, x: np.ndarray) -> np.ndarray:
