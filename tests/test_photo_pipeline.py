@@ -86,21 +86,22 @@ def test_composite_hard_threshold_is_exact_at_its_edges():
         np.testing.assert_array_equal(fast.composite(photo, alpha, bg), imageops.composite(photo, alpha, bg))
 
 
-def test_fast_paths_used_by_the_app_pipeline_match_the_contract(tiny_artifacts):
-    """bench's AppPipeline (fast) == contract.model_input / output_to_alpha (definition)."""
-    from edgematting.bench.measure import AppPipeline
+def test_fast_paths_of_the_runtime_match_the_contract(tiny_artifacts):
+    """The runtime's stages (fast paths) == contract.model_input / output_to_alpha (definition)."""
+    from edgematting import runners
     from edgematting.contract import model_input, output_to_alpha, read_sidecar
 
     rgb = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
     for key in ("tflite_fp32", "tflite_int8"):
         meta = read_sidecar(tiny_artifacts[key])
-        pipe = AppPipeline(meta)
-        x = pipe.preprocess(rgb)
+        model = runners.open(tiny_artifacts[key])
+        x = model.inputs([rgb])
         np.testing.assert_array_equal(x, model_input(rgb, meta))
         raw = np.random.default_rng(1).random((1, 64, 64, 1)).astype(np.float32)
         if meta["output"]["dtype"] != "float32":
             raw = (raw * 255).astype(np.uint8 if meta["output"]["dtype"] == "uint8" else np.int8)
-        np.testing.assert_array_equal(_bits(pipe.postprocess(raw, rgb)), _bits(output_to_alpha(raw, meta, (120, 90))))
+        model.run_raw = lambda _x, raw=raw: raw  # the stages after the model, on a known output
+        np.testing.assert_array_equal(_bits(model.predict_photo(rgb)), _bits(output_to_alpha(raw, meta, (120, 90))))
 
 
 def test_pipeline_benchmark_runs(capsys):
@@ -242,35 +243,113 @@ def test_predict_skip_bad_cuts_out_the_others(synth_dir, tmp_path, capsys):
 
 
 # -- artifacts in predict / evaluate -------------------------------------------------------------
-@pytest.mark.parametrize("key", ["tflite_fp32", "tflite_int8", "onnx_fp32", "coreml_fp32"])
-def test_predict_and_evaluate_on_an_artifact_agree_with_keras(key, tiny_artifacts, tiny_fast_scnn_dir, synth_dir,
-                                                               tmp_path):
+# On the confident Fast-SCNN (conftest), not the tiny untrained one: that outputs ~0.5
+# everywhere and agrees with Keras under a wrong mean or channel order. Each artifact runs
+# through predict and evaluate on photos of another size than the model's input, and its
+# alphas (at photo size) are checked against the Keras model's with the artifact's row of
+# verify.TOLERANCES; the same check must fail once the artifact is run with a wrong mean or
+# channel order in its contract. (Measured: fp32 max abs ~2e-6, int8 mean abs 0.008 and
+# checked IoU 0.991; with the mutations, checked IoU 0.42 (mean 0) and 0.71 (BGR).)
+ARTIFACT_KEYS = ["tflite_fp32", "tflite_int8", "onnx_fp32", "coreml_fp32"]
+#: Deliberate mistakes in the contract the artifact is run with (its sidecar's "input").
+CONTRACT_MUTATIONS = {
+    "mean_0": lambda inp: inp.update(mean=[0.0, 0.0, 0.0]),  # pixel / std instead of (pixel - 127.5) / std
+    "bgr": lambda inp: inp.update(channel_order=inp["channel_order"].replace("RGB", "BGR")),
+}
+
+
+@pytest.fixture(scope="module")
+def confident_artifacts(confident_fast_scnn_dir, tmp_path_factory):
+    """The confident Fast-SCNN converted to each of ARTIFACT_KEYS. Not verified at conversion:
+    the tests below are the comparison (and must be able to fail on their own)."""
+    from edgematting.converters import ExportConfig, convert
+
+    from export_helpers import TEST_CALIB_SAMPLES
+
+    out = tmp_path_factory.mktemp("confident_artifacts") / "export"
+    configs = [ExportConfig(target=t, precision=p, calib_samples=TEST_CALIB_SAMPLES, verify=False)
+               for t, p in (k.split("_") for k in ARTIFACT_KEYS)]
+    run = convert(confident_fast_scnn_dir, configs, out, progress=False)
+    run.raise_for_failures()
+    return {f"{a.target}_{a.precision}": a.path for a in run.artifacts}
+
+
+@pytest.fixture(scope="module")
+def keras_reference(confident_fast_scnn_dir, synth_dir):
+    """The Keras model on synth_dir: photos, spec, alphas (N, H, W, 1) at photo size, and
+    its evaluate report. Asserts the alphas are confident: else agreement proves little."""
     from edgematting.data.io import list_images, read_image
     from edgematting.evaluation.evaluate import evaluate_model
     from edgematting.predict import load_predictor, predict_alphas
+
+    from export_helpers import assert_confident, output_stats
+
+    photos = [read_image(p) for p in list_images(synth_dir / "image")]
+    keras_model, spec = load_predictor(confident_fast_scnn_dir)
+    ref = np.stack(predict_alphas(keras_model, spec, photos))[..., None]
+    assert_confident(output_stats(ref), "the confident Fast-SCNN on synth_dir")
+    report = evaluate_model(keras_model, synth_dir, progress=False, out=False)
+    return {"photos": photos, "spec": spec, "alpha": ref, "evaluate": report}
+
+
+def _agreement(art, ref: dict):
+    """The artifact's alphas through predict vs the Keras model's: (its alphas, metrics,
+    failure lines, tolerance) with verify.compare / check and the artifact's own tolerance."""
+    from edgematting.predict import load_predictor, predict_alphas
     from edgematting.verify import check, compare, tolerance_for
 
-    art = tiny_artifacts[key]
-    target, precision = key.split("_")
-    tol = tolerance_for(target, precision)
-    photos = [read_image(p) for p in list_images(synth_dir / "image")]
-    keras_model, spec = load_predictor(tiny_fast_scnn_dir)
     model, aspec = load_predictor(art)
-    assert model.kind == target and aspec.input_size == spec.input_size
-    ref = np.stack(predict_alphas(keras_model, spec, photos))[..., None]
-    got = np.stack(predict_alphas(model, aspec, photos))[..., None]
-    _, failures = check(compare(ref, got, spec.threshold, tol.iou_band), tol)
-    assert not failures, failures
+    assert aspec.input_size == ref["spec"].input_size
+    tol = tolerance_for(model.kind, model.metadata["precision"])
+    got = np.stack(predict_alphas(model, aspec, ref["photos"]))[..., None]
+    metrics = compare(ref["alpha"], got, ref["spec"].threshold, tol.iou_band)
+    return got, metrics, check(metrics, tol)[1], tol
+
+
+@pytest.mark.parametrize("key", ARTIFACT_KEYS)
+def test_predict_and_evaluate_on_an_artifact_agree_with_keras(key, confident_artifacts, keras_reference, synth_dir,
+                                                               tmp_path):
+    from edgematting.evaluation.evaluate import evaluate_model
+    from edgematting.verify import tolerance_for
+
+    art = confident_artifacts[key]
+    got, metrics, failures, tol = _agreement(art, keras_reference)
+    print(f"\n{key}: {metrics}")
+    assert tol == tolerance_for(*key.split("_"))  # the artifact is what its key says
+    assert not failures, (failures, metrics)
     out = tmp_path / "cut"
-    assert main(["predict", str(art), str(synth_dir / "image"), "--out", str(out), "--output", "alpha"]) == 0
+    assert main(["predict", str(art), str(synth_dir / "image"), "--out", str(out), "--output", "alpha",
+                 "--upsample", "bilinear"]) == 0
     written = sorted(out.iterdir())
-    assert len(written) == len(photos)
-    np.testing.assert_array_equal(np.asarray(Image.open(written[0])), fast.alpha_to_uint8(got[0, ..., 0]))
+    assert len(written) == len(keras_reference["photos"])
+    for w, a in zip(written, got):
+        np.testing.assert_array_equal(np.asarray(Image.open(w)), fast.alpha_to_uint8(a[..., 0]))
     res = evaluate_model(art, synth_dir, progress=False, out=tmp_path / "e.json")
-    assert res["artifact"] == str(art) and res["images"] == len(photos) and res["engine"]
+    assert res["artifact"] == str(art) and res["images"] == len(written) and res["engine"]
     rep = json.loads((tmp_path / "e.json").read_text())
-    ref_res = evaluate_model(tiny_fast_scnn_dir, synth_dir, progress=False, out=False)
-    assert abs(rep["mean"]["mad"] - ref_res["mean"]["mad"]) <= (tol.max_abs or tol.mean_abs)
+    assert abs(rep["mean"]["mad"] - keras_reference["evaluate"]["mean"]["mad"]) <= (tol.max_abs or tol.mean_abs)
+
+
+@pytest.mark.parametrize("key", ARTIFACT_KEYS)
+def test_a_wrong_mean_or_channel_order_fails_that_agreement(key, confident_artifacts, keras_reference, monkeypatch):
+    """The check above can fail: the artifact opened with a contract whose mean is 0
+    (instead of 127.5), or whose channel order is swapped, the Keras side untouched."""
+    import copy
+
+    from edgematting import runners
+
+    real = runners.from_runner
+    for mutation, mutate in CONTRACT_MUTATIONS.items():
+        def wrong_contract(runner, kind, path=None, metadata=None, mutate=mutate):
+            meta = copy.deepcopy(metadata if metadata is not None else runner.metadata)
+            mutate(meta["input"])
+            return real(runner, kind, path, meta)
+
+        monkeypatch.setattr(runners, "from_runner", wrong_contract)
+        _, metrics, failures, tol = _agreement(confident_artifacts[key], keras_reference)
+        print(f"\n{key} {mutation}: {metrics}")
+        assert failures, f"{key}: a contract with {mutation} went unnoticed: {metrics}, bounds {tol}"
+        assert metrics["iou_checked"] < tol.min_iou, (mutation, metrics)  # the masks disagree, at every precision
 
 
 def test_evaluate_reports_are_named_by_data_set(tiny_fast_scnn_dir, synth_dir, tmp_path):

@@ -41,9 +41,8 @@ import pytest
 from edgematting.contract import sidecar_path
 
 import android_golden
-from edgematting import contract, imageops
+from edgematting import contract, imageops, web_demo
 from edgematting.cli import main as cli_main
-from edgematting.cli import cmd_web_demo
 from edgematting.verify import check, compare, tolerance_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +69,7 @@ PARITY_CASES = [
 
 
 def _missing_npm() -> list[str]:
-    return [p for p, f in cmd_web_demo.VENDOR.items() if not (WEB / "node_modules" / p / f).is_file()] + \
+    return [p for p, f in web_demo.VENDOR.items() if not (WEB / "node_modules" / p / f).is_file()] + \
         ([] if (WEB / "node_modules" / "playwright-core" / "package.json").is_file() else ["playwright-core"])
 
 
@@ -137,7 +136,7 @@ def test_cli_missing_npm_packages_says_what_to_run(tmp_path, capsys, monkeypatch
     web = tmp_path / "web_demo"
     web.mkdir()
     (web / "index.html").write_text("<!doctype html>")
-    monkeypatch.setattr(cmd_web_demo, "WEB_DIR", web)
+    monkeypatch.setattr(web_demo, "WEB_DIR", web)
     art = _fake_artifact(tmp_path / "m", "m.tflite", {})  # artifacts are checked first, then packages
     rc = cli_main(["web-demo", str(art)])
     assert_one_line_error(capsys, rc, 7, "npm ci --prefix web_demo")
@@ -156,9 +155,9 @@ def test_server_serves_page_runtimes_and_chosen_artifacts_only(tmp_path):
     a = _fake_artifact(tmp_path / "export", "fast-scnn_fp32.tflite", {"architecture": "fast-scnn", "precision": "fp32"})
     secret = tmp_path / "secret.txt"
     secret.write_text("no")
-    arts = cmd_web_demo.resolve_artifacts([tmp_path])  # a model dir: its export/ folder
+    arts = web_demo.resolve_artifacts([tmp_path])  # a model dir: its export/ folder
     assert arts == [a]
-    srv = cmd_web_demo.DemoServer(arts, port=0).start()
+    srv = web_demo.DemoServer(arts, port=0).start()
     try:
         u = srv.url
         assert u.startswith("http://127.0.0.1:")
@@ -349,7 +348,7 @@ def page_run(request, tmp_path_factory):
     _sideways_jpeg(sideways)
 
     served = [*arts.values(), int8io, mismatch, invalid, guided]
-    srv = cmd_web_demo.DemoServer(served, port=0).start()
+    srv = web_demo.DemoServer(served, port=0).start()
     url = srv.url
     shots = tmp / "shots"
     shots.mkdir()

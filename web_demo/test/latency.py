@@ -44,7 +44,7 @@ def python_latency(artifact: Path, photo: np.ndarray, frames: int, warmup: int =
 
 
 def browser_latency(artifacts: list[Path], frames: int, chromium: str) -> dict[str, dict]:
-    from edgematting.cli.cmd_web_demo import DemoServer, check_npm_packages
+    from edgematting.web_demo import DemoServer, check_npm_packages
 
     check_npm_packages()
     srv = DemoServer(artifacts, port=0).start()
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from edgematting import contract
-    from edgematting.cli.cmd_web_demo import resolve_artifacts
+    from edgematting.web_demo import resolve_artifacts
     from edgematting.data.io import read_image
 
     artifacts = resolve_artifacts(args.artifacts)

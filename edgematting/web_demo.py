@@ -1,0 +1,248 @@
+"""The browser demo's server: serves web_demo/ with chosen artifacts on 127.0.0.1.
+
+The page runs .tflite artifacts with LiteRT.js and .onnx artifacts with onnxruntime-web, and
+reads the model contract only from each artifact's sidecar (``<artifact>.json``, located and
+read by `edgematting.contract`), as the Android app does. This module is only a static file
+server: it serves the page, the runtimes' files from ``web_demo/node_modules`` (so nothing is
+fetched from a CDN) under ``/vendor/``, and the chosen artifacts and sidecars under
+``/models/`` with an index at ``/models/index.json``. Sidecar *contents* are checked by the
+page, which shows the problem. `serve` is what `edgematting web-demo` runs; tests start a
+`DemoServer` on port 0 with start()/stop().
+"""
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+from .errors import DependencyError, InputError
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web_demo"
+#: npm packages the page loads, and one file of each that must be there.
+VENDOR = {
+    "@litertjs/core": "wasm/litert_wasm_internal.wasm",
+    "@litertjs/wasm-utils": "dist/index.js",
+    "onnxruntime-web": "dist/ort.wasm.min.mjs",
+}
+#: Targets a browser runtime runs (`edgematting.contract.target_of` names them).
+BROWSER_TARGETS = ("tflite", "onnx")
+DEFAULT_PORT = 8765
+INSTALL_HINT = "npm ci --prefix web_demo"
+
+
+def check_npm_packages(web_dir: Path | None = None) -> None:
+    """DependencyError naming the command to run when the page's npm packages are missing."""
+    web_dir = Path(web_dir or WEB_DIR)
+    if not (web_dir / "index.html").is_file():
+        raise DependencyError(
+            f"The web demo's files are not at {web_dir}; run `edgematting web-demo` from a source "
+            "checkout installed with `pip install -e .`."
+        )
+    missing = [p for p, f in VENDOR.items() if not (web_dir / "node_modules" / p / f).is_file()]
+    if missing:
+        raise DependencyError(
+            f"The web demo's npm packages are not installed ({', '.join(missing)} missing). "
+            f"Run `{INSTALL_HINT}` first (Node 20+), then run this command again."
+        )
+
+
+def _browser_target(p: Path) -> str | None:
+    from .contract import target_of
+
+    try:
+        t = target_of(p)
+    except InputError:
+        return None
+    return t if t in BROWSER_TARGETS else None
+
+
+def _artifacts_in(folder: Path) -> list[Path]:
+    found = []
+    for d in (folder, folder / "export"):
+        if d.is_dir():
+            found += sorted(p for p in d.iterdir() if p.is_file() and _browser_target(p))
+    return found
+
+
+def resolve_artifacts(paths) -> list[Path]:
+    """MODEL_DIR (its export/ folder) or artifact files -> the .tflite/.onnx files to serve.
+
+    InputError for anything missing, not runnable in a browser, or without a readable
+    sidecar object beside it.
+    """
+    from .contract import read_sidecar, target_of
+
+    chosen: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise InputError(f"Not found: {p}. Give a model directory or .tflite/.onnx artifacts from `edgematting convert`.")
+        try:
+            target = target_of(p)
+        except InputError:
+            target = None
+        if target == "coreml":
+            raise InputError(f"{p}: Core ML models do not run in a browser; give a .tflite or .onnx artifact.")
+        if p.is_dir():
+            found = _artifacts_in(p)
+            if not found:
+                raise InputError(
+                    f"No .tflite or .onnx artifacts in {p} or {p / 'export'}. Export some with "
+                    f"`edgematting convert {p} --target tflite` (or onnx)."
+                )
+            chosen += found
+        elif target in BROWSER_TARGETS:
+            chosen.append(p)
+        else:
+            raise InputError(f"{p} is not a .tflite or .onnx artifact; the browser runs those two formats.")
+    names: dict[str, Path] = {}
+    for a in chosen:
+        read_sidecar(a)  # present and a JSON object; its contents are checked by the page
+        if a.name in names and names[a.name].resolve() != a.resolve():
+            raise InputError(f"Two artifacts named {a.name} ({names[a.name]} and {a}); give one of them.")
+        names[a.name] = a
+    return list(names.values())
+
+
+def model_index(artifacts: list[Path]) -> dict:
+    from .contract import read_sidecar, sidecar_path
+
+    models = []
+    for a in artifacts:
+        meta = read_sidecar(a)
+        models.append({
+            "name": a.name,
+            "url": f"models/{a.name}",
+            "sidecar": f"models/{sidecar_path(a).name}",
+            "kind": _browser_target(a),
+            "architecture": meta.get("architecture"),
+            "precision": meta.get("precision"),
+            "bytes": a.stat().st_size,
+        })
+    return {"format": "edgematting-web-models", "format_version": 1, "models": models}
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    server_version = "edgematting-web-demo"
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
+                      ".mjs": "text/javascript", ".js": "text/javascript", ".json": "application/json",
+                      ".tflite": "application/octet-stream", ".onnx": "application/octet-stream"}
+
+    def log_message(self, fmt, *args):  # quiet unless asked
+        if self.server.verbose:
+            super().log_message(fmt, *args)
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def _file_for(self, url_path: str) -> Path | None:
+        parts = [p for p in unquote(url_path).split("/") if p]
+        if any(p in ("..", ".") or "\\" in p for p in parts):
+            return None
+        web = self.server.web_dir
+        if not parts:
+            return web / "index.html"
+        if parts[0] == "models":
+            if len(parts) == 2 and parts[1] == "index.json":
+                return None  # generated
+            if len(parts) == 2:
+                return self.server.files.get(parts[1])
+            return None
+        if parts[0] == "vendor":
+            pkg_parts = parts[1:3] if len(parts) > 1 and parts[1].startswith("@") else parts[1:2]
+            if "/".join(pkg_parts) not in VENDOR:
+                return None
+            return web / "node_modules" / Path(*parts[1:])
+        if parts[0] in ("node_modules", "test") or parts[0].startswith("."):
+            return None
+        return web / Path(*parts)
+
+    def do_GET(self):  # noqa: N802
+        path = urlsplit(self.path).path
+        if path == "/models/index.json":
+            body = json.dumps(self.server.index).encode()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        f = self._file_for(path)
+        if f is None or not f.is_file():
+            self.send_error(HTTPStatus.NOT_FOUND, "not found")
+            return
+        ctype = self.extensions_map.get(f.suffix) or mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+        data = f.read_bytes()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_HEAD(self):  # noqa: N802
+        self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
+
+
+class DemoServer(ThreadingHTTPServer):
+    """The demo's HTTP server on 127.0.0.1; `url` once bound. Usable in tests via start()/stop()."""
+
+    daemon_threads = True
+
+    def __init__(self, artifacts, port: int = DEFAULT_PORT, web_dir: Path | None = None, verbose: bool = False):
+        self.web_dir = Path(web_dir or WEB_DIR)
+        self.verbose = verbose
+        arts = [Path(a) for a in artifacts]
+        self.files: dict[str, Path] = {}
+        from .contract import sidecar_path
+
+        for a in arts:
+            self.files[a.name] = a
+            self.files[sidecar_path(a).name] = sidecar_path(a)
+        self.index = model_index(arts)
+        try:
+            super().__init__(("127.0.0.1", int(port)), _Handler)
+        except OSError as e:
+            raise InputError(f"Cannot listen on 127.0.0.1:{port} ({e.strerror}); pick another with --port (0 = any free port).") from None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+    def start(self) -> "DemoServer":
+        self._thread = threading.Thread(target=self.serve_forever, name="web-demo", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def serve(paths, port: int = DEFAULT_PORT, verbose: bool = False, web_dir: Path | None = None,
+          echo: Callable[[str], None] = print) -> None:
+    """Serve the demo with the artifacts PATHS name (model dirs or files) until Ctrl-C.
+
+    Checks the port, then the artifacts (`resolve_artifacts`), then the npm packages
+    (`check_npm_packages`); ``echo`` gets one line per artifact and the URL to open.
+    """
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port must be 0..65535, got {port}.")
+    artifacts = resolve_artifacts(paths)
+    check_npm_packages(web_dir)
+    server = DemoServer(artifacts, port=port, web_dir=web_dir, verbose=verbose)
+    for a in artifacts:
+        echo(f"serving {a}")
+    echo(f"open {server.url} in a browser (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        echo("stopped")
+    finally:
+        server.server_close()
