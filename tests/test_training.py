@@ -85,6 +85,23 @@ def test_train_writes_run_dir_and_reloads(tmp_path, arch, monitor):
     np.testing.assert_array_equal(model.predict(x, verbose=0), r.model.predict(x, verbose=0))
 
 
+def test_resume_of_a_finished_run_leaves_its_model_files_alone(tmp_path, capsys):
+    """--resume on a run that has all its epochs and its export: nothing is rewritten (a
+    user may have copied, signed or converted that model.keras)."""
+    from edgematting.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--epochs", "1", "--input-size", "64", "--width", "0.25",
+            "--batch-size", "2", "--steps-per-epoch", "2", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    before = {n: ((out / n).read_bytes(), (out / n).stat().st_mtime_ns) for n in ("model.keras", "model.json")}
+    assert main(args + ["--resume"]) == 0, capsys.readouterr().err
+    assert {n: ((out / n).read_bytes(), (out / n).stat().st_mtime_ns) for n in before} == before
+    # killed between the last epoch and the export: --resume writes it
+    (out / "model.keras").unlink()
+    assert main(args + ["--resume"]) == 0 and (out / "model.keras").is_file()
+
+
 # -- resume after kill -9 -----------------------------------------------------------------
 def test_resume_after_kill_continues_epoch_optimizer_and_schedule(tmp_path):
     from edgematting.training import load_run_config, train

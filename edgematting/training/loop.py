@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import atomic
 from ..errors import InputError
-from ..modelio import ModelSpec
+from ..modelio import MODEL_FILE, SPEC_FILE, ModelSpec, load_model_dir
 from ..models import architecture_config, build_model
 from .compute import ComputePolicy, configure_logical_cpus, dtype_policy, is_chief, make_strategy, resolve_compute_policy
 from .config import PROGRESSIVE_LR_FACTOR, Strategy, TrainConfig
@@ -511,7 +511,7 @@ def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = Non
                 verbose=verbose,
             )
         else:
-            say(f"{out} already has {initial_epoch} epochs (--epochs {cfg.epochs}); exporting the best model.")
+            say(f"{out} already has {initial_epoch} epochs (--epochs {cfg.epochs}): the run is finished.")
     except KeyboardInterrupt:
         if chief and run.epochs_done > initial_epoch:
             export_model(run, arch, arch_cfg, spec, steps)
@@ -523,7 +523,11 @@ def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = Non
         raise
 
     ips = run.timed_images / run.timed_seconds if run.timed_seconds > 0 else None
-    exported = export_model(run, arch, arch_cfg, spec, steps, ips) if chief else None
+    exported = None
+    if chief and initial_epoch >= cfg.epochs and (out / MODEL_FILE).is_file() and (out / SPEC_FILE).is_file():
+        exported = load_model_dir(out)[0]  # finished and exported: leave the user's model files as they are
+    elif chief:
+        exported = export_model(run, arch, arch_cfg, spec, steps, ips)
     if not chief:
         shutil.rmtree(work, ignore_errors=True)
     return TrainResult(
