@@ -312,6 +312,50 @@ def _io_dtype(proto, value_info) -> str:
     return onnx.helper.tensor_dtype_to_np_dtype(value_info.type.tensor_type.elem_type).name
 
 
+#: The name a dynamic batch dimension gets (tf2onnx calls it e.g. "unk__497").
+BATCH_DIM = "batch"
+
+
+def package(proto, spec, meta: dict) -> None:
+    """What a reader of the file sees, whichever quantizer touched it last: our producer
+    name and version, only the opset domains its nodes use, a dynamic batch dimension
+    named `BATCH_DIM`, doc strings on the model, its input and its output, and the
+    contract under `formats.METADATA_KEY`."""
+    from .. import __version__
+
+    proto.producer_name, proto.producer_version = METADATA_KEY, __version__
+    used = {n.domain or "" for n in proto.graph.node}
+    keep = [o for o in proto.opset_import if (o.domain or "") in used | {""}]
+    del proto.opset_import[:]
+    proto.opset_import.extend(keep)
+    g = proto.graph
+    renamed = {}
+    for vi in list(g.input) + list(g.output):
+        d0 = vi.type.tensor_type.shape.dim[0] if vi.type.tensor_type.shape.dim else None
+        if d0 is not None and not d0.HasField("dim_value"):
+            if d0.dim_param and d0.dim_param != BATCH_DIM:
+                renamed[d0.dim_param] = BATCH_DIM
+            d0.dim_param = BATCH_DIM
+    for vi in g.value_info:  # the same symbol inside the graph
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param in renamed:
+                d.dim_param = renamed[d.dim_param]
+    inp, out = meta["input"], meta["output"]
+    pixels = ("raw RGB(A) camera bytes 0..255, normalization inside the model" if inp["normalization_in_model"]
+              else f"RGB pixels normalized as (pixel - {inp['mean']}) / {inp['std']}")
+    layout = "N, C, H, W" if inp["layout"] == "NCHW" else "N, H, W, C"
+    g.input[0].doc_string = (f"{inp['height']}x{inp['width']} {inp['channel_order']} image ({layout}), {inp['dtype']}: "
+                             f"{pixels}.")
+    g.output[0].doc_string = (f"{out['meaning'].replace('_', ' ')} in {out['range']} at {out['height']}x"
+                              f"{out['width']} ({'N, H, W, 1'}); threshold {out['threshold']} for a mask.")
+    proto.doc_string = (f"{spec.name} ({spec.architecture}), {meta['precision']}: portrait segmentation by "
+                        f"edgematting {__version__}. The contract (pre- and post-processing) is the JSON in "
+                        f"metadata_props['{METADATA_KEY}'].")
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
+
+
 def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
     import onnx
 
@@ -322,10 +366,7 @@ def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
         output_dtype=_io_dtype(proto, proto.graph.output[0]),
     )
     meta["onnx"] = {"opset": int(config.onnx.opset), "dynamic_batch": bool(config.onnx.dynamic_batch)}
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
-    proto.producer_name = METADATA_KEY
+    package(proto, spec, meta)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as e:

@@ -32,6 +32,15 @@ def test_onnx_precisions(arch, precision, request, tmp_path):
     dims = m.graph.input[0].type.tensor_type.shape.dim
     assert not dims[0].HasField("dim_value")  # dynamic batch
     assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # fp16 keeps fp32 I/O
+    # packaging a reader sees: our producer, only the opset domains the nodes use, a readable
+    # batch dimension, doc strings
+    from edgematting import __version__
+
+    assert (m.producer_name, m.producer_version) == ("edgematting", __version__)
+    used = {n.domain or "" for n in m.graph.node} | {""}
+    assert {o.domain or "" for o in m.opset_import} <= used, [o.domain for o in m.opset_import]
+    assert dims[0].dim_param == "batch" and m.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert "normalized" in m.graph.input[0].doc_string and m.graph.output[0].doc_string and m.doc_string
     if precision == "int8":
         assert any(n.op_type == "QuantizeLinear" for n in m.graph.node)
     if precision == "dynamic":  # weight-only: int8 weights, no activation is quantized
