@@ -26,6 +26,11 @@ What the options do (``ExportConfig``):
   (8-bit, 0..255: the graph multiplies alpha by 255 and lays it out (1, 1, H, W)).
   coremltools allows 8-bit grayscale image outputs for every ML program target; only
   GRAYSCALE_FLOAT16 needs iOS16 (not used).
+* For Apple's Vision (``VNCoreMLRequest`` feeding camera frames) and Xcode's preview, export
+  ``--input uint8 --alpha-image``: an RGB ``ImageType`` input with the contract's scale/bias
+  and an 8-bit grayscale image output; image-input models carry the ``imageSegmenter``
+  preview metadata. A raised deployment target is recorded (``metadata["coreml"]``) and
+  printed by ``convert``.
 * Float inputs/outputs stay float32 on every target (coremltools would make them fp16
   for iOS16+ fp16 programs); the metadata's dtypes say so.
 
@@ -293,6 +298,10 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
         f"grayscale image {w}x{h}: {meaning} x 255" if config.coreml.alpha_image
         else f"float32 (1, {h}, {w}, 1): {meaning} in [0, 1]"
     )
+    if image_in:  # Xcode previews a segmentation model that takes an image (coremltools' preview types)
+        mlmodel.user_defined_metadata["com.apple.coreml.model.preview.type"] = "imageSegmenter"
+        mlmodel.user_defined_metadata["com.apple.coreml.model.preview.params"] = json.dumps(
+            {"labels": ["background", "person"], "colors": ["#00000000", "#00FF00FF"]})
     mlmodel.user_defined_metadata[METADATA_KEY] = json.dumps(md, sort_keys=False)
     for k, v in _flat_metadata(md).items():
         mlmodel.user_defined_metadata[k] = v

@@ -62,6 +62,21 @@ class Tolerance:
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
+    def for_output_step(self, step: float | None) -> "Tolerance":
+        """This tolerance for an artifact whose output is quantized in steps of `step` (an
+        8-bit image output: 1/255 of the alpha range). A row that bounds the worst pixel
+        (the float rows) compares in the output's own quantization step: rounding to the
+        nearest step moves a pixel by up to half a step, so max/mean bounds grow by that
+        and the IoU band by one step. Rows without a worst-pixel bound already allow for
+        quantized outputs and are returned as they are."""
+        if not step or self.max_abs is None:
+            return self
+        half = step / 2
+        return dataclasses.replace(
+            self, max_abs=self.max_abs + half, mean_abs=None if self.mean_abs is None else self.mean_abs + half,
+            iou_band=max(self.iou_band, step),
+            reason=f"{self.reason}; compared in the 8-bit output's own step ({step:.3g}): bounds + half a step")
+
 
 @dataclass(frozen=True)
 class PrecisionSpec:

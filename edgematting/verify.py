@@ -189,6 +189,9 @@ def verify_artifact(
     x = spec.normalize(pixels).astype(np.float32)
     ref_out = ref.run_normalized(x)  # NonFiniteError naming the Keras layer
     art = from_runner(runner, target, artifact, meta)
+    if art.contract["output_quant"] is not None:  # an integer (e.g. 8-bit image) output
+        lo, hi = art.contract["range"]
+        tol = tol.for_output_step(float(art.contract["output_quant"][0]) / (hi - lo))
     art.nonfinite_hint = CONVERTER  # the Keras model's outputs are finite
     out = art.run_normalized(x)
     threshold = float((meta.get("output") or {}).get("threshold", spec.threshold))

@@ -14,6 +14,7 @@ pytest.importorskip("coremltools")
 
 from edgematting.converters import coreml as C  # noqa: E402
 from edgematting.converters.base import ExportConfig  # noqa: E402
+from edgematting.runners.coreml import read_embedded_metadata as read_coreml_metadata  # noqa: E402
 from edgematting.errors import DependencyError, InputError, UnsupportedError  # noqa: E402
 from edgematting.verify import tolerance_for  # noqa: E402
 from export_helpers import assert_confident, assert_export_matches, output_stats  # noqa: E402
@@ -104,12 +105,15 @@ def test_convert_and_interpret_matches_keras(confident_models, tmp_path, arch, c
     y = runner.run(x)
     assert y.shape == ref.shape and y.dtype == np.float32
     assert_confident(output_stats(ref), f"{arch} on these inputs")
-    m, failures = _compare(ref, y, tolerance_for("coreml", tol_key))
+    tol = tolerance_for("coreml", tol_key)
+    if config.coreml.alpha_image:  # an 8-bit image output: compared in its own step
+        tol = tol.for_output_step(1 / 255)
+    m, failures = _compare(ref, y, tol)
     print(f"\n{arch} {case}: max_abs={m['max_abs']:.3g} mean_abs={m['mean_abs']:.3g} "
           f"iou_checked={m['iou_checked']:.4f} ops={ops}")
     assert not failures, failures
 
-    emb = C.read_embedded_metadata(out)
+    emb = read_coreml_metadata(out)
     assert emb == md
     assert emb["precision"] == config.precision and emb["target"] == "coreml"
     assert emb["coreml"]["deployment_target"] == ("iOS16" if constexpr and config.coreml.deployment_target == "iOS15"
@@ -147,7 +151,7 @@ def test_author_license_and_descriptions(confident_models, tmp_path):
     desc = C.read_model_description(out)
     assert desc["author"] == "A. Person" and desc["license"] == "MIT" and desc["short_description"]
     assert desc["inputs"]["image"]["description"] and desc["outputs"]["alpha"]["description"]
-    assert C.read_embedded_metadata(out) == md
+    assert read_coreml_metadata(out) == md
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("disk full"), KeyboardInterrupt()])
@@ -175,7 +179,7 @@ def test_failed_save_keeps_previous_artifact(confident_models, tmp_path, monkeyp
     model, spec, _ = confident_models["fast-scnn"]
     out = tmp_path / "x.mlpackage"
     C.convert(model, spec, ExportConfig(target="coreml"), out)
-    before = C.read_embedded_metadata(out)
+    before = read_coreml_metadata(out)
 
     def boom(self, path):
         raise RuntimeError("disk full")
@@ -183,7 +187,7 @@ def test_failed_save_keeps_previous_artifact(confident_models, tmp_path, monkeyp
     monkeypatch.setattr(ct.models.MLModel, "save", boom)
     with pytest.raises(RuntimeError):
         C.convert(model, spec, ExportConfig(target="coreml", precision="fp16"), out)
-    assert C.read_embedded_metadata(out) == before
+    assert read_coreml_metadata(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["x.mlpackage"]
 
 
@@ -251,6 +255,36 @@ def test_end_to_end_convert_model_verifies(confident_models, tmp_path):
     _, _, model_dir = confident_models["fast-scnn"]
     _, report = assert_export_matches(model_dir, "coreml", "fp32", tmp_path)
     assert "MIL reference interpreter" in report.engine or "Core ML" in report.engine
+
+
+@pytest.mark.parametrize("mutation", [None, "mean_off_by_2"])
+def test_vision_shaped_fp32_passes_its_own_verification(confident_models, tmp_path, monkeypatch, mutation):
+    """What Vision takes (image in, 8-bit grayscale image out) at fp32 verifies through
+    convert_model with the fp32 row compared in the output's step (it always failed at
+    max abs 0.00196 = half a step against a float bound); a bias 2 pixel values off fails."""
+    from edgematting.converters import convert_model
+    from edgematting.errors import ParityError
+
+    _, _, model_dir = confident_models["fast-scnn"]
+    if mutation:
+        good = C._image_scale_bias
+        monkeypatch.setattr(C, "_image_scale_bias",
+                            lambda s: (lambda sc, b, f: (sc, [v - 2.0 * sc for v in b], f))(*good(s)))
+    config = ExportConfig(target="coreml", input_type="uint8", coreml={"alpha_image": True}, verify_samples=4)
+    if mutation:
+        with pytest.raises(ParityError, match="max_abs"):
+            convert_model(model_dir, config, out_dir=tmp_path, progress=False)
+        assert not list(tmp_path.glob("*.mlpackage"))
+        return
+    art = convert_model(model_dir, config, out_dir=tmp_path, progress=False)
+    rep = art.verification
+    assert rep.passed and 0 < rep.max_abs <= 1e-3 + 0.5 / 255 + 1e-6, rep.summary()
+    assert rep.tolerances["max_abs"] == pytest.approx(1e-3 + 0.5 / 255)
+    assert "own step" in rep.tolerances["reason"]
+    side = art.metadata
+    assert side["output"]["dtype"] == "uint8" and side["coreml"]["input"]["type"] == "image"
+    desc = C.read_model_description(art.path)
+    assert desc["user_defined"]["com.apple.coreml.model.preview.type"] == "imageSegmenter"
 
 
 @pytest.mark.parametrize("mutation", ["mean_off_by_2", "bgr_layout"])

@@ -350,6 +350,7 @@ def measure(cfg: BenchConfig, console, out: Path) -> dict:
     peer = resolve_peer(cfg.peer)
     if peer is not None:
         peer.open()  # a file that is no model fails here, before minutes of converting and timing
+    photos, gts = _photos(cfg, spec)  # a bad --data folder too
     failed_rows = _convert_missing(model_dir, export_dir, cfg, console) if cfg.convert_missing else []
     if cfg.int8_debug or cfg.keep_float:
         from .int8_debug import int8_error_report
@@ -358,7 +359,6 @@ def measure(cfg: BenchConfig, console, out: Path) -> dict:
     artifacts = _find_artifacts(export_dir, cfg)
     if not artifacts and not failed_rows:
         raise InputError(f"No artifacts in {export_dir}. Run `edgematting convert {model_dir} --target all` first.")
-    photos, gts = _photos(cfg, spec)
 
     from ..models import build_model, count_flops
 

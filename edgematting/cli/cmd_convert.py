@@ -87,6 +87,11 @@ def run(args) -> int:
     from ._console import next_hint, show_table
 
     show_table(table, Console())
+    for a in artifacts:
+        cm = a.metadata.get("coreml") or {}
+        if cm.get("deployment_target") and cm.get("deployment_target") != cm.get("requested_target"):
+            console.print(f"[yellow]note[/]: {a.path.name} needs {cm['deployment_target']} or later (compressed "
+                          f"weights), not the requested {cm['requested_target']}; the sidecar records it.")
     run_.raise_for_failures()
     print(next_hint("edgematting", "bench", args.model))
     return 0
