@@ -302,6 +302,40 @@ def test_java_rejects_the_bad_metadata_files(junit_run):
     assert int(m.group(2)) == sum(not f["valid"] for f in files)
 
 
+# -- the Gradle wrapper ----------------------------------------------------------------------
+#: sha256 of the official wrapper jar of each Gradle version the properties may ask for, as
+#: Gradle publishes them (https://gradle.org/release-checksums/); 8.10 to 8.13 share one jar.
+WRAPPER_JAR_SHA256 = {v: "2db75c40782f5e8ba1fc278a5574bab070adccb2d21ca5a6e5ed840888448046"
+                      for v in ("8.10", "8.10.1", "8.10.2", "8.11", "8.11.1", "8.12", "8.12.1", "8.13")}
+
+
+def test_gradle_wrapper_matches_its_properties():
+    """The committed wrapper jar is Gradle's published jar for the version the properties ask
+    for (not an older build, as the 4.4.1 jar beside 8.7 properties was), it runs the wrapper's
+    main class, and the distribution download is pinned by its checksum."""
+    import hashlib
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent / "android_demo"
+    props = dict(line.split("=", 1) for line in (root / "gradle/wrapper/gradle-wrapper.properties").read_text()
+                 .splitlines() if "=" in line and not line.startswith("#"))
+    m = re.search(r"gradle-([\d.]+)-(bin|all)\.zip$", props["distributionUrl"])
+    assert m, props["distributionUrl"]
+    version = m.group(1)
+    assert re.fullmatch(r"[0-9a-f]{64}", props.get("distributionSha256Sum", "")), "the download is not pinned"
+    jar = root / "gradle/wrapper/gradle-wrapper.jar"
+    assert version in WRAPPER_JAR_SHA256, f"no published wrapper checksum recorded for Gradle {version}"
+    assert hashlib.sha256(jar.read_bytes()).hexdigest() == WRAPPER_JAR_SHA256[version], \
+        f"gradle-wrapper.jar is not Gradle's wrapper for {version}"
+    with zipfile.ZipFile(jar) as z:
+        assert "org/gradle/wrapper/GradleWrapperMain.class" in z.namelist()
+        manifest = z.read("META-INF/MANIFEST.MF").decode()
+        old = re.search(r"Implementation-Version: *(\S+)", manifest)
+        assert old is None or old.group(1) == version, f"the jar says Gradle {old.group(1)}"
+    gradlew = (root / "gradlew").read_text()
+    assert "org.gradle.wrapper.GradleWrapperMain" in gradlew and "gradle/wrapper/gradle-wrapper.jar" in gradlew
+
+
 # -- android-assets -----------------------------------------------------------------------
 def _artifact(folder: Path, name: str, meta: dict | None, payload: bytes = b"TFL3fake") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
