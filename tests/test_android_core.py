@@ -336,6 +336,43 @@ def test_gradle_wrapper_matches_its_properties():
     assert "org.gradle.wrapper.GradleWrapperMain" in gradlew and "gradle/wrapper/gradle-wrapper.jar" in gradlew
 
 
+def test_app_falls_back_to_the_cpu_when_the_gpu_delegate_cannot_load():
+    """A GPU delegate whose native library is missing throws UnsatisfiedLinkError, a
+    LinkageError that `catch (e: Exception)` does not catch: the screen stayed at "Loading
+    model...". The Kotlin sources are not compiled here (no Android SDK), so this reads them:
+    the GPU path (CompatibilityList and GpuDelegate) catches LinkageError and falls back to the
+    CPU with the reason in the backend note, and a load can only end Ready or Failed."""
+    src = Path(__file__).resolve().parent.parent / "android_demo/app/src/main/java/dev/edgematting/demo"
+    engine = (src / "SegmentationEngine.kt").read_text()
+    gpu = engine[engine.index("CompatibilityList()"):engine.index("Runtime.getRuntime().availableProcessors()")]
+    assert gpu.count("catch (e: LinkageError)") >= 2, "CompatibilityList() and GpuDelegate() must both be covered"
+    assert gpu.count("gpuFailed = true") >= 3
+    assert 'if (gpuFailed) ", GPU delegate failed"' in engine
+    vm = (src / "EngineViewModel.kt").read_text()
+    load = vm[vm.index("fun startLoading()"):vm.index("protected open fun onEngineReady")]
+    for caught in ("ModelLoadException", "Exception", "LinkageError"):
+        block = load[load.index(f"catch (e: {caught})"):]
+        assert "EngineState.Failed" in block[:400], caught
+
+
+def test_one_guided_filter_default_everywhere():
+    """imageops.GuidedFilter() is the one place the defaults are decided: the Java core, the
+    web page and every README that names them say the same radius and eps."""
+    root = Path(__file__).resolve().parent.parent
+    d = imageops.GuidedFilter()
+    java = (root / "android_demo/core/src/main/java/dev/edgematting/core/GuidedFilter.java").read_text()
+    assert re.search(rf"DEFAULT_RADIUS = {d.radius};", java) and "DEFAULT_EPS = 1e-4;" in java and d.eps == 1e-4
+    js = (root / "web_demo/src/imageops.js").read_text()
+    assert f"GUIDED_DEFAULTS = Object.freeze({{ radius: {d.radius}, eps: 1e-4 }})" in js
+    said = 0
+    for doc in ["README.md", "android_demo/README.md", "web_demo/README.md", *map(str, (root / "docs").glob("*.md"))]:
+        text = (root / doc).read_text()
+        for m in re.finditer(r"default[^.]{0,120}?radius (\d+)(?:,| and) eps (\S+?)[),.]", text, re.S):
+            said += 1
+            assert (int(m.group(1)), float(m.group(2))) == (d.radius, d.eps), f"{doc}: {m.group(0)!r}"
+    assert said >= 2
+
+
 # -- android-assets -----------------------------------------------------------------------
 def _artifact(folder: Path, name: str, meta: dict | None, payload: bytes = b"TFL3fake") -> Path:
     folder.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,16 @@ abstract class EngineViewModel(app: Application, private val role: Role) : Andro
                 loadError = e.message ?: e.toString()
                 _state.postValue(EngineState.Failed(loadError!!))
                 return@work
+            } catch (e: Exception) { // never leave the screen at "Loading model..."
+                Log.e(TAG, "${role.key} model load failed", e)
+                loadError = e.message ?: e.toString()
+                _state.postValue(EngineState.Failed(loadError!!))
+                return@work
+            } catch (e: LinkageError) { // a native library missing on this device (the CPU path failed too)
+                Log.e(TAG, "${role.key} model load failed", e)
+                loadError = e.message ?: e.toString()
+                _state.postValue(EngineState.Failed(loadError!!))
+                return@work
             }
             engine = eng // set on the worker: tasks queued after this one see it, and so does onCleared's close
             val note = getApplication<Application>().getString(

@@ -115,37 +115,53 @@ class SegmentationEngine private constructor(
             }
             val model = mapAsset(context, file)
 
-            // CompatibilityList holds a native handle: closed on every path.
-            val compat = CompatibilityList()
-            val gpuSupported: Boolean
-            try {
-                gpuSupported = preferGpu && compat.isDelegateSupportedOnThisDevice
-                if (gpuSupported) {
-                    var delegate: GpuDelegate? = null
-                    var interpreter: Interpreter? = null
+            // CompatibilityList holds a native handle: closed on every path. Creating it, or the
+            // delegate, throws UnsatisfiedLinkError (a LinkageError, not an Exception) where the GPU
+            // delegate's native library is missing: that falls back to the CPU too, and says so.
+            var gpuSupported = false
+            var gpuFailed = false
+            if (preferGpu) {
+                try {
+                    val compat = CompatibilityList()
                     try {
-                        val options = compat.bestOptionsForThisDevice
-                        options.setInferencePreference(
-                            if (role == Role.CAMERA) GpuDelegateFactory.Options.INFERENCE_PREFERENCE_SUSTAINED_SPEED
-                            else GpuDelegateFactory.Options.INFERENCE_PREFERENCE_FAST_SINGLE_ANSWER
-                        )
-                        delegate = GpuDelegate(options)
-                        interpreter = Interpreter(model, Interpreter.Options().addDelegate(delegate))
-                        checkTensors(interpreter, metadata, file)
-                        return SegmentationEngine(metadata, file, interpreter, delegate, "GPU delegate")
-                    } catch (e: ModelLoadException) {
-                        interpreter?.close()
-                        delegate?.close()
-                        throw e
-                    } catch (e: Exception) {
-                        // e.g. an op the GPU delegate cannot take: fall back to the CPU, and say so.
-                        Log.w(TAG, "GPU delegate failed for $file, using the CPU", e)
-                        interpreter?.close()
-                        delegate?.close()
+                        gpuSupported = compat.isDelegateSupportedOnThisDevice
+                        if (gpuSupported) {
+                            var delegate: GpuDelegate? = null
+                            var interpreter: Interpreter? = null
+                            try {
+                                val options = compat.bestOptionsForThisDevice
+                                options.setInferencePreference(
+                                    if (role == Role.CAMERA) GpuDelegateFactory.Options.INFERENCE_PREFERENCE_SUSTAINED_SPEED
+                                    else GpuDelegateFactory.Options.INFERENCE_PREFERENCE_FAST_SINGLE_ANSWER
+                                )
+                                delegate = GpuDelegate(options)
+                                interpreter = Interpreter(model, Interpreter.Options().addDelegate(delegate))
+                                checkTensors(interpreter, metadata, file)
+                                return SegmentationEngine(metadata, file, interpreter, delegate, "GPU delegate")
+                            } catch (e: ModelLoadException) {
+                                interpreter?.close()
+                                delegate?.close()
+                                throw e
+                            } catch (e: Exception) {
+                                // e.g. an op the GPU delegate cannot take: fall back to the CPU, and say so.
+                                Log.w(TAG, "GPU delegate failed for $file, using the CPU", e)
+                                interpreter?.close()
+                                delegate?.close()
+                                gpuFailed = true
+                            } catch (e: LinkageError) {
+                                Log.w(TAG, "GPU delegate library failed to load for $file, using the CPU", e)
+                                interpreter?.close()
+                                delegate?.close()
+                                gpuFailed = true
+                            }
+                        }
+                    } finally {
+                        compat.close()
                     }
+                } catch (e: LinkageError) {
+                    Log.w(TAG, "GPU delegate library failed to load, using the CPU", e)
+                    gpuFailed = true
                 }
-            } finally {
-                compat.close()
             }
             val threads = Runtime.getRuntime().availableProcessors().coerceIn(1, 4)
             val options = Interpreter.Options().setNumThreads(threads).setUseXNNPACK(true)
@@ -160,7 +176,7 @@ class SegmentationEngine private constructor(
                 interpreter.close()
                 throw e
             }
-            val why = if (!preferGpu) "" else if (gpuSupported) ", GPU delegate failed" else ", no supported GPU"
+            val why = if (!preferGpu) "" else if (gpuFailed) ", GPU delegate failed" else ", no supported GPU"
             return SegmentationEngine(metadata, file, interpreter, null, "CPU (XNNPACK, $threads threads$why)")
         }
 
