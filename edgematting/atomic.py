@@ -56,6 +56,20 @@ def digest(path: str | os.PathLike, limit: int | None = None) -> str:
     return h.hexdigest()
 
 
+def fsync(path: str | os.PathLike) -> None:
+    """Flush a file (or a folder's entries) to disk; a filesystem that cannot is let be."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_with(path: str | os.PathLike, fn: Callable[[str], Any], suffix: str = ".part") -> Path:
     """Call ``fn(tmp)`` to write a temporary file beside `path`, then move it over `path`.
 
@@ -68,7 +82,9 @@ def write_with(path: str | os.PathLike, fn: Callable[[str], Any], suffix: str = 
     try:
         fn(tmp)
         publish_mode(tmp, directory=False)
+        fsync(tmp)  # on disk before the rename makes it visible: a crash never leaves a short file
         os.replace(tmp, path)
+        fsync(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

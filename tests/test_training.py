@@ -102,6 +102,45 @@ def test_resume_of_a_finished_run_leaves_its_model_files_alone(tmp_path, capsys)
     assert main(args + ["--resume"]) == 0 and (out / "model.keras").is_file()
 
 
+def test_resume_rejects_a_truncated_checkpoint(tmp_path, capsys):
+    """A checkpoint cut short (a full disk, a crash mid-write) is named on --resume, not loaded
+    as if it were whole: state.json records each file's sha256 after flushing it to disk."""
+    from edgematting.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--epochs", "2", "--input-size", "64", "--width", "0.25",
+            "--batch-size", "2", "--steps-per-epoch", "2", "--quiet", "--time-limit", "0.0001"]
+    assert main(args) == 0, capsys.readouterr().err  # stops after epoch 1
+    state = json.loads((out / "state.json").read_text())
+    data = next(f for f in (out / "backup").iterdir() if f.name.startswith(state["checkpoint"] + ".data"))
+    assert data.name in state["digests"]
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    capsys.readouterr()
+    assert main(args[:-2] + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "truncated or damaged" in err and data.name in err and "Traceback" not in err
+
+
+def test_a_full_disk_stops_before_the_checkpoint_is_written(tmp_path, monkeypatch, capsys):
+    """The epoch's files are not started on a disk that cannot hold them (a write that fails
+    half-way inside TensorFlow can crash natively): one line, the last complete epoch kept,
+    and a failed run leaves no empty --out behind."""
+    import shutil as _shutil
+    from collections import namedtuple
+
+    from edgematting.cli import main
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(_shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    out = tmp_path / "new" / "run"
+    args = ["train", "--out", str(out), "--epochs", "1", "--input-size", "64", "--width", "0.25",
+            "--batch-size", "2", "--steps-per-epoch", "2", "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Not enough disk space" in err and "Traceback" not in err
+    assert not out.exists(), list(out.rglob("*"))
+
+
 # -- resume after kill -9 -----------------------------------------------------------------
 def test_resume_after_kill_continues_epoch_optimizer_and_schedule(tmp_path):
     from edgematting.training import load_run_config, train

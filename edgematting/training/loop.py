@@ -44,6 +44,10 @@ from .rundir import (
     check_same_model,
     read_progressive_config,
     read_state,
+    check_digests,
+    check_free_space,
+    checkpoint_files,
+    file_digests,
     remove_checkpoint,
     write_history,
 )
@@ -179,6 +183,7 @@ class TrainingRun:
             self.monitor_changed = old
             self.best_metric = self.best_epoch = None
         self.checkpoint = state.get("checkpoint")
+        self.digests = dict(state.get("digests") or {})
         self.init_report = state.get("init_weights_report")
         self.elapsed_before = float(state.get("train_seconds", 0.0))
         self.timed_images = 0
@@ -212,12 +217,22 @@ class TrainingRun:
         backup = self.work / BACKUP_DIR
         backup.mkdir(parents=True, exist_ok=True)
         old_best, old_ckpt = self.best_weights, self.checkpoint
+        # What this epoch writes, at most: the last checkpoint and best weights again (first
+        # epoch: weights + optimizer slots, 4 bytes each). Checked before TensorFlow writes:
+        # a write that fails half-way on a full disk may crash natively.
+        last = sum(f.stat().st_size for f in checkpoint_files(backup / old_ckpt)) if old_ckpt else 0
+        best = (backup / old_best).stat().st_size if old_best and (backup / old_best).is_file() else 0
+        check_free_space(backup, (last + best) or 16 * int(self.model.count_params()))
         improved = self._better(value)
         if improved:
             path = backup / f"best-{epoch}.weights.h5"
             self.model.save_weights(str(path))
             self.best_metric, self.best_epoch, self.best_weights = value, epoch, path.name
+            self.digests = {k: v for k, v in self.digests.items() if not k.startswith("best-")}
+            self.digests.update(file_digests([path]))
         self.checkpoint = Path(self.ckpt.write(str(backup / f"ckpt-{epoch}"))).name
+        self.digests = {k: v for k, v in self.digests.items() if not k.startswith("ckpt-")}
+        self.digests.update(file_digests(checkpoint_files(backup / self.checkpoint)))
         lr = self.optimizer.learning_rate
         try:
             lr_now = float(lr(self.optimizer.iterations)) if callable(lr) else float(lr)
@@ -254,6 +269,7 @@ class TrainingRun:
             "best_epoch": self.best_epoch,
             "best_weights": self.best_weights,
             "checkpoint": self.checkpoint,
+            "digests": self.digests,
             "train_seconds": self.elapsed_before + (time.monotonic() - self.started),
             "init_weights_report": self.init_report,
             "config": self.cfg.to_dict(),
@@ -341,9 +357,31 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     if not isinstance(cfg, TrainConfig):
         raise InputError("train() takes a TrainConfig.")
     atomic.check_output_dir(cfg.out)  # an existing file or an unwritable folder: one line, before any work
-    if cfg.progressive:
-        return _train_progressive(cfg, progress)
-    return _train_one(cfg, progress)
+    out = Path(cfg.out)
+    created = not out.exists()
+    try:
+        if cfg.progressive:
+            return _train_progressive(cfg, progress)
+        return _train_one(cfg, progress)
+    except BaseException:
+        if created:
+            _remove_empty_folders(out)  # a run that failed before writing anything leaves no trace
+        raise
+
+
+def _remove_empty_folders(root: Path) -> None:
+    """Remove `root` and the folders under it that hold no file (files are never touched)."""
+    if not root.is_dir():
+        return
+    for d in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+    try:
+        root.rmdir()
+    except OSError:
+        pass
 
 
 def _train_progressive(cfg: TrainConfig, progress: bool) -> TrainResult:
@@ -480,6 +518,7 @@ def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = Non
 
     if state is not None:
         prefix = Path(out) / BACKUP_DIR / state["checkpoint"]
+        check_digests(Path(out) / BACKUP_DIR, state.get("digests"), "checkpoint")
         try:
             ckpt.read(str(prefix)).assert_existing_objects_matched()
         except (t.errors.NotFoundError, AssertionError, ValueError) as e:

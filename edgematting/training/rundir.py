@@ -150,6 +150,46 @@ def _norm(v):
     return json.loads(json.dumps(v))
 
 
+def checkpoint_files(prefix: str | os.PathLike) -> list[Path]:
+    """The files of the `tf.train.Checkpoint` written at `prefix` (prefix.index, prefix.data-*)."""
+    p = Path(prefix)
+    return sorted(p.parent.glob(p.name + ".*"))
+
+
+def file_digests(paths) -> dict[str, str]:
+    """{file name: sha256} of `paths`, each flushed to disk first: what state.json records so
+    that --resume can tell a complete checkpoint from a truncated one."""
+    out = {}
+    for f in paths:
+        atomic.fsync(f)
+        out[Path(f).name] = atomic.digest(f)
+    return out
+
+
+def check_digests(folder: Path, recorded: dict | None, what: str) -> None:
+    """InputError when a file that state.json recorded is missing or differs (a checkpoint cut
+    short by a full disk or a crash). Runs written before digests were recorded pass."""
+    for name, sha in (recorded or {}).items():
+        f = folder / name
+        if not f.is_file() or atomic.digest(f) != sha:
+            state = "missing" if not f.is_file() else "truncated or damaged (its sha256 differs from state.json)"
+            raise InputError(f"Cannot resume: the {what} file {f} is {state}. The last epoch's files did not reach "
+                             "the disk whole (a full disk or a crash while writing); start a new run with another "
+                             "--out, or free space and retrain.")
+
+
+def check_free_space(folder: Path, need_bytes: int) -> None:
+    """InputError before an epoch's files are written when the disk cannot hold them (twice
+    their size: the new files are written before the old ones go)."""
+    import shutil
+
+    free = shutil.disk_usage(folder).free
+    if free < 2 * need_bytes:
+        raise InputError(f"Not enough disk space in {folder} for this epoch's checkpoint: {free / 1e6:.1f} MB free, "
+                         f"{2 * need_bytes / 1e6:.1f} MB needed. Free some space and continue with --resume "
+                         "(the last completed epoch is kept).")
+
+
 def remove_checkpoint(prefix: str) -> None:
     """Delete the files of the `tf.train.Checkpoint` written at `prefix` (prefix.index, ...)."""
     p = Path(prefix)
