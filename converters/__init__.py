@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import interrupts
 from ..contract import SIDECAR_ONLY_KEYS, sidecar_path
 from ..errors import ConversionError, EdgemattingError, InputError, UnsupportedError
 from ..formats import (FORMATS, CoreMLOptions, FormatSpec, OnnxOptions, Precision, QATOptions, TFLiteOptions,
@@ -104,10 +105,14 @@ class _Status:
             self.console = console or Console(stderr=True)
 
     def run(self, message: str, fn: Callable[[], Any]):
+        interrupts.check()
         if self.console is None:
-            return fn()
-        with self.console.status(message, spinner="dots"):
-            return fn()
+            result = fn()
+        else:
+            with self.console.status(message, spinner="dots"):
+                result = fn()
+        interrupts.check()  # a Ctrl-C that a library swallowed stops here, before anything is published
+        return result
 
     def print(self, message: str):
         if self.console is not None:

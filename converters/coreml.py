@@ -209,7 +209,7 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
     requested = parse_coreml_target(config.coreml.deployment_target)
     target = effective_target(config)
     if target != requested:
-        log.warning(
+        log.info(  # `convert` prints it as a note; the sidecar records both
             "Core ML: compressed weights need %s or later; building for %s instead of the requested %s.",
             COMPRESSION_MIN_TARGET, target, requested,
         )

@@ -22,7 +22,10 @@ directory outside the output folder; the artifact is written atomically.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -154,18 +157,35 @@ class _Reader:
 
 def _quantize(proto, spec, config: ExportConfig, tmp: Path):
     import onnx
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src = tmp / "fp32.onnx"
     onnx.save(proto, str(src))
     pre = tmp / "pre.onnx"
     dst = tmp / "q.onnx"
+    with _quiet_root_logger():
+        return _quantize_files(src, pre, dst, proto, spec, config)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime's quantizer logs per-tensor notes on the root logger ("Axis 1 is
+    out-of-range for weight ... with rank 1" for every BatchNorm vector): they would bury
+    the result. Kept with `edgematting --verbose`."""
+    root = logging.getLogger()
+    old = root.level
+    if os.environ.get("EDGEMATTING_VERBOSE") != "1":
+        root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(old)
+
+
+def _quantize_files(src: Path, pre: Path, dst: Path, proto, spec, config: ExportConfig):
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
     except Exception:  # pre-processing is an optimisation; quantize the raw graph if it fails

@@ -86,6 +86,19 @@ def _check_no_empty_paths(args) -> None:
             raise InputError(f"{flag} is empty: pass a file or folder (an empty path would mean the current folder).")
 
 
+def _quiet_libraries() -> None:
+    """What the converters' libraries print on every run and a user can do nothing about
+    (kept with --verbose): coremltools' per-pass progress bars and its import-time notes
+    (untested TensorFlow/scikit-learn versions, no native Core ML off macOS), tf2onnx's
+    per-op log, and TFLite's note that a float-input int8 model has no input statistics."""
+    import logging
+
+    os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is imported
+    for name in ("coremltools", "tf2onnx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -97,14 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     verbose = bool(getattr(args, "verbose", False))
     if verbose:
         os.environ["EDGEMATTING_VERBOSE"] = "1"
+    else:
+        _quiet_libraries()
     with quiet_native_logs(enabled=not verbose), warnings.catch_warnings():
         warnings.showwarning = _show_warning
         from ..errors import EdgemattingWarning
 
         warnings.simplefilter("always", EdgemattingWarning)  # every run shows its own warnings
+        from .. import interrupts
+
         try:
+            interrupts.install()
             _check_no_empty_paths(args)
             rc = args.func(args)
+            interrupts.check()  # an interrupt that a library swallowed still ends the command as one
             return int(rc or 0)
         except EdgemattingError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -29,8 +29,9 @@ _ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\]
 _NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",)
 
 
-#: Native lines by prefix: LiteRT announces its default CPU delegate on every interpreter.
-_NOISE_PREFIXES = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
+#: Native lines by prefix: LiteRT announces its default CPU delegate on every interpreter; the
+#: TFLite calibrator prints its settings on every full-integer conversion.
+_NOISE_PREFIXES = ("INFO: Created TensorFlow Lite XNNPACK delegate", "fully_quantize: ")
 
 
 def is_noise(line: str) -> bool:
