@@ -22,7 +22,8 @@ from .. import __version__
 from ..errors import EdgemattingError, InputError
 
 # Order shown in --help; any other cmd_* module is appended after these.
-ORDER = ["quickstart", "train", "evaluate", "predict", "summary", "convert", "verify", "bench", "peer", "android", "web_demo"]
+ORDER = ["quickstart", "train", "evaluate", "predict", "summary", "convert", "verify", "inspect", "bench", "peer",
+         "android", "web_demo"]
 
 EPILOG = """\
 exit codes: 0 ok, 1 unexpected error, 2 bad input, 3 bad dataset, 4 unsupported

@@ -160,3 +160,36 @@ class CoreMLRunner(Runner):
         if self.image_input and x.dtype != np.uint8:
             raise InputError("run_raw on an image-input Core ML model takes uint8 pixels (N, H, W, 3).")
         return np.stack([self._predict_one(xi) for xi in x])
+
+
+def describe(path) -> dict:
+    """What a client (Vision, Xcode) sees in the package: feature types, the specification
+    version (the deployment target), author/licence/description, the user-defined keys."""
+    import coremltools as ct
+
+    p = Path(path)
+    try:
+        spec = ct.utils.load_spec(str(p))
+    except Exception as e:  # noqa: BLE001 - coremltools raises RuntimeError/Exception for a broken package
+        raise _unreadable(p, e) from e
+    d = spec.description
+
+    def feature(f):
+        kind = f.type.WhichOneof("Type")
+        out = {"name": f.name, "type": "image" if kind == "imageType" else "multiarray" if kind == "multiArrayType"
+               else kind, "doc": f.shortDescription}
+        if kind == "imageType":
+            cs = ct.proto.FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(f.type.imageType.colorSpace)
+            out.update(shape=[int(f.type.imageType.height), int(f.type.imageType.width)], color=cs)
+        elif kind == "multiArrayType":
+            out.update(shape=[int(v) for v in f.type.multiArrayType.shape],
+                       dtype=ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(
+                           f.type.multiArrayType.dataType).lower())
+        return out
+
+    ud = dict(d.metadata.userDefined)
+    return {"inputs": [feature(f) for f in d.input], "outputs": [feature(f) for f in d.output],
+            "specification_version": int(spec.specificationVersion),
+            "author": d.metadata.author, "license": d.metadata.license, "description": d.metadata.shortDescription,
+            "metadata_entries": sorted(k for k in ud if not k.startswith(METADATA_KEY + ".")),
+            "preview": ud.get("com.apple.coreml.model.preview.type")}

@@ -75,3 +75,22 @@ def read_embedded_metadata(path) -> dict:
         if prop.key == METADATA_KEY:
             return json.loads(prop.value)
     raise InputError(f"{p} has no '{METADATA_KEY}' metadata; was it written by edgematting?")
+
+
+def describe(path) -> dict:
+    """What a client sees in the file: tensors (symbolic dimensions by name), producer,
+    opset domains, the metadata_props keys."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+
+    def tensor(vi):
+        t = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+        return {"name": vi.name, "shape": dims, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
+                "doc": vi.doc_string}
+
+    return {"inputs": [tensor(v) for v in m.graph.input], "outputs": [tensor(v) for v in m.graph.output],
+            "producer": f"{m.producer_name} {m.producer_version}".strip(),
+            "opsets": {(o.domain or "ai.onnx"): int(o.version) for o in m.opset_import},
+            "metadata_entries": [p.key for p in m.metadata_props], "doc": m.doc_string}

@@ -101,3 +101,35 @@ class TFLiteRunner(Runner):
         it.set_tensor(self.input["index"], np.ascontiguousarray(x))
         it.invoke()
         return it.get_tensor(self.output["index"])
+
+
+def describe(path) -> dict:
+    """What a client sees in the file: tensors, signatures, the metadata entries present."""
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    p = Path(path)
+    buf = bytearray(p.read_bytes())
+    if len(buf) < 8 or bytes(buf[4:8]) != b"TFL3":
+        raise InputError(f"{p} is not a TFLite flatbuffer (no TFL3 identifier); the file is damaged or of another "
+                         "format.")
+    try:
+        m = schema_fb.Model.GetRootAsModel(buf, 0)
+        names = [_s(m.Metadata(i).Name()) for i in range(m.MetadataLength())]
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{p} is a damaged TFLite file ({type(e).__name__}: {e}).") from e
+    try:
+        it = Interpreter(model_path=str(p))
+    except (RuntimeError, ValueError) as e:
+        raise InputError(f"LiteRT cannot load {p}: {str(e).strip()[:300]}") from e
+
+    def tensor(d):
+        scale, zp = d["quantization"]
+        return {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
+                "quantization": {"scale": float(scale), "zero_point": int(zp)} if scale else None}
+
+    return {"inputs": [tensor(d) for d in it.get_input_details()],
+            "outputs": [tensor(d) for d in it.get_output_details()],
+            "signatures": sorted(it.get_signature_list()),
+            "metadata_entries": names,
+            "standard_metadata": "TFLITE_METADATA" in names}
