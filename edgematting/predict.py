@@ -24,6 +24,30 @@ photo). Default black.
 `load_predictor` and `predict_alphas` are shared with `edgematting.evaluation`: any object
 with ``.run(x) -> alpha`` (an `edgematting.runners.base.Runner`) or a plain callable
 mapping a normalized float NHWC batch to (N, H, W, 1) works in place of a model directory.
+
+Memory budget. Everything at the photo's size runs a strip of rows at a time
+(`imageops_fast.STRIP_PIXELS`, 1 MP): the alpha upsampled (`imageops_fast.AlphaRows`,
+bilinear or guided), the refinement's photo-size steps and the foreground colours
+(`refine.apply_rows`), the composite and cut-out (`render_strips`), the decode
+(`data.io.upright_rgb`); each strip is bit for bit those rows of the whole-frame functions,
+and no photo-size float array is made. What is at the photo's size is uint8: the photo (3
+bytes a pixel; while it is decoded, PIL's copy too, 4 bytes) and the output image, PNG-
+encoded straight into its file (4 bytes a pixel for rgba, 3 composite, 1 alpha). The
+refinement's solve, trimap and the dense foreground levels work on reduced copies (at most
+``--refine-max-side`` px long); the foreground's full-resolution level works on sub-strips
+of at most `refine.SPARSE_PIXELS` partial pixels. Batches hold at most `BATCH_PIXELS`
+beyond one photo. So the peak resident memory is about
+
+    baseline + 7 bytes x pixels (7 MB per megapixel) + 0.3 GiB
+
+with baseline = Python, TensorFlow and the model (0.62 GiB for a Keras Fast-SCNN; 0.75 GiB
+once pymatting is loaded for ``--refine trimap``): a 108 MP photo peaks at 1.37 GiB (no
+foreground estimation), 1.49 GiB (the CLI's defaults: guided filter, foreground
+estimation) and 1.63 GiB (``--refine trimap``); it was 3.36 / 4.20 / 5.01 GiB, and over 14
+GiB with an unsure model's alpha (every pixel partial), now 1.50 GiB. Measure: ``python -m
+edgematting.bench.memory`` (figures in docs/reference.md, "Large photos").
+Not bounded by strips: ``--background blur`` keeps the box blur's float64 running sums over
+``2 r + 1`` rows (``r = min(h, w) / 40``: about 3.6 bytes a pixel more).
 """
 from __future__ import annotations
 
@@ -225,6 +249,31 @@ def render(output: str, rgb: np.ndarray, alpha: np.ndarray, background=None, for
     return imageops_fast.composite(rgb, alpha, background, as_image=True, foreground=foreground)
 
 
+def render_strips(output: str, rgb: np.ndarray, alpha_rows, background=None, foreground=None,
+                  strip_pixels: int | None = None):
+    """`render` of the whole photo, made a strip of rows at a time: the same PIL image, bit
+    for bit (every output pixel is a function of its own pixel's alpha, photo, foreground
+    and background values; the background's rows come from
+    `imageops_fast.background_rows`, the blur's from its streaming `BoxBlurRows`).
+
+    alpha_rows: the alpha at the photo's size as rows (``rows(y0, y1)``: an
+    `imageops_fast.AlphaRows`, `refine.RefinedAlpha`...; `imageops_fast.ArrayRows` of a
+    whole one); foreground: None or rows of colours (`refine.Foreground`). Memory: the
+    output image (uint8) and one strip of float rows.
+    """
+    from PIL import Image
+
+    h, w = np.asarray(rgb).shape[:2]
+    im = Image.new({"rgba": "RGBA", "alpha": "L", "composite": "RGB"}[output], (w, h))
+    bg_rows = imageops_fast.background_rows(background, rgb) if output == "composite" else None
+    for y0, y1 in imageops_fast.strips(h, imageops_fast.strip_height(w, strip_pixels)):
+        a = alpha_rows.rows(y0, y1)
+        fg = None if foreground is None else foreground.rows(y0, y1)
+        bg = None if bg_rows is None else bg_rows(y0, y1)
+        im.paste(render(output, rgb[y0:y1], a, bg, foreground=fg), (0, y0))
+    return im
+
+
 def predict_images(
     model_dir,
     images: Sequence[str | os.PathLike],
@@ -301,35 +350,80 @@ def predict_images(
 
     written: list[Path] = []
     shown: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    def read(p: Path):
+        try:
+            return read_image(p)
+        except DataError as e:
+            why = e.bad_files[0][1] if e.bad_files else str(e)
+            if not skip_bad:
+                raise InputError(f"Cannot read image {p}: {why}. Remove it, or pass --skip-bad to skip "
+                                 "unreadable photos.") from e
+            skip(p, why)
+            return None
+
     with progress_bar(progress and len(paths) > 4, len(paths), "predict") as advance:
-        for start in range(0, len(paths), batch_size):
-            chunk, photos = [], []
-            for p in paths[start : start + batch_size]:
-                try:
-                    photos.append(read_image(p))
-                    chunk.append(p)
-                except DataError as e:
-                    why = e.bad_files[0][1] if e.bad_files else str(e)
-                    if not skip_bad:
-                        raise InputError(f"Cannot read image {p}: {why}. Remove it, or pass --skip-bad to skip "
-                                         "unreadable photos.") from e
-                    skip(p, why)
-                    advance()
-            alphas = predict_alphas(model, spec, photos, guided)
-            for p, rgb, a in zip(chunk, photos, alphas):
+        for chunk, photos in _batches(paths, batch_size, read, advance):
+            lowres = model.run(model.inputs(photos))  # the model once per batch (`predict_alphas`)
+            for i, p in enumerate(chunk):
+                rgb, photos[i] = photos[i], None  # each photo is let go once it is written
                 target = out / names[p]
+                alpha = imageops_fast.AlphaRows(lowres[i], rgb, guided)  # = upsample_alpha, a strip at a time
                 fg = None
                 if refine is not None:
-                    a, fg = refine_mod.apply(rgb, a, refine, output,
-                                             target.with_name(target.name[: -len(SUFFIX[output] + ".png")]))
-                write_pil_png(target, render(output, rgb, a, bg, foreground=fg))
+                    alpha, fg = refine_mod.apply_rows(rgb, alpha, refine, output,
+                                                      target.with_name(target.name[: -len(SUFFIX[output] + ".png")]))
+                write_pil_png(target, render_strips(output, rgb, alpha, bg, foreground=fg))
                 written.append(target)
                 if grid is not None and len(shown) < GRID_ROWS:
-                    shown.append((p.name, rgb, a))
+                    shown.append((p.name, *_grid_copy(rgb, alpha)))
+                del rgb, alpha, fg
                 advance()
     if grid is not None:
         write_grid(shown, grid)
     return written
+
+
+#: a batch of photos in memory holds at most `batch_size` photos and, beyond one photo,
+#: this many pixels (uint8 RGB: 3 bytes each)
+BATCH_PIXELS = 1 << 24
+#: --grid keeps a copy of each photo shown and its alpha; above this many pixels, a
+#: subsampled one (every k-th row and column: the grid shows a few hundred pixels anyway)
+GRID_PIXELS = 1 << 22
+
+
+def _batches(paths, batch_size: int, read, advance):
+    """(paths, photos) batches of readable photos: at most `batch_size` photos and
+    `BATCH_PIXELS` pixels (a photo larger than that alone). Unreadable ones (``read`` gives
+    None) are skipped (and counted by `advance`)."""
+    chunk, photos, pixels = [], [], 0
+    for p in paths:
+        rgb = read(p)
+        if rgb is None:
+            advance()
+            continue
+        n = rgb.shape[0] * rgb.shape[1]
+        if photos and pixels + n > BATCH_PIXELS:
+            yield chunk, photos
+            chunk, photos, pixels = [], [], 0
+        chunk.append(p)
+        photos.append(rgb)
+        pixels += n
+        del rgb
+        if len(photos) >= batch_size:
+            yield chunk, photos
+            chunk, photos, pixels = [], [], 0
+    if photos:
+        yield chunk, photos
+
+
+def _grid_copy(rgb: np.ndarray, alpha_rows) -> tuple[np.ndarray, np.ndarray]:
+    """The photo and its alpha (rows: ``rows_at``) for --grid, subsampled above `GRID_PIXELS`."""
+    h, w = rgb.shape[:2]
+    k = max(1, int(np.ceil(np.sqrt(h * w / GRID_PIXELS))))
+    ys = np.arange(0, h, k)
+    a = np.concatenate([alpha_rows.rows_at(ys[i:i + 256])[:, ::k] for i in range(0, len(ys), 256)])
+    return np.ascontiguousarray(rgb[::k, ::k]), np.ascontiguousarray(a, np.float32)
 
 
 def _checkerboard(h: int, w: int, cell: int = 8) -> np.ndarray:

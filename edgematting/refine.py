@@ -19,6 +19,11 @@ Two steps that sit after the model, at the photo's own resolution:
    minutes-long first compilation. Opaque pixels (alpha that writes as 255) keep the
    photo's pixels exactly.
 
+Memory: only the reduced copies (at most ``max_side`` long) are whole; what is at the
+photo's size (the alpha read, the trimap and solved alpha enlarged, the colours) is made a
+strip of rows at a time (`RefinedAlpha`, `Foreground`, `apply_rows` for predict), bit for
+bit the whole-frame result: nothing changes but the memory (see the strip section below).
+
 pymatting (and numba) is the optional ``refine`` extra (``pip install
 'edgematting[refine]'``); it is imported only inside `refine_alpha`, so ``import
 edgematting`` stays light and a missing extra is a `DependencyError` (exit 7).
@@ -168,19 +173,193 @@ def photo_trimap(alpha, cfg: RefineConfig) -> np.ndarray:
     `make_trimap` at the solve resolution and enlarged nearest-neighbour."""
     a = np.asarray(alpha, np.float32)
     a = a[..., 0] if a.ndim == 3 else a
-    return _trimaps(a, solve_size(a.shape, cfg.max_side), cfg.band)[1]
+    from .imageops_fast import ArrayRows
+
+    t = RefinedAlpha(ArrayRows(a), None, cfg, solve=False, clip=False)
+    return t.trimap_rows(0, a.shape[0])
 
 
-def _trimaps(a: np.ndarray, small: tuple[int, int], band: float):
-    """(trimap at the solve size, the same at the photo's size)."""
+# -- the photo-size steps a strip at a time ----------------------------------------------
+# The solve runs on a reduced copy; what is at the photo's size (the alpha in, the trimap
+# enlarged, the solved alpha enlarged, the foreground colours) is made a strip of rows at a
+# time, so no photo-size float array is needed. Every step is the full-frame one, bit for
+# bit: PIL's resizes run as its own two passes (a horizontal pass is row by row, so it is
+# run a strip at a time; the vertical pass of a reduction runs on the narrow intermediate;
+# the vertical pass of an enlargement is PIL's own coefficients, computed here), the
+# nearest-neighbour enlargement is PIL's own row and column mapping, and the foreground's
+# full-resolution Jacobi sweeps reach `n` rows in `n` iterations, so a strip computed with
+# that many rows of halo on each side is exact.
+
+#: partial pixels per sub-strip of the full-resolution foreground level (each costs a few
+#: hundred bytes while it is computed): a strip of an unsure model's alpha (every pixel
+#: partial) is cut into thinner ones
+SPARSE_PIXELS = 1 << 19
+
+
+def _box_reduce(rows, h: int, w: int, small: tuple[int, int], strip: int) -> np.ndarray:
+    """PIL's BOX resize of the h x w image given by ``rows(y0, y1)`` (float32 HxW, mode F,
+    or uint8 HxWx3, RGB) to `small`, bit for bit: its horizontal pass a strip at a time,
+    then its vertical pass on the narrow intermediate, as `ImagingResampleInner` runs them."""
     from PIL import Image
 
-    h, w = a.shape
-    if small == (h, w):
-        tri = make_trimap(a, band)
-        return tri, tri
-    tri = make_trimap(_resize(a, small[0], small[1], Image.BOX), band)
-    return tri, _resize(tri, h, w, Image.NEAREST)
+    from .imageops_fast import strips
+
+    hs, ws = small
+    parts = []
+    for y0, y1 in strips(h, strip):
+        x = rows(y0, y1)
+        im = Image.fromarray(np.ascontiguousarray(x, np.float32), "F") if x.ndim == 2 else \
+            Image.fromarray(np.ascontiguousarray(x, np.uint8))
+        parts.append(np.asarray(im.resize((ws, y1 - y0), Image.BOX)))
+    mid = np.concatenate(parts)
+    im = Image.fromarray(mid, "F") if mid.ndim == 2 else Image.fromarray(mid)
+    return np.asarray(im.resize((ws, hs), Image.BOX))
+
+
+def _nearest_map(n_in: int, n_out: int) -> np.ndarray:
+    """The source index of each of `n_out` positions in PIL's NEAREST resize from `n_in`
+    (its mapping along one axis does not depend on the other)."""
+    from PIL import Image
+
+    idx = Image.fromarray(np.arange(n_in, dtype=np.int32).reshape(n_in, 1), "I")
+    return np.asarray(idx.resize((1, n_out), Image.NEAREST), np.int64)[:, 0]
+
+
+def _pil_bilinear_coeffs(in_size: int, out_size: int):
+    """(bounds (out, 2), weights (out, ksize)) of PIL's BILINEAR resample along one axis,
+    as its `precompute_coeffs` computes them (double precision, same order)."""
+    scale = float(in_size) / out_size
+    filterscale = max(scale, 1.0)
+    support = 1.0 * filterscale
+    ksize = int(math.ceil(support)) * 2 + 1
+    bounds = np.zeros((out_size, 2), np.int64)
+    kk = np.zeros((out_size, ksize), np.float64)
+    ss = 1.0 / filterscale
+    for xx in range(out_size):
+        center = 0.0 + (xx + 0.5) * scale
+        xmin = max(int(center - support + 0.5), 0)
+        xmax = min(int(center + support + 0.5), in_size) - xmin
+        ww = 0.0
+        k = []
+        for x in range(xmax):
+            t = ((x + xmin) - center + 0.5) * ss
+            t = -t if t < 0.0 else t
+            wgt = 1.0 - t if t < 1.0 else 0.0
+            k.append(wgt)
+            ww += wgt
+        for x in range(xmax):
+            kk[xx, x] = k[x] / ww if ww != 0.0 else k[x]
+        bounds[xx] = xmin, xmax
+    return bounds, kk
+
+
+class RefinedAlpha:
+    """`refine_alpha`'s alpha (and trimap) at the photo's size, a few rows at a time.
+
+    source: the model's alpha at the photo's size as rows (`imageops_fast.AlphaRows`, or
+    `imageops_fast.ArrayRows` of a whole one); photo: HxWx3 uint8. The trimap, crop and
+    solve are made here (on the reduced copy); `rows` / `rows_at` give the refined alpha,
+    `trimap_rows` the photo-size trimap. ``solve=False``: the trimap only (`photo_trimap`;
+    ``clip=False`` makes it from the alpha as given, as `photo_trimap` does).
+    """
+
+    def __init__(self, source, photo, cfg: RefineConfig, solve: bool = True, clip: bool = True,
+                 strip_pixels: int | None = None):
+        from .imageops_fast import strip_height
+
+        self.source, self.cfg, self.clip = source, cfg, clip
+        h, w = self.shape = tuple(source.shape)
+        self.strip = strip_height(w, strip_pixels)
+        self.small = small = solve_size((h, w), cfg.max_side)
+        self.same = small == (h, w)
+        if self.same:
+            self.tri_s = make_trimap(self._alpha(0, h), cfg.band)
+            self._ymap = self._xmap = None
+            hit = self.tri_s
+        else:
+            from PIL import Image  # noqa: F401
+
+            a_s = _box_reduce(self._alpha, h, w, small, self.strip)
+            self.tri_s = make_trimap(a_s, cfg.band)
+            self._ymap, self._xmap = _nearest_map(small[0], h), _nearest_map(small[1], w)
+            hit = self.tri_s[np.ix_(np.unique(self._ymap), np.unique(self._xmap))]  # what the enlargement shows
+        self._solved = self._mid = None
+        unknown = hit == TRIMAP_UNKNOWN
+        if not (solve and unknown.any() and not unknown.all()):
+            return
+        photo = np.asarray(photo)[..., :3]
+        if photo.shape[:2] != (h, w):
+            raise ValueError(f"alpha {(h, w)} and photo {photo.shape[:2]} differ in size")
+        tri_s = self.tri_s
+        img_s = photo if self.same else _box_reduce(lambda y0, y1: photo[y0:y1], h, w, small, self.strip)
+        ys, xs = np.nonzero(tri_s == TRIMAP_UNKNOWN)
+        y0, y1 = max(int(ys.min()) - CROP_MARGIN, 0), min(int(ys.max()) + CROP_MARGIN + 1, small[0])
+        x0, x1 = max(int(xs.min()) - CROP_MARGIN, 0), min(int(xs.max()) + CROP_MARGIN + 1, small[1])
+        crop_tri = tri_s[y0:y1, x0:x1]
+        crop_alpha = None
+        if (crop_tri != TRIMAP_UNKNOWN).any():  # something known to solve from
+            crop_alpha = _solve(cfg.method, img_s[y0:y1, x0:x1].astype(np.float64) / 255.0,
+                                crop_tri.astype(np.float64) / 255.0)
+        if crop_alpha is None:
+            return
+        solved = np.zeros(small, np.float32)
+        solved[y0:y1, x0:x1] = crop_alpha
+        if self.same:
+            self._solved = solved
+            return
+        from PIL import Image
+
+        # PIL's bilinear enlargement (mode F): its horizontal pass (every reduced row to the
+        # photo's width), then its vertical pass row by row (`_solved_rows`)
+        self._mid = np.asarray(Image.fromarray(solved, "F").resize((w, small[0]), Image.BILINEAR))
+        self._vb, self._vk = _pil_bilinear_coeffs(small[0], h)
+
+    def _alpha(self, y0: int, y1: int) -> np.ndarray:
+        a = np.asarray(self.source.rows(y0, y1), np.float32)
+        return np.clip(a, 0.0, 1.0) if self.clip else a
+
+    def trimap_rows(self, y0: int, y1: int) -> np.ndarray:
+        """uint8 rows of the photo-size trimap (`photo_trimap`)."""
+        return self._trimap_at(np.arange(y0, y1))
+
+    def _trimap_at(self, idx) -> np.ndarray:
+        if self.same:
+            return self.tri_s[idx]
+        return self.tri_s[self._ymap[idx]][:, self._xmap]
+
+    def _solved_rows(self, idx) -> np.ndarray:
+        if self.same:
+            return self._solved[idx]
+        bounds, kk = self._vb[idx], self._vk[idx]
+        acc = np.zeros((len(idx), self._mid.shape[1]), np.float64)
+        for t in range(kk.shape[1]):  # ss += pixel * k[y], y < ymax, in PIL's order
+            use = np.flatnonzero(t < bounds[:, 1])
+            if use.size == 0:
+                break
+            src = self._mid[bounds[use, 0] + t].astype(np.float64) * kk[use, t][:, None]
+            if use.size == len(idx):
+                acc += src
+            else:
+                acc[use] += src
+        return acc.astype(np.float32)
+
+    def _refine(self, a: np.ndarray, idx) -> np.ndarray:
+        if self._solved is None and self._mid is None:
+            return a
+        unknown = self._trimap_at(idx) == TRIMAP_UNKNOWN
+        if unknown.any():
+            a = np.array(a)  # never write into the source's rows
+            a[unknown] = np.clip(self._solved_rows(idx)[unknown], 0.0, 1.0)
+        return a
+
+    def rows(self, y0: int, y1: int) -> np.ndarray:
+        """float32 rows y0..y1 of the refined alpha."""
+        return self._refine(self._alpha(y0, y1), np.arange(y0, y1))
+
+    def rows_at(self, idx) -> np.ndarray:
+        idx = np.asarray(idx, np.intp)
+        a = np.asarray(self.source.rows_at(idx), np.float32)
+        return self._refine(np.clip(a, 0.0, 1.0) if self.clip else a, idx)
 
 
 # -- alpha refinement --------------------------------------------------------------------
@@ -228,40 +407,26 @@ def refine_alpha(rgb, alpha, cfg: RefineConfig | None = None, return_trimap: boo
     `CROP_MARGIN`, solved with ``cfg.method``, and the solved alpha is enlarged
     (bilinear) back into the unknown pixels. With ``return_trimap``: ``(alpha, trimap)``,
     the trimap at photo size as `photo_trimap` makes it. DependencyError without pymatting.
+    The photo-size steps run a strip at a time (`RefinedAlpha`): beyond the result, memory
+    is the reduced copies and one strip.
     """
+    from .imageops_fast import ArrayRows, strips
+
     cfg = cfg if cfg is not None else RefineConfig(refine=RefineMode.TRIMAP)
     photo = np.asarray(rgb)[..., :3]
     a = np.asarray(alpha, np.float32)
     a = a[..., 0] if a.ndim == 3 else a
     if a.shape != photo.shape[:2]:
         raise ValueError(f"alpha {a.shape} and photo {photo.shape[:2]} differ in size")
-    a = np.clip(a, 0.0, 1.0)
+    r = RefinedAlpha(ArrayRows(a), photo, cfg)
     h, w = a.shape
-    small = solve_size(a.shape, cfg.max_side)
-    tri_s, tri_full = _trimaps(a, small, cfg.band)
-    unknown_full = tri_full == TRIMAP_UNKNOWN
-    out = a.copy()
-    if unknown_full.any() and not unknown_full.all():
-        from PIL import Image
-
-        img_s = photo if small == (h, w) else _resize(photo, small[0], small[1], Image.BOX)
-        ys, xs = np.nonzero(tri_s == TRIMAP_UNKNOWN)
-        y0, y1 = max(int(ys.min()) - CROP_MARGIN, 0), min(int(ys.max()) + CROP_MARGIN + 1, small[0])
-        x0, x1 = max(int(xs.min()) - CROP_MARGIN, 0), min(int(xs.max()) + CROP_MARGIN + 1, small[1])
-        crop_tri = tri_s[y0:y1, x0:x1]
-        crop_alpha = None
-        if (crop_tri != TRIMAP_UNKNOWN).any():  # something known to solve from
-            crop_alpha = _solve(cfg.method, img_s[y0:y1, x0:x1].astype(np.float64) / 255.0,
-                                crop_tri.astype(np.float64) / 255.0)
-        if crop_alpha is not None:
-            solved = np.zeros(small, np.float32)
-            solved[y0:y1, x0:x1] = crop_alpha
-            if small != (h, w):
-                # only the crop's rows/columns matter; enlarging the whole plane keeps the
-                # mapping identical to a plain resize
-                solved = _resize(solved, h, w, Image.BILINEAR)
-            out[unknown_full] = np.clip(solved[unknown_full], 0.0, 1.0)
-    return (out, tri_full) if return_trimap else out
+    out = np.empty((h, w), np.float32)
+    tri = np.empty((h, w), np.uint8) if return_trimap else None
+    for y0, y1 in strips(h, r.strip):
+        out[y0:y1] = r.rows(y0, y1)
+        if return_trimap:
+            tri[y0:y1] = r.trimap_rows(y0, y1)
+    return (out, tri) if return_trimap else out
 
 
 # -- foreground colours ------------------------------------------------------------------
@@ -277,6 +442,26 @@ def _nearest(src: np.ndarray, h: int, w: int) -> np.ndarray:
     return src[np.ix_(ys, xs)]
 
 
+def _alpha_at(alpha, ys, xs) -> np.ndarray:
+    """``alpha[np.ix_(ys, xs)]`` of an HxW array or of rows (``rows_at``), a band of rows at a time."""
+    if isinstance(alpha, np.ndarray):
+        return alpha[np.ix_(ys, xs)]
+    from .imageops_fast import strip_height
+
+    n = strip_height(alpha.shape[1])
+    return np.concatenate([np.asarray(alpha.rows_at(ys[i:i + n]))[:, xs] for i in range(0, len(ys), n)]) \
+        if len(ys) else np.zeros((0, len(xs)), np.float32)
+
+
+def _nearest_alpha(alpha, h: int, w: int) -> np.ndarray:
+    """`_nearest` of an HxW array or of rows (``rows_at``)."""
+    if tuple(alpha.shape[:2]) == (h, w):
+        return alpha if isinstance(alpha, np.ndarray) else _alpha_at(alpha, np.arange(h), np.arange(w))
+    ys = np.minimum(np.arange(h) * alpha.shape[0] // h, alpha.shape[0] - 1)
+    xs = np.minimum(np.arange(w) * alpha.shape[1] // w, alpha.shape[1] - 1)
+    return _alpha_at(alpha, ys, xs)
+
+
 def _shifts(x: np.ndarray):
     """The 4 neighbours of every pixel (up, down, left, right), edges clamped."""
     p = np.pad(x, [(1, 1), (1, 1)] + [(0, 0)] * (x.ndim - 2), mode="edge")
@@ -287,13 +472,25 @@ def _to01(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
 
 
+def _levels_left(shape, max_dense) -> int:
+    """The third value `_ml_levels` returns for an alpha of this shape: how many levels are
+    above `max_dense` (0: every level dense)."""
+    h0, w0 = int(shape[0]), int(shape[1])
+    n_levels = max(1, int(math.ceil(math.log2(max(w0, h0, 2)))))
+    for level in range(n_levels + 1):
+        if max_dense is not None and max(int(round(h0 ** (level / n_levels))),
+                                         int(round(w0 ** (level / n_levels)))) > max_dense:
+            return n_levels + 1 - level
+    return 0
+
+
 def _ml_levels(image, alpha, regularization, n_small, n_big, small_size, gradient_weight, max_dense):
     """The dense levels of the multilevel estimation: (F, B) at the last level whose long
     side is at most `max_dense` (every level when None), and how many levels remain."""
     h0, w0 = alpha.shape
     depth = image.shape[2]
     step = max(1, int(math.sqrt(h0 * w0 / 2**20)))  # the start colours from <= ~1 MP samples
-    a_s, i_s = alpha[::step, ::step], _to01(image[::step, ::step])
+    a_s, i_s = _alpha_at(alpha, np.arange(0, h0, step), np.arange(0, w0, step)), _to01(image[::step, ::step])
     fg_sel, bg_sel = a_s > 0.9, a_s < 0.1
     F = (i_s[fg_sel].sum(0) / (fg_sel.sum() + 1e-5)).astype(np.float32).reshape(1, 1, depth)
     B = (i_s[bg_sel].sum(0) / (bg_sel.sum() + 1e-5)).astype(np.float32).reshape(1, 1, depth)
@@ -305,7 +502,7 @@ def _ml_levels(image, alpha, regularization, n_small, n_big, small_size, gradien
         if max_dense is not None and max(h, w) > max_dense:
             return F, B, n_levels + 1 - level
         img = _to01(_nearest(image, h, w))
-        a = _nearest(alpha, h, w)
+        a = _nearest_alpha(alpha, h, w)
         F, B = _nearest(F, h, w), _nearest(B, h, w)
         n_iter = n_small if (w <= small_size and h <= small_size) else n_big
         if n_iter == 0:
@@ -330,53 +527,75 @@ def _ml_levels(image, alpha, regularization, n_small, n_big, small_size, gradien
     return F, B, 0
 
 
-def _ml_sparse_top(image, alpha, F_lo, B_lo, n_iter, regularization, gradient_weight):
+def _ml_sparse_top(image, alpha, F_lo, B_lo, n_iter, regularization, gradient_weight, y_offset: int = 0,
+                   full_h: int | None = None):
     """The full-resolution level, updating only the visibly partial pixels.
 
     Returns (ys, xs, F, B): their coordinates and colours. A neighbour that is not partial
     takes F = the photo where alpha writes as 255 and B = the photo where it writes as 0
     (what the full update converges to there), and otherwise the coarse level's value
     (nearest), as the dense scheme starts each level.
+
+    `image` and `alpha` may be a band of rows of the photo, starting at row `y_offset` of a
+    photo `full_h` rows high: each iteration reads only the 4 neighbours' previous values,
+    so rows at least `n_iter` rows inside a band's cut edges get the whole photo's values.
     """
     h, w = alpha.shape
+    full_h = h if full_h is None else int(full_h)
     hl, wl = F_lo.shape[:2]
     ys, xs = np.nonzero((alpha > _CLEAR) & (alpha < _OPAQUE))
     if ys.size == 0:
         return ys, xs, np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
+    n = ys.size
     idx = ys * w + xs
-    nb_y = [np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1), ys, ys]
-    nb_x = [xs, xs, np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)]
     ai = alpha[ys, xs]
     reg, gw = np.float32(regularization), np.float32(gradient_weight)
     one_minus = np.float32(1.0) - ai
-    da, pos, fixed_f, fixed_b = [], [], [], []
-    for ny, nx in zip(nb_y, nb_x):
+    # per neighbour: its weight, and where its value is read from: row q of F (a partial
+    # neighbour) or, past F's n rows, its fixed value (photo or coarse level), stored once
+    da, where, fixed_f, fixed_b = [], [], [], []
+    n_fixed = n
+    for k in range(4):
+        ny = (np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1), ys, ys)[k]
+        nx = (xs, xs, np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1))[k]
         an = alpha[ny, nx]
         da.append((reg + gw * np.abs(ai - an))[:, None])
-        k = np.searchsorted(idx, ny * w + nx)
-        k = np.minimum(k, idx.size - 1)
-        is_partial = idx[k] == ny * w + nx
-        pos.append(np.where(is_partial, k, -1))
-        coarse = (np.minimum(ny * hl // h, hl - 1), np.minimum(nx * wl // w, wl - 1))
+        flat = ny * w + nx
+        q = np.minimum(np.searchsorted(idx, flat), n - 1)
+        out = np.flatnonzero(idx[q] != flat)  # not partial: a fixed value
+        del flat
+        q = q.astype(np.int32 if n + 4 * n < 2**31 else np.int64)
+        q[out] = n_fixed + np.arange(out.size)
+        n_fixed += out.size
+        where.append(q)
+        ny, nx, an = ny[out], nx[out], an[out]
+        coarse = (np.minimum((ny + y_offset) * hl // full_h, hl - 1), np.minimum(nx * wl // w, wl - 1))
         photo = _to01(image[ny, nx])
         fixed_f.append(np.where((an >= _OPAQUE)[:, None], photo, F_lo[coarse]))
         fixed_b.append(np.where((an <= _CLEAR)[:, None], photo, B_lo[coarse]))
+    del idx
     dsum = da[0] + da[1] + da[2] + da[3]
     a00 = ai[:, None] * ai[:, None] + dsum
     a11 = one_minus[:, None] * one_minus[:, None] + dsum
     a01 = (ai * one_minus)[:, None]
+    del dsum
     inv_det = np.float32(1.0) / (a00 * a11 - a01 * a01)
     b00, b01, b11 = inv_det * a11, -inv_det * a01, inv_det * a00
+    del a00, a11, a01, inv_det
     im = _to01(image[ys, xs])
     fa, ba = ai[:, None] * im, one_minus[:, None] * im
-    hl_idx = (np.minimum(ys * hl // h, hl - 1), np.minimum(xs * wl // w, wl - 1))
+    del im
+    hl_idx = (np.minimum((ys + y_offset) * hl // full_h, hl - 1), np.minimum(xs * wl // w, wl - 1))
     F, B = F_lo[hl_idx].astype(np.float32), B_lo[hl_idx].astype(np.float32)
+    Fx = np.concatenate([F] + fixed_f)  # rows n.. hold the fixed values, never overwritten
+    Bx = np.concatenate([B] + fixed_b)
+    del fixed_f, fixed_b
     for _ in range(n_iter):
+        Fx[:n], Bx[:n] = F, B
         sf, sb = fa.copy(), ba.copy()
-        for d, p, ff, fb in zip(da, pos, fixed_f, fixed_b):
-            inside = (p >= 0)[:, None]
-            sf += d * np.where(inside, F[p], ff)
-            sb += d * np.where(inside, B[p], fb)
+        for d, q in zip(da, where):  # the neighbour's value, as np.where(partial, F[p], fixed)
+            sf += d * Fx[q]
+            sb += d * Bx[q]
         F = np.clip(b00 * sf + b01 * sb, 0.0, 1.0)
         B = np.clip(b01 * sf + b11 * sb, 0.0, 1.0)
     return ys, xs, F, B
@@ -409,8 +628,11 @@ def estimate_foreground(rgb, alpha, cfg: RefineConfig | None = None) -> np.ndarr
 
     Bounded cost: the levels run dense up to a long side of ``cfg.max_side``; a larger
     photo then gets one full-resolution level over its partial pixels only (a few percent
-    of a 12 MP portrait), with 2 iterations per level skipped.
+    of a 12 MP portrait), with 2 iterations per level skipped, a strip of rows at a time
+    (`Foreground`).
     """
+    from .imageops_fast import ArrayRows, strips
+
     cfg = cfg if cfg is not None else RefineConfig()
     photo = np.asarray(rgb, np.uint8)[..., :3]
     if not cfg.foreground:
@@ -419,20 +641,97 @@ def estimate_foreground(rgb, alpha, cfg: RefineConfig | None = None) -> np.ndarr
     a = a[..., 0] if a.ndim == 3 else a
     if a.shape != photo.shape[:2]:
         raise ValueError(f"alpha {a.shape} and photo {photo.shape[:2]} differ in size")
-    from .imageops import round_to_uint8
-
-    partial = (a > _CLEAR) & (a < _OPAQUE)
-    out = photo.copy()
-    if not partial.any():
-        return out
-    n_big = 2
-    F, B, left = _ml_levels(photo, a, 1e-5, 10, n_big, 32, 1.0, cfg.max_side)
-    if left == 0:
-        out[partial] = round_to_uint8(F[partial] * np.float32(255.0))
-    else:
-        ys, xs, Fp, _ = _ml_sparse_top(photo, a, F, B, n_big * left, 1e-5, 1.0)
-        out[ys, xs] = round_to_uint8(Fp * np.float32(255.0))
+    fg = Foreground(ArrayRows(a), photo, cfg)
+    out = np.empty_like(photo)
+    for y0, y1 in strips(a.shape[0], fg.strip):
+        out[y0:y1] = fg.rows(y0, y1)
     return out
+
+
+class Foreground:
+    """`estimate_foreground`'s colours a strip of rows at a time.
+
+    source: the alpha at the photo's size as rows (``rows(y0, y1)``, ``rows_at(idx)``,
+    ``shape``: `imageops_fast.AlphaRows`, `RefinedAlpha`...); photo: HxWx3 uint8. The dense
+    levels (long side at most ``cfg.max_side``) are made once, when a first strip has a
+    partial pixel, from rows sampled out of `source`; the full-resolution level then runs
+    on each strip with ``n_iter`` rows of halo on both sides (exact: see `_ml_sparse_top`),
+    in sub-strips of at most `SPARSE_PIXELS` partial pixels.
+    """
+
+    N_BIG = 2
+
+    def __init__(self, source, photo, cfg: RefineConfig | None = None, strip_pixels: int | None = None):
+        from .imageops_fast import RowCache, strip_height
+
+        self.cfg = cfg if cfg is not None else RefineConfig()
+        self.photo = np.asarray(photo, np.uint8)[..., :3]
+        self.shape = tuple(source.shape)
+        if self.photo.shape[:2] != self.shape:
+            raise ValueError(f"alpha {self.shape} and photo {self.photo.shape[:2]} differ in size")
+        self.source = source if isinstance(source, RowCache) else RowCache(source)
+        self.strip = strip_height(self.shape[1], strip_pixels)
+        self._levels = None
+
+    def _alpha(self, y0: int, y1: int) -> np.ndarray:
+        return np.clip(np.asarray(self.source.rows(y0, y1), np.float32), 0.0, 1.0)
+
+    def levels(self):
+        """(F, B, levels left) of the dense levels (`_ml_levels`), made once."""
+        if self._levels is None:
+            src = _Clipped(self.source)
+            self._levels = _ml_levels(self.photo, src, 1e-5, 10, self.N_BIG, 32, 1.0, self.cfg.max_side)
+        return self._levels
+
+    def rows(self, y0: int, y1: int) -> np.ndarray:
+        """uint8 (y1 - y0, W, 3): the colours of rows y0..y1 (the photo's where not partial)."""
+        from .imageops import round_to_uint8
+
+        out = self.photo[y0:y1].copy()
+        if not self.cfg.foreground:
+            return out
+        h = self.shape[0]
+        left = _levels_left(self.shape, self.cfg.max_side)
+        n_iter = self.N_BIG * left
+        pad = n_iter + 1 if left else 0  # rows of halo: exact rows (see `_ml_sparse_top`)
+        a_win_y0 = max(0, y0 - pad)
+        a_win = self._alpha(a_win_y0, min(h, y1 + pad))
+        a = a_win[y0 - a_win_y0:y1 - a_win_y0]
+        partial = (a > _CLEAR) & (a < _OPAQUE)
+        if not partial.any():
+            return out
+        F, B, left = self.levels()
+        if left == 0:  # every level dense: F is at the photo's size
+            out[partial] = round_to_uint8(F[y0:y1][partial] * np.float32(255.0))
+            return out
+        per_row = np.count_nonzero((a_win > _CLEAR) & (a_win < _OPAQUE), axis=1)
+        s0 = y0
+        while s0 < y1:  # sub-strips of at most SPARSE_PIXELS partial pixels (halo included)
+            s1 = s0 + 1
+            w0, w1 = max(0, s0 - pad), min(h, s1 + pad)
+            count = int(per_row[w0 - a_win_y0:w1 - a_win_y0].sum())
+            while s1 < y1:
+                n1 = min(h, s1 + 1 + pad)
+                more = int(per_row[w1 - a_win_y0:n1 - a_win_y0].sum())
+                if count + more > SPARSE_PIXELS:
+                    break
+                s1, w1, count = s1 + 1, n1, count + more
+            ys, xs, Fp, _ = _ml_sparse_top(self.photo[w0:w1], a_win[w0 - a_win_y0:w1 - a_win_y0], F, B, n_iter,
+                                           1e-5, 1.0, y_offset=w0, full_h=h)
+            keep = (ys + w0 >= s0) & (ys + w0 < s1)
+            out[ys[keep] + w0 - y0, xs[keep]] = round_to_uint8(Fp[keep] * np.float32(255.0))
+            s0 = s1
+        return out
+
+
+class _Clipped:
+    """Rows of a source clipped to [0, 1] (as `estimate_foreground` clips its alpha)."""
+
+    def __init__(self, source):
+        self.source, self.shape = source, source.shape
+
+    def rows_at(self, idx) -> np.ndarray:
+        return np.clip(np.asarray(self.source.rows_at(idx), np.float32), 0.0, 1.0)
 
 
 # -- command line ------------------------------------------------------------------------
@@ -539,3 +838,40 @@ def apply(rgb, alpha, cfg: RefineConfig, output: str = "rgba", stem_path=None):
         write_png(p.with_name(p.name + "_trimap.png"), trimap)
     fg = estimate_foreground(rgb, alpha, cfg) if output in ("rgba", "composite") else np.asarray(rgb)
     return alpha, fg
+
+
+def apply_rows(rgb, alpha_rows, cfg: RefineConfig, output: str = "rgba", stem_path=None):
+    """`apply` a strip at a time: ``(alpha rows, foreground rows or None)``.
+
+    alpha_rows: the model's alpha at the photo's size as rows (`imageops_fast.AlphaRows`).
+    Returns the refined alpha as rows (`RefinedAlpha`; `alpha_rows` itself without
+    refinement) and, for rgba and composite with ``cfg.foreground``, a `Foreground` whose
+    ``rows(y0, y1)`` are the colours `estimate_foreground` gives (None: the photo's own).
+    The trimap (``cfg.save_trimap``) is written here, built a strip at a time. Bit for bit
+    what `apply` computes on the whole frame.
+    """
+    from .imageops_fast import RowCache, strips
+
+    photo = np.asarray(rgb)[..., :3]
+    src, trimap = alpha_rows, None
+    if cfg.enabled:
+        src = trimap = RefinedAlpha(alpha_rows, photo, cfg)
+    elif cfg.save_trimap:
+        trimap = RefinedAlpha(alpha_rows, photo, cfg, solve=False, clip=False)
+    if cfg.save_trimap and stem_path is not None:
+        from pathlib import Path
+
+        from PIL import Image
+
+        from .data.io import write_pil_png
+
+        h, w = trimap.shape
+        im = Image.new("L", (w, h))
+        for y0, y1 in strips(h, trimap.strip):
+            im.paste(Image.fromarray(np.ascontiguousarray(trimap.trimap_rows(y0, y1)), "L"), (0, y0))
+        p = Path(stem_path)
+        write_pil_png(p.with_name(p.name + "_trimap.png"), im)
+        del im
+    src = RowCache(src)
+    fg = Foreground(src, photo, cfg) if output in ("rgba", "composite") and cfg.foreground else None
+    return src, fg

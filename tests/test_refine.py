@@ -302,3 +302,163 @@ def test_benchmark_600x800_and_12mp():
         parts.append(f"{w}x{h}: refine {t1 - t0:.2f} s + foreground {t2 - t1:.2f} s")
         assert t2 - t0 < 120
     print("\nbenchmark refine (closed-form, band 0.02, max side 1024): " + "; ".join(parts))
+
+
+# -- the strip path: bit for bit the whole-frame definitions -------------------------------
+def _whole_frame_refine_alpha(rgb, alpha, cfg):
+    """`refine_alpha` as it was written on the whole frame (before the strips): the
+    reference the strip path must reproduce bit for bit."""
+    photo = np.asarray(rgb)[..., :3]
+    a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
+    h, w = a.shape
+    small = R.solve_size(a.shape, cfg.max_side)
+    if small == (h, w):
+        tri_s = tri_full = R.make_trimap(a, cfg.band)
+    else:
+        tri_s = R.make_trimap(R._resize(a, small[0], small[1], Image.BOX), cfg.band)
+        tri_full = R._resize(tri_s, h, w, Image.NEAREST)
+    unknown_full = tri_full == R.TRIMAP_UNKNOWN
+    out = a.copy()
+    if unknown_full.any() and not unknown_full.all():
+        img_s = photo if small == (h, w) else R._resize(photo, small[0], small[1], Image.BOX)
+        ys, xs = np.nonzero(tri_s == R.TRIMAP_UNKNOWN)
+        y0, y1 = max(int(ys.min()) - R.CROP_MARGIN, 0), min(int(ys.max()) + R.CROP_MARGIN + 1, small[0])
+        x0, x1 = max(int(xs.min()) - R.CROP_MARGIN, 0), min(int(xs.max()) + R.CROP_MARGIN + 1, small[1])
+        crop_tri = tri_s[y0:y1, x0:x1]
+        crop_alpha = None
+        if (crop_tri != R.TRIMAP_UNKNOWN).any():
+            crop_alpha = R._solve(cfg.method, img_s[y0:y1, x0:x1].astype(np.float64) / 255.0,
+                                  crop_tri.astype(np.float64) / 255.0)
+        if crop_alpha is not None:
+            solved = np.zeros(small, np.float32)
+            solved[y0:y1, x0:x1] = crop_alpha
+            if small != (h, w):
+                solved = R._resize(solved, h, w, Image.BILINEAR)
+            out[unknown_full] = np.clip(solved[unknown_full], 0.0, 1.0)
+    return out, tri_full
+
+
+def _whole_frame_foreground(rgb, alpha, cfg):
+    """`estimate_foreground` as it was written on the whole frame (before the strips)."""
+    photo = np.asarray(rgb, np.uint8)[..., :3]
+    a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
+    partial = (a > R._CLEAR) & (a < R._OPAQUE)
+    out = photo.copy()
+    if not partial.any():
+        return out
+    F, B, left = R._ml_levels(photo, a, 1e-5, 10, 2, 32, 1.0, cfg.max_side)
+    if left == 0:
+        out[partial] = imageops.round_to_uint8(F[partial] * np.float32(255.0))
+    else:
+        ys, xs, Fp = _whole_frame_sparse_top(photo, a, F, B, 2 * left)
+        out[ys, xs] = imageops.round_to_uint8(Fp * np.float32(255.0))
+    return out
+
+
+def _whole_frame_sparse_top(image, alpha, F_lo, B_lo, n_iter, regularization=1e-5, gradient_weight=1.0):
+    """`_ml_sparse_top` as it was written on the whole frame (before the strips)."""
+    h, w = alpha.shape
+    hl, wl = F_lo.shape[:2]
+    ys, xs = np.nonzero((alpha > R._CLEAR) & (alpha < R._OPAQUE))
+    idx = ys * w + xs
+    nb_y = [np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1), ys, ys]
+    nb_x = [xs, xs, np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)]
+    ai = alpha[ys, xs]
+    reg, gw = np.float32(regularization), np.float32(gradient_weight)
+    one_minus = np.float32(1.0) - ai
+    da, pos, fixed_f, fixed_b = [], [], [], []
+    for ny, nx in zip(nb_y, nb_x):
+        an = alpha[ny, nx]
+        da.append((reg + gw * np.abs(ai - an))[:, None])
+        k = np.minimum(np.searchsorted(idx, ny * w + nx), idx.size - 1)
+        pos.append(np.where(idx[k] == ny * w + nx, k, -1))
+        coarse = (np.minimum(ny * hl // h, hl - 1), np.minimum(nx * wl // w, wl - 1))
+        photo = R._to01(image[ny, nx])
+        fixed_f.append(np.where((an >= R._OPAQUE)[:, None], photo, F_lo[coarse]))
+        fixed_b.append(np.where((an <= R._CLEAR)[:, None], photo, B_lo[coarse]))
+    dsum = da[0] + da[1] + da[2] + da[3]
+    a00 = ai[:, None] * ai[:, None] + dsum
+    a11 = one_minus[:, None] * one_minus[:, None] + dsum
+    a01 = (ai * one_minus)[:, None]
+    inv_det = np.float32(1.0) / (a00 * a11 - a01 * a01)
+    b00, b01, b11 = inv_det * a11, -inv_det * a01, inv_det * a00
+    im = R._to01(image[ys, xs])
+    fa, ba = ai[:, None] * im, one_minus[:, None] * im
+    hl_idx = (np.minimum(ys * hl // h, hl - 1), np.minimum(xs * wl // w, wl - 1))
+    F, B = F_lo[hl_idx].astype(np.float32), B_lo[hl_idx].astype(np.float32)
+    for _ in range(n_iter):
+        sf, sb = fa.copy(), ba.copy()
+        for d, p, ff, fb in zip(da, pos, fixed_f, fixed_b):
+            inside = (p >= 0)[:, None]
+            sf += d * np.where(inside, F[p], ff)
+            sb += d * np.where(inside, B[p], fb)
+        F = np.clip(b00 * sf + b01 * sb, 0.0, 1.0)
+        B = np.clip(b01 * sf + b11 * sb, 0.0, 1.0)
+    return ys, xs, F
+
+
+@pytest.mark.parametrize("strip_rows,sparse", [(None, None), (1, 1), (3, 40)])
+@pytest.mark.parametrize("max_side", [1024, 40, 32])
+def test_strips_are_the_whole_frame_bit_for_bit(monkeypatch, max_side, strip_rows, sparse):
+    """refine_alpha, photo_trimap and estimate_foreground run a strip of rows at a time
+    (tiny strips and sub-strips here: many of them); they equal the whole-frame definitions."""
+    from edgematting import imageops_fast
+    from edgematting.data.synthetic import SyntheticPortraits
+
+    s = SyntheticPortraits(size=(96, 72), seed=3).sample(0)
+    rgb, gt = s["image"], s["alpha"]
+    if strip_rows:
+        monkeypatch.setattr(imageops_fast, "STRIP_PIXELS", strip_rows * 72)
+    if sparse:
+        monkeypatch.setattr(R, "SPARSE_PIXELS", sparse)
+    coarse = _coarse(gt)
+    unsure = np.full(gt.shape, 0.5, np.float32) + np.linspace(0, 0.01, gt.size, dtype=np.float32).reshape(gt.shape)
+    cfg = R.RefineConfig(refine="trimap", band=0.04, max_side=max_side)
+    if importlib_util_find("pymatting"):
+        a1, t1 = _whole_frame_refine_alpha(rgb, coarse, cfg)
+        a2, t2 = R.refine_alpha(rgb, coarse, cfg, return_trimap=True)
+        assert np.array_equal(a1, a2) and np.array_equal(t1, t2)
+        alphas = (a1, gt, coarse, unsure)
+    else:
+        alphas = (gt, coarse, unsure)
+    np.testing.assert_array_equal(R.photo_trimap(coarse, cfg), _whole_frame_refine_alpha_trimap(coarse, cfg))
+    for a in alphas:
+        np.testing.assert_array_equal(R.estimate_foreground(rgb, a, cfg), _whole_frame_foreground(rgb, a, cfg))
+
+
+def _whole_frame_refine_alpha_trimap(alpha, cfg):
+    a = np.asarray(alpha, np.float32)
+    h, w = a.shape
+    small = R.solve_size(a.shape, cfg.max_side)
+    if small == (h, w):
+        return R.make_trimap(a, cfg.band)
+    return R._resize(R.make_trimap(R._resize(a, small[0], small[1], Image.BOX), cfg.band), h, w, Image.NEAREST)
+
+
+def importlib_util_find(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def test_pil_resizes_are_reproduced_a_strip_at_a_time():
+    """The pieces the strips rest on: PIL's BOX reduction as its two passes (the horizontal
+    one a strip at a time), its NEAREST mapping, its bilinear enlargement's vertical pass."""
+    rng = np.random.default_rng(0)
+    for hs, ws, h, w in ((5, 7, 13, 19), (32, 24, 100, 75), (40, 30, 41, 31), (3, 3, 1000, 999)):
+        tri = (rng.integers(0, 3, (hs, ws)) * 127).astype(np.uint8)
+        assert np.array_equal(tri[R._nearest_map(hs, h)][:, R._nearest_map(ws, w)], R._resize(tri, h, w, Image.NEAREST))
+        solved = rng.random((hs, ws), dtype=np.float32) * 1.2 - 0.1
+        mid = np.asarray(Image.fromarray(solved, "F").resize((w, hs), Image.BILINEAR))
+        r = R.RefinedAlpha.__new__(R.RefinedAlpha)
+        r.same, r._mid = False, mid
+        r._vb, r._vk = R._pil_bilinear_coeffs(hs, h)
+        assert np.array_equal(r._solved_rows(np.arange(h)), R._resize(solved, h, w, Image.BILINEAR))
+    for h, w in ((100, 75), (333, 250), (37, 23)):
+        a = rng.random((h, w), dtype=np.float32)
+        photo = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        for small in ((40, 30), (16, 12)):
+            assert np.array_equal(R._box_reduce(lambda y0, y1: a[y0:y1], h, w, small, 7),
+                                  R._resize(a, small[0], small[1], Image.BOX))
+            assert np.array_equal(R._box_reduce(lambda y0, y1: photo[y0:y1], h, w, small, 5),
+                                  R._resize(photo, small[0], small[1], Image.BOX))

@@ -105,3 +105,26 @@ def test_convert_writes_the_apps_postprocess(tiny_fast_scnn_dir, tmp_path):
     want = imageops.guided_upsample(np.asarray(raw)[0, :, :, 0], rgb, 2, 1e-4)
     np.testing.assert_array_equal(model.predict_photo(rgb, model.contract["guided_filter"]), want)
     np.testing.assert_array_equal(np.asarray(_end_to_end(model, rgb)), imageops.composite(rgb, want, (0, 0, 0)))
+
+
+@pytest.mark.parametrize("hw,photo_hw", [((16, 16), (37, 23)), ((64, 48), (100, 70)), ((8, 8), (8, 8)),
+                                         ((20, 30), (5, 7)), ((4, 1), (9, 1))])
+def test_alpha_rows_are_the_whole_upsampling_bit_for_bit(hw, photo_hw):
+    """The strip path's alpha (`imageops_fast.AlphaRows`): any rows, bilinear or guided,
+    equal the same rows of the definitions on the whole frame."""
+    from edgematting import imageops_fast as fast
+
+    rng = np.random.default_rng(sum(hw) + sum(photo_hw))
+    a = rng.random(hw, dtype=np.float32) * 1.4 - 0.2
+    photo = rng.integers(0, 256, (*photo_hw, 3), dtype=np.uint8)
+    H = photo_hw[0]
+    for guided, want in ((None, imageops.alpha_to_photo(a, photo_hw)),
+                         (imageops.GuidedFilter(2, 1e-3), imageops.guided_upsample(a, photo, 2, 1e-3))):
+        rows = fast.AlphaRows(a, photo, guided)
+        for n in (1, 2, 5):
+            got = np.concatenate([rows.rows(y0, y1) for y0, y1 in fast.strips(H, n)])
+            assert got.dtype == np.float32 and np.array_equal(got, want)
+        idx = rng.permutation(H)[: max(1, H // 3)]
+        assert np.array_equal(rows.rows_at(idx), want[idx])
+    assert np.array_equal(fast.guided_upsample(a, photo, 2, 1e-3), imageops.guided_upsample(a, photo, 2, 1e-3))
+    assert np.array_equal(fast.alpha_to_photo(a, photo_hw), imageops.alpha_to_photo(a, photo_hw))

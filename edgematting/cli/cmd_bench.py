@@ -36,13 +36,25 @@ def register(sub):
     p.add_argument("--no-int8-debug", action="store_true", help="skip the per-layer int8 error report")
     p.add_argument("--no-convert", action="store_true", help="benchmark only what the export folder holds")
     p.add_argument("--out", default=None, help="output folder (default: MODEL_DIR/bench)")
+    p.add_argument("--memory", action="store_true",
+                   help="instead: peak memory and seconds per megapixel of `predict` with this model on 12, 27 "
+                   "and 108 MP photos it makes, each in a fresh process, with and without --refine trimap "
+                   "(python -m edgematting.bench.memory, which also runs without a model)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    from ..bench.run import BenchConfig, run_bench
     from ..errors import InputError
+
+    if args.memory:
+        from ..bench.memory import run as run_memory
+        from ..predict import check_model_path
+
+        check_model_path(args.model)
+        run_memory(args.model)
+        return 0
+    from ..bench.run import BenchConfig, run_bench
 
     try:
         threads = [int(t) for t in args.threads]

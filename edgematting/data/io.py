@@ -5,7 +5,6 @@ used, so the caller can list all bad files at once; nothing here needs TensorFlo
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -137,10 +136,48 @@ def read_image(path: str | os.PathLike, exif: bool = True, note_grayscale: bool 
     orientation = exif_orientation(im) if exif else 1
     if im.mode in GRAYSCALE_MODES and note_grayscale:
         _note(f"{path} is a grayscale image; it is used as RGB (the grey value in all three channels).")
-    if im.mode != "RGB":
-        im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA", "LA") else im.convert("RGB")
-    im = upright(im, orientation)
-    return np.asarray(im, dtype=np.uint8).copy()
+    return upright_rgb(im, orientation)
+
+
+#: pixels per strip when a decoded image is copied into numpy (`upright_rgb`)
+STRIP_PIXELS = 1 << 22
+#: transposes that swap height and width, and which stored columns / rows give the upright
+#: image's rows y0..y1 (stored size w x h)
+_BY_COLUMNS = {Image.Transpose.TRANSPOSE: False, Image.Transpose.ROTATE_270: False,
+               Image.Transpose.TRANSVERSE: True, Image.Transpose.ROTATE_90: True}
+_BY_ROWS_REVERSED = (Image.Transpose.ROTATE_180, Image.Transpose.FLIP_TOP_BOTTOM)
+
+
+def _stored_box(t, y0: int, y1: int, w: int, h: int) -> tuple[int, int, int, int]:
+    """The box of the stored image that transpose `t` turns into the upright rows y0..y1."""
+    if t in _BY_COLUMNS:
+        return (w - y1, 0, w - y0, h) if _BY_COLUMNS[t] else (y0, 0, y1, h)
+    if t in _BY_ROWS_REVERSED:
+        return (0, h - y1, w, h - y0)
+    return (0, y0, w, y1)
+
+
+def upright_rgb(im: Image.Image, orientation: int = 1, strip_pixels: int | None = None) -> np.ndarray:
+    """A decoded image as HxWx3 uint8 RGB, turned upright for its EXIF `orientation`:
+    ``np.asarray(upright(im.convert("RGB"), orientation))`` (palette and grey+alpha images
+    through RGBA), made a strip at a time: the colour conversion is per pixel and a strip
+    of the upright image is a transposed strip of rows or columns of the stored one, so
+    beyond the decoded image only the result and one strip are in memory (a 108 MP JPEG:
+    432 MB decoded by PIL + 324 MB result, instead of three more full copies)."""
+    t = _PIL_UPRIGHT.get(int(orientation))
+    w, h = im.size
+    uw, uh = (h, w) if t in _BY_COLUMNS else (w, h)
+    out = np.empty((uh, uw, 3), np.uint8)
+    rows = max(1, int(strip_pixels or STRIP_PIXELS) // max(1, uw))
+    for y0 in range(0, uh, rows):
+        y1 = min(uh, y0 + rows)
+        piece = im.crop(_stored_box(t, y0, y1, w, h))
+        if piece.mode != "RGB":
+            piece = piece.convert("RGBA").convert("RGB") if piece.mode in ("P", "PA", "LA") else piece.convert("RGB")
+        if t is not None:
+            piece = piece.transpose(t)
+        out[y0:y1] = np.asarray(piece, dtype=np.uint8)
+    return out
 
 
 def read_alpha(path: str | os.PathLike, exif: bool = False) -> np.ndarray:
@@ -156,7 +193,7 @@ def read_alpha(path: str | os.PathLike, exif: bool = False) -> np.ndarray:
     im = _open_loaded(path)
     mode = im.mode
     if mode in ("RGBA", "LA", "PA"):
-        a = np.asarray(im.getchannel("A"), dtype=np.float32) / 255.0
+        a = _div255(np.asarray(im.getchannel("A"), dtype=np.float32))
     elif mode == "P" and "transparency" in im.info:
         a = np.asarray(im.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
     elif mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -177,13 +214,21 @@ def read_alpha(path: str | os.PathLike, exif: bool = False) -> np.ndarray:
             im = im.convert("RGB").getchannel("R")
         raw = np.asarray(im, dtype=np.uint8)
         a = raw.astype(np.float32)
-        a = a if raw.max(initial=0) <= 1 else a / 255.0
-    a = np.clip(a, 0.0, 1.0).astype(np.float32)
+        a = a if raw.max(initial=0) <= 1 else _div255(a)
+        del raw
+    # in place where `a` is ours: no second full-size copy (a 108 MP matte is 432 MB)
+    a = a.astype(np.float32, copy=False)
+    a = np.clip(a, 0.0, 1.0, out=a) if a.flags.writeable and a.flags.owndata else np.clip(a, 0.0, 1.0)
     if exif:
         from ..imageops import apply_exif_orientation
 
         a = apply_exif_orientation(a, exif_orientation(im))
     return a
+
+
+def _div255(a: np.ndarray) -> np.ndarray:
+    """``a / 255.0`` of a float32 array made here, in place (the same float32 division)."""
+    return np.divide(a, np.float32(255.0), out=a)
 
 
 def has_alpha_channel(path: str | os.PathLike) -> bool:
@@ -229,10 +274,9 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
 
 def write_pil_png(path: str | os.PathLike, im: Image.Image) -> None:
     """Write a PIL image as a PNG, atomically (the fast photo pipeline keeps its outputs
-    as PIL images: no copy back to numpy)."""
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=1)
-    atomic.write_bytes(path, buf.getvalue())
+    as PIL images: no copy back to numpy). The encoder writes straight into the temporary
+    file (the same bytes as through memory, without holding the compressed file twice)."""
+    atomic.write_with(path, lambda tmp: im.save(tmp, format="PNG", compress_level=1))
 
 
 def list_images(dir: str | os.PathLike) -> list[Path]:

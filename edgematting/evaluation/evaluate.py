@@ -37,6 +37,11 @@ METRIC_DOC = {
 }
 
 
+#: a batch of samples in memory holds at most `batch_size` of them and, beyond one sample,
+#: this many pixels (photo and ground truth: 7 bytes each)
+BATCH_PIXELS = 1 << 24
+
+
 def _nan_to_none(v):
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
@@ -87,7 +92,6 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
                       teacher=None, guided=None, refine=None) -> dict[str, Any]:
     from ..data.folder import load_sample
     from ..console import progress_bar
-    from ..predict import predict_alphas
 
     if batch_size < 1:
         raise InputError(f"batch size must be >= 1, got {batch_size}.")
@@ -96,46 +100,82 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
+    from ..imageops_fast import AlphaRows, strip_height, strips
+
+    def batches(advance):
+        """(photos, gts, names) of at most `batch_size` samples and `BATCH_PIXELS` pixels
+        (beyond one sample), so that large photos are held one or a few at a time."""
+        photos, gts, names, pixels = [], [], [], 0
+        for s in samples:
+            item = load(s, advance)
+            if item is None:
+                continue
+            n = item[0].shape[0] * item[0].shape[1]
+            if photos and pixels + n > BATCH_PIXELS:
+                yield photos, gts, names
+                photos, gts, names, pixels = [], [], [], 0
+            for lst, v in zip((photos, gts, names), item):
+                lst.append(v)
+            pixels += n
+            del item
+            if len(photos) >= batch_size:
+                yield photos, gts, names
+                photos, gts, names, pixels = [], [], [], 0
+        if photos:
+            yield photos, gts, names
+
+    def load(s, advance):
+        try:
+            if s.alpha is None and not s.alpha_from_rgba:  # a photo only (teacher agreement)
+                from ..data.io import read_image
+
+                return read_image(s.image, note_grayscale=False), None, str(s.image)
+            d = load_sample(s)
+            rgb = np.asarray(d["image"])
+            gt = None if d.get("alpha") is None else np.asarray(d["alpha"], np.float32)
+            del d
+            if gt is not None and gt.ndim == 3:
+                gt = gt[..., 0]
+            if gt is None or gt.shape != rgb.shape[:2]:
+                why = "no ground-truth matte" if gt is None else f"matte {gt.shape} != image {rgb.shape[:2]}"
+                raise DataError(f"Cannot evaluate {s.image}: {why}.", bad_files=[(str(s.image), why)])
+        except DataError as e:
+            if not skip_bad:
+                raise
+            skipped.append({"image": str(s.image), "why": str(e).splitlines()[0]})
+            advance()
+            return None
+        return rgb, gt, str(s.image)
+
     with progress_bar(progress and len(samples) > 4, len(samples), "evaluate") as advance:
-        for start in range(0, len(samples), batch_size):
-            photos, gts, names = [], [], []
-            for s in samples[start : start + batch_size]:
-                try:
-                    if s.alpha is None and not s.alpha_from_rgba:  # a photo only (teacher agreement)
-                        from ..data.io import read_image
-
-                        photos.append(read_image(s.image, note_grayscale=False))
-                        gts.append(None)
-                        names.append(str(s.image))
-                        continue
-                    d = load_sample(s)
-                    rgb = np.asarray(d["image"])
-                    gt = None if d.get("alpha") is None else np.asarray(d["alpha"], np.float32)
-                    if gt is not None and gt.ndim == 3:
-                        gt = gt[..., 0]
-                    if gt is None or gt.shape != rgb.shape[:2]:
-                        why = "no ground-truth matte" if gt is None else f"matte {gt.shape} != image {rgb.shape[:2]}"
-                        raise DataError(f"Cannot evaluate {s.image}: {why}.", bad_files=[(str(s.image), why)])
-                except DataError as e:
-                    if not skip_bad:
-                        raise
-                    skipped.append({"image": str(s.image), "why": str(e).splitlines()[0]})
-                    advance()
-                    continue
-                photos.append(rgb)
-                gts.append(gt)
-                names.append(str(s.image))
-            for name, rgb, gt, pred in zip(names, photos, gts, predict_alphas(fn, spec, photos, guided)):
+        for photos, gts, names in batches(advance):
+            lowres = fn.run(fn.inputs(photos))  # the model once per batch, as `predict_alphas`
+            for i, name in enumerate(names):
+                rgb, gt = photos[i], gts[i]
+                photos[i] = gts[i] = None  # each sample is let go once it is scored
+                # the alpha at the photo's size (`upsample_alpha`), refined (`refine_alpha`), made
+                # a strip at a time into one array
+                alpha = AlphaRows(lowres[i], rgb, guided)
                 if refine is not None and refine.enabled:
-                    from ..refine import refine_alpha
+                    from ..refine import RefinedAlpha
 
-                    pred = refine_alpha(rgb, pred, refine)
+                    alpha = RefinedAlpha(alpha, rgb, refine)
+                pred = np.empty(alpha.shape, np.float32)
+                for y0, y1 in strips(alpha.shape[0], strip_height(alpha.shape[1])):
+                    pred[y0:y1] = alpha.rows(y0, y1)
+                del alpha
+                height, width = rgb.shape[:2]
+                if teacher is None:
+                    rgb = None  # the metrics need the alphas only
                 m = {} if gt is None else evaluate_alpha(pred, gt, threshold=spec.threshold)
+                del gt
                 if teacher is not None:
                     ta = teacher.predict_photo(rgb)
                     m["teacher_iou"] = float(iou(pred, ta, spec.threshold))
                     m["teacher_boundary_f"] = float(boundary_f(pred, ta, spec.threshold))
-                rows.append({"image": name, "height": int(rgb.shape[0]), "width": int(rgb.shape[1]), **m})
+                    del ta
+                rows.append({"image": name, "height": int(height), "width": int(width), **m})
+                del rgb, pred
                 advance()
     if not rows:
         raise DataError(f"No usable image/alpha pairs in {data}: every sample was skipped.")

@@ -44,6 +44,18 @@ evaluation code (``compute_sad_loss.m`` etc.), with alpha in [0, 1] (the DIM cod
   go to the first in row-major order (MATLAB's ``bwconncomp`` scans column-major; this can
   only matter for exact ties). An empty intersection gives an empty omega.
 
+Memory: the whole-image metrics never make a float64 copy of an alpha. A float32 alpha is
+used as it is; values are converted to float64 a strip of rows at a time, and the
+gradient filters, the boundary distances and the unknown band run a strip at a time with
+the halo of rows each needs (the filter's half width, the tolerance, the band width), so
+they give the same values as on the whole image; only the order in which float64 sums
+add up differs (last-digit differences). The connectivity's components are labelled a
+strip at a time and joined across the strips' boundaries (`_largest_in_strips`). What
+stays at the image's size: the two alphas as given, the unknown band (bool) and the
+connectivity's levels (int8): 2 bytes a pixel beyond the alphas, plus windows of a few
+million pixels (at 108 MP, `evaluate_alpha` adds about 0.35 GiB to the two float32 alphas'
+0.80 GiB).
+
 Region: ``mask=None`` is the whole image. ``evaluate_alpha`` also reports each matting
 metric over :func:`unknown_band` (keys ending ``_unknown``), the automatically derived
 stand-in for a trimap's unknown region. Over an empty region the sums (sad, grad, conn)
@@ -95,9 +107,33 @@ HIGHER_IS_BETTER = frozenset({"iou", "boundary_f"})
 _CROSS = ndimage.generate_binary_structure(2, 1)  # 4-connectivity
 
 
+#: pixels per strip of the whole-image metrics (each strip's float64 work is a few times this)
+STRIP_PIXELS = 1 << 20
+
+
+def _strips(shape, halo: int = 0, strip_pixels: int | None = None):
+    """(y0, y1, w0, w1): strips of rows y0..y1 covering an image of `shape`, each with its
+    window w0..w1 (the strip plus `halo` rows either side, cut at the image's edges)."""
+    h, w = int(shape[0]), int(shape[1])
+    rows = max(1, int(strip_pixels or STRIP_PIXELS) // max(1, w), 2 * int(halo))
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        yield y0, y1, max(0, y0 - int(halo)), min(h, y1 + int(halo))
+
+
+def _f64(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _float(x) -> np.ndarray:
+    """float32 and float64 arrays as they are (no copy), anything else as float64."""
+    a = np.asarray(x)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+
 def _pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(pred, dtype=np.float64)
-    g = np.asarray(gt, dtype=np.float64)
+    p = _float(pred)
+    g = _float(gt)
     if p.ndim == 3 and p.shape[-1] == 1:
         p = p[..., 0]
     if g.ndim == 3 and g.shape[-1] == 1:
@@ -129,20 +165,52 @@ def _mean(err: np.ndarray, region) -> float:
     return float(vals.mean()) if vals.size else math.nan
 
 
+def _strip_sums(err_rows, shape, regions) -> list[tuple[float, int]]:
+    """(sum, count) of ``err_rows(y0, y1)`` (float64 rows) over each region (None: every
+    pixel), a strip of rows at a time."""
+    out = [[0.0, 0] for _ in regions]
+    for y0, y1, _, _ in _strips(shape):
+        err = err_rows(y0, y1)
+        for acc, r in zip(out, regions):
+            if r is None:
+                acc[0] += float(err.sum())
+                acc[1] += err.size
+            else:
+                m = r[y0:y1]
+                acc[0] += float(err[m].sum())
+                acc[1] += int(np.count_nonzero(m))
+    return [(a, n) for a, n in out]
+
+
+def _mean_of(total: tuple[float, int]) -> float:
+    return total[0] / total[1] if total[1] else math.nan
+
+
 # -- segmentation ------------------------------------------------------------------------
 def iou(pred, gt, threshold: float = 0.5) -> float:
     """Foreground IoU of ``pred >= threshold`` and ``gt >= threshold``; both empty -> 1.0."""
     p, g = _pair(pred, gt)
-    pm, gm = p >= threshold, g >= threshold
-    union = np.count_nonzero(pm | gm)
+    t = np.float64(threshold)  # compared in float64 whatever the alphas' dtype
+    inter = union = 0
+    for y0, y1, _, _ in _strips(p.shape):
+        pm, gm = p[y0:y1] >= t, g[y0:y1] >= t
+        union += np.count_nonzero(pm | gm)
+        inter += np.count_nonzero(pm & gm)
     if union == 0:
         return 1.0
-    return np.count_nonzero(pm & gm) / union
+    return inter / union
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:
     """Foreground pixels with a 4-neighbour in the background (the image edge is not)."""
     return mask & ~ndimage.binary_erosion(mask, _CROSS, border_value=1)
+
+
+def _boundary_rows(a: np.ndarray, threshold: float, y0: int, y1: int) -> np.ndarray:
+    """Rows y0..y1 of ``_boundary(a >= threshold)`` (compared in float64), from those rows
+    and one more on each side (the erosion is 3x3): the same as on the whole image."""
+    w0, w1 = max(0, y0 - 1), min(a.shape[0], y1 + 1)
+    return _boundary(a[w0:w1] >= np.float64(threshold))[y0 - w0:y1 - w0]
 
 
 def default_tolerance(shape) -> int:
@@ -156,8 +224,8 @@ def boundary_precision_recall(pred, gt, threshold: float = 0.5, tolerance_px=Non
     tol = default_tolerance(p.shape) if tolerance_px is None else float(tolerance_px)
     if tol < 0:
         raise ValueError(f"tolerance_px must be >= 0, got {tolerance_px}")
-    pb, gb = _boundary(p >= threshold), _boundary(g >= threshold)
-    n_p, n_g = int(pb.sum()), int(gb.sum())
+    n_p = sum(int(np.count_nonzero(_boundary_rows(p, threshold, y0, y1))) for y0, y1, _, _ in _strips(p.shape))
+    n_g = sum(int(np.count_nonzero(_boundary_rows(g, threshold, y0, y1))) for y0, y1, _, _ in _strips(g.shape))
     if n_p == 0 and n_g == 0:
         return 1.0, 1.0, 1.0
     if n_p == 0:
@@ -165,12 +233,30 @@ def boundary_precision_recall(pred, gt, threshold: float = 0.5, tolerance_px=Non
     if n_g == 0:
         return 0.0, 1.0, 0.0
     # distance from every pixel to the nearest boundary pixel of the other mask
-    dist_to_g = ndimage.distance_transform_edt(~gb)
-    dist_to_p = ndimage.distance_transform_edt(~pb)
-    precision = float(np.count_nonzero(dist_to_g[pb] <= tol)) / n_p
-    recall = float(np.count_nonzero(dist_to_p[gb] <= tol)) / n_g
+    precision = float(_within(p, g, threshold, tol)) / n_p
+    recall = float(_within(g, p, threshold, tol)) / n_g
     f = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
     return precision, recall, f
+
+
+def _within(a: np.ndarray, b: np.ndarray, threshold: float, tol: float) -> int:
+    """How many boundary pixels of ``a >= threshold`` lie within Euclidean distance `tol`
+    of a boundary pixel of ``b >= threshold``: the distance transform a strip at a time,
+    each with ``floor(tol) + 1`` rows of halo (a pixel of b's boundary outside that reach is
+    farther than `tol`, so each strip's answer is the whole image's); the boundaries are
+    made for each strip and window (`_boundary_rows`), never for the whole image."""
+    halo = int(math.floor(tol)) + 1
+    hits = 0
+    for y0, y1, w0, w1 in _strips(a.shape, halo):
+        sa = _boundary_rows(a, threshold, y0, y1)
+        if not sa.any():
+            continue
+        wb = _boundary_rows(b, threshold, w0, w1)
+        if not wb.any():
+            continue  # nothing of b's boundary within reach
+        d = ndimage.distance_transform_edt(~wb)[y0 - w0:y1 - w0]
+        hits += int(np.count_nonzero(d[sa] <= tol))
+    return hits
 
 
 def boundary_f(pred, gt, threshold: float = 0.5, tolerance_px=None) -> float:
@@ -179,22 +265,30 @@ def boundary_f(pred, gt, threshold: float = 0.5, tolerance_px=None) -> float:
 
 
 # -- matting -----------------------------------------------------------------------------
+def _abs_rows(p, g):
+    return lambda y0, y1: np.abs(_f64(p[y0:y1]) - _f64(g[y0:y1]))
+
+
+def _sq_rows(p, g):
+    return lambda y0, y1: (_f64(p[y0:y1]) - _f64(g[y0:y1])) ** 2
+
+
 def sad(pred, gt, mask=None) -> float:
     """Sum of absolute differences / 1000 (DIM)."""
     p, g = _pair(pred, gt)
-    return _sum(np.abs(p - g), _region(mask, p.shape)) / 1000.0
+    return _strip_sums(_abs_rows(p, g), p.shape, [_region(mask, p.shape)])[0][0] / 1000.0
 
 
 def mse(pred, gt, mask=None) -> float:
     """Mean squared error over the region (NaN for an empty region)."""
     p, g = _pair(pred, gt)
-    return _mean((p - g) ** 2, _region(mask, p.shape))
+    return _mean_of(_strip_sums(_sq_rows(p, g), p.shape, [_region(mask, p.shape)])[0])
 
 
 def mad(pred, gt, mask=None) -> float:
     """Mean absolute difference over the region (NaN for an empty region)."""
     p, g = _pair(pred, gt)
-    return _mean(np.abs(p - g), _region(mask, p.shape))
+    return _mean_of(_strip_sums(_abs_rows(p, g), p.shape, [_region(mask, p.shape)])[0])
 
 
 def gauss_gradient_kernel(sigma: float = 1.4) -> np.ndarray:
@@ -216,11 +310,30 @@ def gradient_magnitude(alpha, sigma: float = 1.4) -> np.ndarray:
     return np.sqrt(gx**2 + gy**2)
 
 
+def _grad_rows(p, g, sigma: float = 1.4):
+    """``(|grad p| - |grad g|)^2`` for rows y0..y1: the filters on the rows plus the kernel's
+    half width of halo (the same values as on the whole image: `gradient_magnitude`)."""
+    hx = gauss_gradient_kernel(sigma)
+    half = hx.shape[0] // 2
+
+    def rows(y0, y1):
+        w0, w1 = max(0, y0 - half), min(p.shape[0], y1 + half)
+        out = None
+        for a in (p, g):
+            x = _f64(a[w0:w1])
+            gx = ndimage.convolve(x, hx, mode="nearest")
+            gy = ndimage.convolve(x, hx.T, mode="nearest")
+            m = np.sqrt(gx**2 + gy**2)[y0 - w0:y1 - w0]
+            out = m if out is None else (out - m) ** 2
+        return out
+
+    return rows
+
+
 def grad(pred, gt, mask=None, sigma: float = 1.4) -> float:
     """Gradient error (DIM): ``sum (|grad p| - |grad g|)^2 / 1000`` over the region."""
     p, g = _pair(pred, gt)
-    err = (gradient_magnitude(p, sigma) - gradient_magnitude(g, sigma)) ** 2
-    return _sum(err, _region(mask, p.shape)) / 1000.0
+    return _strip_sums(_grad_rows(p, g, sigma), p.shape, [_region(mask, p.shape)])[0][0] / 1000.0
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -229,6 +342,50 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
         return np.zeros_like(mask, dtype=bool)
     sizes = np.bincount(labels.ravel())[1:]
     return labels == (int(np.argmax(sizes)) + 1)
+
+
+def _largest_in_strips(mask, shape):
+    """``(y0, y1, omega rows)`` of `_largest_component` of the mask given by ``mask(y0, y1)``,
+    strip by strip, without labelling the whole image: each strip is labelled on its own
+    (4-connectivity, labels in raster order), the strips' components are joined where they
+    touch across a strip boundary (a graph of local labels, `connected_components`), their
+    sizes summed, and the largest kept, ties going to the one met first in row-major order
+    (the smallest label of its first strip), as `_largest_component`. The strips are
+    labelled again to give omega."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    bands = list(_strips(shape))
+    offsets, sizes, edges = [], [], []
+    total, prev = 0, None  # prev: the global labels of the previous strip's last row
+    for y0, y1, _, _ in bands:
+        labels, k = ndimage.label(mask(y0, y1), structure=_CROSS)
+        offsets.append(total)
+        counts = np.bincount(labels.ravel(), minlength=k + 1)[1:]
+        sizes.append(counts)
+        first = np.where(labels[0] > 0, labels[0] + total, 0)
+        if prev is not None:
+            touch = (prev > 0) & (first > 0)
+            edges.append(np.stack([prev[touch], first[touch]]))
+        prev = np.where(labels[-1] > 0, labels[-1] + total, 0)
+        total += k
+        del labels
+    if total == 0:
+        for y0, y1, _, _ in bands:
+            yield y0, y1, np.zeros((y1 - y0, shape[1]), bool)
+        return
+    # nodes 1..total are the strips' labels (0 unused); components of the join graph
+    e = np.concatenate(edges, axis=1) if edges else np.zeros((2, 0), np.int64)
+    graph = coo_matrix((np.ones(e.shape[1], np.int8), (e[0], e[1])), shape=(total + 1, total + 1))
+    _, comp = connected_components(graph, directed=False)
+    size = np.bincount(comp[1:], weights=np.concatenate(sizes).astype(np.float64))
+    first_label = np.full(size.size, total + 1, np.int64)  # raster order of each component's first pixel
+    np.minimum.at(first_label, comp[1:], np.arange(1, total + 1))
+    best = np.flatnonzero(size == size.max())
+    largest = best[np.argmin(first_label[best])]
+    for (y0, y1, _, _), off in zip(bands, offsets):
+        labels, _ = ndimage.label(mask(y0, y1), structure=_CROSS)
+        yield y0, y1, (labels > 0) & (comp[labels + off] == largest)
 
 
 def _conn_error_map(p: np.ndarray, g: np.ndarray, step: float = 0.1) -> np.ndarray:
@@ -247,10 +404,40 @@ def _conn_error_map(p: np.ndarray, g: np.ndarray, step: float = 0.1) -> np.ndarr
     return np.abs(p_phi - g_phi)
 
 
+def _conn_rows(p: np.ndarray, g: np.ndarray, step: float = 0.1):
+    """`_conn_error_map` for rows y0..y1, with the image's levels made once: the level of
+    each pixel (the index ``i - 1`` of ``l = t_(i-1)``, -1 for 1.0) is kept as int8, and
+    each threshold's largest component is found a strip at a time (`_largest_in_strips`)."""
+    n = int(round(1.0 / step))
+    if n < 1 or not math.isclose(n * step, 1.0, rel_tol=1e-9):
+        raise ValueError(f"step must divide 1 evenly (e.g. 0.1), got {step}")
+    thresholds = np.arange(n + 1, dtype=np.float64) / n
+    level = np.full(p.shape, -1, np.int16 if n > 126 else np.int8)
+    for i in range(1, n + 1):
+        t = thresholds[i]
+
+        def mask(y0, y1, t=t):
+            return (p[y0:y1] >= t) & (g[y0:y1] >= t)
+
+        for y0, y1, omega in _largest_in_strips(mask, p.shape):
+            lv = level[y0:y1]
+            lv[(lv == -1) & ~omega] = i - 1
+    values = np.append(thresholds[:n], 1.0)  # level -1 (in every omega) -> 1.0
+
+    def rows(y0, y1):
+        l_map = values[level[y0:y1].astype(np.intp)]  # -1 -> values[-1] = 1.0
+        p_d, g_d = _f64(p[y0:y1]) - l_map, _f64(g[y0:y1]) - l_map
+        p_phi = 1.0 - p_d * (p_d >= 0.15)
+        g_phi = 1.0 - g_d * (g_d >= 0.15)
+        return np.abs(p_phi - g_phi)
+
+    return rows
+
+
 def conn(pred, gt, mask=None, step: float = 0.1) -> float:
     """Connectivity error / 1000 (DIM ``compute_connectivity_error.m``)."""
     p, g = _pair(pred, gt)
-    return _sum(_conn_error_map(p, g, step), _region(mask, p.shape)) / 1000.0
+    return _strip_sums(_conn_rows(p, g, step), p.shape, [_region(mask, p.shape)])[0][0] / 1000.0
 
 
 # -- region ------------------------------------------------------------------------------
@@ -266,26 +453,64 @@ def evaluate_alpha(pred, gt, threshold: float = 0.5, band_width: int | None = No
         fns = {"iou": lambda: float(iou(p, g, threshold)), "boundary_f": lambda: float(boundary_f(p, g, threshold)),
                "sad": lambda: sad(p, g), "mse": lambda: mse(p, g), "mad": lambda: mad(p, g)}
         return {k: fns[k]() for k in keys}
-    band = unknown_band(g, band_width)
-    # the gradient magnitudes and connectivity maps are the costly part: compute once
-    gm = (gradient_magnitude(p) - gradient_magnitude(g)) ** 2
-    cm = _conn_error_map(p, g)
+    band = _unknown_band(g, band_width)
+    # every error map once, a strip at a time, summed over the image and over the band
+    both = [None, band]
+    (sad_all, _), (sad_band, n_band) = _strip_sums(_abs_rows(p, g), p.shape, both)
+    mse_all, mse_band = _strip_sums(_sq_rows(p, g), p.shape, both)
+    (grad_all, _), (grad_band, _) = _strip_sums(_grad_rows(p, g), p.shape, both)
+    (conn_all, _), (conn_band, _) = _strip_sums(_conn_rows(p, g), p.shape, both)
     out = {
         "iou": float(iou(p, g, threshold)),
         "boundary_f": float(boundary_f(p, g, threshold)),
-        "sad": sad(p, g),
-        "mse": mse(p, g),
-        "mad": mad(p, g),
-        "grad": _sum(gm, None) / 1000.0,
-        "conn": _sum(cm, None) / 1000.0,
-        "sad_unknown": sad(p, g, band),
-        "mse_unknown": mse(p, g, band),
-        "mad_unknown": mad(p, g, band),
-        "grad_unknown": _sum(gm, band) / 1000.0,
-        "conn_unknown": _sum(cm, band) / 1000.0,
-        "unknown_pixels": int(band.sum()),
+        "sad": sad_all / 1000.0,
+        "mse": _mean_of(mse_all),
+        "mad": _mean_of((sad_all, p.size)),
+        "grad": grad_all / 1000.0,
+        "conn": conn_all / 1000.0,
+        "sad_unknown": sad_band / 1000.0,
+        "mse_unknown": _mean_of(mse_band),
+        "mad_unknown": _mean_of((sad_band, n_band)),
+        "grad_unknown": grad_band / 1000.0,
+        "conn_unknown": conn_band / 1000.0,
+        "unknown_pixels": int(n_band),
     }
     return out if keys is None else {k: out[k] for k in keys}
+
+
+def _unknown_band(g: np.ndarray, width: int | None = None) -> np.ndarray:
+    """`unknown_band` (edgematting.bands), the same mask, a strip of rows at a time: the
+    3x3 dilation and erosion with 1 row of halo, the distances to the other side of the 0.5
+    contour with ``width + 1`` rows (a pixel of the other side farther away than that is
+    beyond the band), so no float64 copy or distance map of the whole image is made."""
+    from ..bands import _SQUARE
+
+    if g.ndim != 2:
+        raise ValueError(f"alpha must be HxW, got shape {g.shape}")
+    w = default_band_width(g.shape) if width is None else int(width)
+    if w < 0:
+        raise ValueError(f"width must be >= 0, got {width}")
+    out = np.zeros(g.shape, bool)
+    m_any, m_all = False, True
+    for y0, y1, w0, w1 in _strips(g.shape, 1):
+        x = g[w0:w1]
+        soft = ndimage.binary_dilation(x > 0, _SQUARE) & ~ndimage.binary_erosion(x >= 1, _SQUARE, border_value=1)
+        out[y0:y1] = soft[y0 - w0:y1 - w0]
+        m = g[y0:y1] >= 0.5
+        m_any, m_all = m_any or bool(m.any()), m_all and bool(m.all())
+    if not (w > 0 and m_any and not m_all):
+        return out
+    for y0, y1, w0, w1 in _strips(g.shape, w + 1):
+        m = g[w0:w1] >= 0.5
+        band = np.zeros(m.shape, bool)
+        if m.any() and not m.all():
+            d_in = ndimage.distance_transform_edt(m)  # fg pixel -> nearest bg pixel
+            band |= m & (d_in <= w)
+            del d_in
+            d_out = ndimage.distance_transform_edt(~m)  # bg pixel -> nearest fg pixel
+            band |= ~m & (d_out <= w)
+        out[y0:y1] |= band[y0 - w0:y1 - w0]
+    return out
 
 
 def summarize(rows: list[dict], keys=METRIC_KEYS) -> dict[str, float]:
