@@ -8,11 +8,21 @@ fetched from a CDN) under ``/vendor/``, and the chosen artifacts and sidecars un
 ``/models/`` with an index at ``/models/index.json``. Sidecar *contents* are checked by the
 page, which shows the problem. `serve` is what `edgematting web-demo` runs; tests start a
 `DemoServer` on port 0 with start()/stop().
+
+Every response carries the headers that make the page cross-origin isolated
+(`ISOLATION_HEADERS`: COOP same-origin + COEP require-corp, and CORP same-origin on each file
+so that the runtimes' scripts, wasm and pthread workers may be loaded under COEP): only then
+does the browser give the page SharedArrayBuffer, so LiteRT.js and onnxruntime-web can run
+WebAssembly on several threads. Missing npm packages are installed by `ensure_npm_packages`
+(``npm ci`` on the absolute path of web_demo/).
 """
 from __future__ import annotations
 
 import json
 import mimetypes
+import re
+import shutil
+import subprocess
 import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -32,22 +42,99 @@ VENDOR = {
 #: Targets a browser runtime runs (`edgematting.contract.target_of` names them).
 BROWSER_TARGETS = ("tflite", "onnx")
 DEFAULT_PORT = 8765
-INSTALL_HINT = "npm ci --prefix web_demo"
+#: The page is served cross-origin isolated (`crossOriginIsolated` true in the page): the
+#: browser then allows SharedArrayBuffer, which wasm threads need. CORP on every response lets
+#: the page (and its workers, under COEP require-corp) load each of this server's files.
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
-def check_npm_packages(web_dir: Path | None = None) -> None:
-    """DependencyError naming the command to run when the page's npm packages are missing."""
-    web_dir = Path(web_dir or WEB_DIR)
+def install_command(web_dir: Path | None = None) -> list[str]:
+    """The npm command that installs the page's pinned packages (absolute path)."""
+    return ["npm", "ci", "--prefix", str(Path(web_dir or WEB_DIR).resolve()), "--no-audit", "--no-fund"]
+
+
+def install_hint(web_dir: Path | None = None) -> str:
+    return " ".join(install_command(web_dir)[:4])
+
+
+#: Shown in `edgematting web-demo --help` and in messages before a web_dir is known.
+INSTALL_HINT = install_hint()
+
+
+def _check_web_dir(web_dir: Path) -> None:
     if not (web_dir / "index.html").is_file():
         raise DependencyError(
             f"The web demo's files are not at {web_dir}; run `edgematting web-demo` from a source "
             "checkout installed with `pip install -e .`."
         )
-    missing = [p for p, f in VENDOR.items() if not (web_dir / "node_modules" / p / f).is_file()]
+
+
+def missing_npm_packages(web_dir: Path | None = None) -> list[str]:
+    web_dir = Path(web_dir or WEB_DIR)
+    return [p for p, f in VENDOR.items() if not (web_dir / "node_modules" / p / f).is_file()]
+
+
+def check_npm_packages(web_dir: Path | None = None) -> None:
+    """DependencyError naming the command to run when the page's npm packages are missing."""
+    web_dir = Path(web_dir or WEB_DIR)
+    _check_web_dir(web_dir)
+    missing = missing_npm_packages(web_dir)
     if missing:
         raise DependencyError(
             f"The web demo's npm packages are not installed ({', '.join(missing)} missing). "
-            f"Run `{INSTALL_HINT}` first (Node 20+), then run this command again."
+            f"Run `{install_hint(web_dir)}` (Node 20+), then run this command again."
+        )
+
+
+def _npm_reason(output: str) -> str:
+    """npm's reason for failing, one line: 'ECODE: first message line' (npm 7-9 write
+    "npm ERR! ...", npm 10+ "npm error ...")."""
+    code, text = "", ""
+    for line in output.splitlines():
+        m = re.match(r"npm (?:ERR!|error)\s+(.*\S)", line.strip())
+        if not m:
+            continue
+        k = re.match(r"(code|errno|syscall)\s+(\S+)$", m.group(1))
+        if k:
+            code = code or (k.group(2) if k.group(1) == "code" else "")
+        elif not text:
+            text = m.group(1)
+    return ": ".join(x for x in (code, text[:300]) if x)
+
+
+def ensure_npm_packages(web_dir: Path | None = None, echo: Callable[[str], None] = print) -> None:
+    """Install the page's pinned npm packages with ``npm ci`` when they are missing.
+
+    One progress line through ``echo``; DependencyError (one line, the absolute command to run
+    by hand) when npm is not on PATH or ``npm ci`` fails.
+    """
+    web_dir = Path(web_dir or WEB_DIR).resolve()
+    _check_web_dir(web_dir)
+    missing = missing_npm_packages(web_dir)
+    if not missing:
+        return
+    cmd = install_command(web_dir)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise DependencyError(
+            f"The web demo's npm packages are not installed ({', '.join(missing)} missing) and npm is not "
+            f"on PATH: install Node 20+ with npm, then run `{install_hint(web_dir)}` (or this command again)."
+        )
+    echo(f"installing the web demo's npm packages (once): {' '.join(cmd)}")
+    try:
+        r = subprocess.run([npm, *cmd[1:]], capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DependencyError(f"`{' '.join(cmd)}` did not finish ({e}); run it by hand, then this command again.") from None
+    still = missing_npm_packages(web_dir)
+    if r.returncode != 0 or still:
+        why = _npm_reason(r.stderr + r.stdout) or f"exit {r.returncode}"
+        raise DependencyError(
+            f"`{' '.join(cmd)}` failed ({why}); fix that and run it by hand, "
+            "then this command again."
         )
 
 
@@ -112,6 +199,10 @@ def resolve_artifacts(paths) -> list[Path]:
 def model_index(artifacts: list[Path]) -> dict:
     from .contract import read_sidecar, sidecar_path
 
+    def dtype(meta, key):  # the page names a runnable variant of a refused model from these
+        part = meta.get(key)
+        return part.get("dtype") if isinstance(part, dict) else None
+
     models = []
     for a in artifacts:
         meta = read_sidecar(a)
@@ -122,9 +213,32 @@ def model_index(artifacts: list[Path]) -> dict:
             "kind": _browser_target(a),
             "architecture": meta.get("architecture"),
             "precision": meta.get("precision"),
+            "input_dtype": dtype(meta, "input"),
+            "output_dtype": dtype(meta, "output"),
             "bytes": a.stat().st_size,
         })
     return {"format": "edgematting-web-models", "format_version": 1, "models": models}
+
+
+#: Browser figures beside a model's bench report (MODEL_DIR/bench/), written by the Chromium
+#: test and web_demo/test/latency.py: one row per artifact and thread count, each with the
+#: page's first call and steady-state median / p90 (ms), cross-origin isolation, and the Python
+#: runtime's figure when it was measured.
+BROWSER_BENCH_FILE = "browser.json"
+BROWSER_BENCH_FORMAT = "edgematting-browser-bench"
+
+
+def write_browser_bench(rows: list[dict], path: Path, source: str, extra: dict | None = None) -> Path:
+    """Write browser timing rows as JSON (atomically) for `edgematting bench` and people to read."""
+    from datetime import datetime, timezone
+
+    from . import atomic
+
+    doc = {"format": BROWSER_BENCH_FORMAT, "format_version": 1, "source": source,
+           "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **(extra or {}), "rows": rows}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic.write_json(path, doc)
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -139,6 +253,8 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")
+        for k, v in ISOLATION_HEADERS.items():
+            self.send_header(k, v)
         super().end_headers()
 
     def _file_for(self, url_path: str) -> Path | None:
@@ -229,13 +345,14 @@ def serve(paths, port: int = DEFAULT_PORT, verbose: bool = False, web_dir: Path 
           echo: Callable[[str], None] = print) -> None:
     """Serve the demo with the artifacts PATHS name (model dirs or files) until Ctrl-C.
 
-    Checks the port, then the artifacts (`resolve_artifacts`), then the npm packages
-    (`check_npm_packages`); ``echo`` gets one line per artifact and the URL to open.
+    Checks the port, then the artifacts (`resolve_artifacts`), then the npm packages, which
+    it installs when they are missing (`ensure_npm_packages`); ``echo`` gets one line per
+    artifact and the URL to open.
     """
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be 0..65535, got {port}.")
     artifacts = resolve_artifacts(paths)
-    check_npm_packages(web_dir)
+    ensure_npm_packages(web_dir, echo=echo)
     server = DemoServer(artifacts, port=port, web_dir=web_dir, verbose=verbose)
     for a in artifacts:
         echo(f"serving {a}")

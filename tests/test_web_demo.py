@@ -16,7 +16,12 @@
   comic effect must match `imageops.comic` within COMIC_TOLERANCE; the downloaded cut-out PNG must equal
   `imageops.rgba_cutout`; a screenshot with the cut-out must not be blank; and every bad
   input (not an image, huge photo, unrunnable model, mismatched or invalid sidecar, camera
-  refused) must be reported on the page.
+  refused) must be reported on the page, a refused int8-I/O model naming the served file to
+  use instead. The page must be cross-origin isolated (the server's COOP/COEP headers), run
+  both runtimes on THREADS wasm threads, report the first call and the steady state (median
+  and p90 of 20 runs after 3 warm-ups) for each model, which the test prints and writes to
+  ``bench/browser.json`` (`edgematting.web_demo.write_browser_bench`); a normal load-and-run
+  must log no console error.
 
 The model is a tiny Fast-SCNN made confident and varied (as `_spread` in
 test_convert_coreml.py): an untrained one outputs ~0.5 everywhere and would pass with a
@@ -57,6 +62,10 @@ NODE = shutil.which("node")
 #: (+ - * / floor sqrt), so it is bit-exact in practice (the Node golden test demands it);
 #: the bound leaves room for a future browser engine that fuses multiply-adds.
 COMIC_TOLERANCE = {"max_level_diff": 1, "min_fraction": 0.999, "max_abs": 51}
+
+#: wasm threads the page runs its models on in the Chromium test (?threads=): more than one,
+#: so that a page that is not cross-origin isolated (no SharedArrayBuffer) shows.
+THREADS = 2
 
 #: (artifact key, target, precision, ExportConfig extras)
 PARITY_CASES = [
@@ -132,14 +141,65 @@ def test_cli_bad_inputs_are_typed_one_line_errors(tmp_path, capsys):
     assert_one_line_error(capsys, rc, 2, "--port")
 
 
-def test_cli_missing_npm_packages_says_what_to_run(tmp_path, capsys, monkeypatch):
+def _web_dir_without_packages(tmp_path, monkeypatch) -> Path:
     web = tmp_path / "web_demo"
     web.mkdir()
     (web / "index.html").write_text("<!doctype html>")
     monkeypatch.setattr(web_demo, "WEB_DIR", web)
+    return web
+
+
+def test_cli_without_npm_says_what_to_run_with_an_absolute_path(tmp_path, capsys, monkeypatch):
+    web = _web_dir_without_packages(tmp_path, monkeypatch)
+    monkeypatch.setattr(web_demo.shutil, "which", lambda name: None)
     art = _fake_artifact(tmp_path / "m", "m.tflite", {})  # artifacts are checked first, then packages
+    monkeypatch.chdir(tmp_path / "m")
     rc = cli_main(["web-demo", str(art)])
-    assert_one_line_error(capsys, rc, 7, "npm ci --prefix web_demo")
+    assert_one_line_error(capsys, rc, 7, "npm is not on PATH", f"npm ci --prefix {web.resolve()}")
+
+
+def _fake_npm(folder: Path, script: str) -> Path:
+    """An `npm` on PATH that logs its arguments and runs `script` (sh)."""
+    folder.mkdir()
+    npm = folder / "npm"
+    npm.write_text(f'#!/bin/sh\necho "$@" >> "{folder}/calls"\n{script}\n')
+    npm.chmod(0o755)
+    return folder
+
+
+def test_cli_installs_missing_npm_packages_itself(tmp_path, capsys, monkeypatch):
+    web = _web_dir_without_packages(tmp_path, monkeypatch)
+    # installs what the page needs, as `npm ci` would
+    made = " && ".join(f'mkdir -p "$(dirname "$3/node_modules/{p}/{f}")" && touch "$3/node_modules/{p}/{f}"'
+                       for p, f in web_demo.VENDOR.items())
+    bin_dir = _fake_npm(tmp_path / "bin", made)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    lines = []
+    web_demo.ensure_npm_packages(echo=lines.append)
+    assert (bin_dir / "calls").read_text().split() == ["ci", "--prefix", str(web.resolve()), "--no-audit", "--no-fund"]
+    assert lines == [f"installing the web demo's npm packages (once): npm ci --prefix {web.resolve()} --no-audit --no-fund"]
+    assert web_demo.missing_npm_packages() == []
+    web_demo.ensure_npm_packages(echo=lines.append)  # nothing to do now
+    assert len(lines) == 1 and len((bin_dir / "calls").read_text().splitlines()) == 1
+
+
+def test_cli_failing_npm_ci_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    web = _web_dir_without_packages(tmp_path, monkeypatch)
+    bin_dir = _fake_npm(tmp_path / "bin", 'echo "npm error code ENOTFOUND" >&2; echo "npm error syscall getaddrinfo" >&2; '
+                                          'echo "npm error network request to https://registry.npmjs.org failed" >&2; exit 1')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    rc = cli_main(["web-demo", str(_fake_artifact(tmp_path / "m", "m.tflite", {}))])
+    err = assert_one_line_error(capsys, rc, 7, f"npm ci --prefix {web.resolve()}",
+                                "ENOTFOUND: network request to https://registry.npmjs.org failed")
+    assert "web_demo --no-audit" in err
+
+
+def _headers(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return dict(e.headers)
 
 
 def _get(url: str):
@@ -172,6 +232,15 @@ def test_server_serves_page_runtimes_and_chosen_artifacts_only(tmp_path):
         assert st == 200 and ct == "application/wasm"
         st, ct, _ = _get(u + "vendor/onnxruntime-web/dist/ort.wasm.min.mjs")
         assert st == 200 and ct == "text/javascript"
+        # cross-origin isolated: COOP + COEP on the page, CORP on everything the page and its
+        # wasm workers load (the threaded builds' scripts included)
+        for path in ["", "src/app.js", "models/index.json", "models/fast-scnn_fp32.tflite",
+                     "vendor/@litertjs/core/wasm/litert_wasm_threaded_internal.js",
+                     "vendor/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs", "nope.js"]:
+            headers = _headers(u + path)
+            for k, v in web_demo.ISOLATION_HEADERS.items():
+                assert headers.get(k) == v, (path, k, headers.get(k))
+        assert index["models"][0]["input_dtype"] is None  # this fake sidecar has no input section
         for bad in ["models/secret.txt", "vendor/playwright-core/package.json", "node_modules/onnxruntime-web/package.json",
                     "src/../../README.md", "%2e%2e/README.md", "test/drive.mjs", "vendor/../package.json"]:
             assert _get(u + bad)[0] == 404, bad
@@ -362,14 +431,25 @@ def page_run(request, tmp_path_factory):
     def save_eval(expr, key):
         return {"do": "eval", "expr": expr, "save": key}
 
-    steps = [{"do": "goto", "url": f"{url}?model={arts['tflite-fp32'].name}"}, wait("ready", "error"),
+    steps = [{"do": "goto", "url": f"{url}?model={arts['tflite-fp32'].name}&threads={THREADS}"}, wait("ready", "error"),
+             save_eval("crossOriginIsolated", "isolated"), save_eval("navigator.hardwareConcurrency", "cores"),
+             save_eval("window.edgemattingDemo.threading()", "threading"),
+             # without it the page runs one thread and the thread control is disabled: stop here, saying so
+             {"do": "expect", "expr": "crossOriginIsolated",
+              "message": "the page is not cross-origin isolated (crossOriginIsolated is false): no wasm threads"},
              {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]}, wait("done", "error")]
     for key in arts:
         if key != "tflite-fp32":
             steps += [{"do": "select", "selector": "#model", "value": arts[key].name}, wait("done", "error")]
         steps += [save_text("#message", f"{key}.message"), save_text("#stats", f"{key}.stats"),
                   save_eval("window.edgemattingDemo.alphaBase64()", f"{key}.alpha"),
-                  save_eval("window.edgemattingDemo.bench(30, 3)", f"{key}.bench")]
+                  save_eval("window.edgemattingDemo.timing()", f"{key}.timing")]
+    steps += [  # another thread count: the model is opened again with it and measured again
+        {"do": "select", "selector": "#model", "value": arts["tflite-int8"].name}, wait("done", "error"),
+        {"do": "select", "selector": "#threads", "value": "1"}, wait("done", "error"),
+        save_text("#stats", "one_thread.stats"), save_eval("window.edgemattingDemo.timing()", "one_thread.timing"),
+        {"do": "select", "selector": "#threads", "value": str(THREADS)}, wait("done", "error"),
+    ]
     steps += [  # "Refine edges": on by default when the sidecar asks for it, the user's choice kept after that
         {"do": "select", "selector": "#model", "value": guided.name}, wait("done", "error"),
         save_eval("document.getElementById('guided').checked", "guided_sidecar.checked"),
@@ -402,7 +482,8 @@ def page_run(request, tmp_path_factory):
         {"do": "screenshot", "path": str(shots / "comic.png")},
         {"do": "uncheck", "selector": "#comic"}, wait("done", "error"),
         {"do": "check", "selector": "#bg-transparent"}, wait("done", "error"),
-        # bad inputs, each reported on the page
+        # bad inputs, each reported on the page (a runtime may log errors on the console meanwhile)
+        {"do": "phase", "name": "bad input"},
         {"do": "files", "selector": "#photo-input", "paths": [str(not_image)]}, wait("done", "error"),
         save_text("#message", "not_image.message"), save_eval("document.body.dataset.state", "not_image.state"),
         {"do": "files", "selector": "#photo-input", "paths": [str(huge)]}, wait("done", "error", ms=90000),
@@ -429,7 +510,9 @@ def page_run(request, tmp_path_factory):
         {"do": "goto", "url": url}, wait("ready", "error"),
         {"do": "click", "selector": "#camera"}, wait("live", "error", ms=20000),
         save_text("#message", "camera_refused.message"),
+        {"do": "phase", "name": "normal"},
         {"do": "goto", "url": url, "permissions": ["camera"]}, wait("ready", "error"),
+        save_eval("document.getElementById('threads').value", "default_threads"),
         {"do": "click", "selector": "#camera"}, wait("live", "error", ms=20000),
         {"do": "sleep", "ms": 1500}, save_text("#stats", "camera.stats"), save_text("#message", "camera.message"),
         {"do": "click", "selector": "#camera"},
@@ -447,8 +530,34 @@ def page_run(request, tmp_path_factory):
     res = json.loads(result_path.read_text())
     assert "error" not in res, f"{res.get('error')} (page state {res.get('state')}, message {res.get('message')!r}); " \
                                f"console: {res['console'][-5:]}; page errors: {res['pageErrors']}"
+    timings = {key: res["saved"][f"{key}.timing"] for key in arts}
+    timings["tflite-int8 (1 thread)"] = res["saved"]["one_thread.timing"]
+    bench_json = _write_browser_bench(timings, arts, tmp / "model" / "bench" / web_demo.BROWSER_BENCH_FILE)
     return {"saved": res["saved"], "result": res, "artifacts": arts, "tmp": tmp, "shots": shots, "url": url,
-            "sideways": sideways}
+            "sideways": sideways, "bench_json": bench_json}
+
+
+def _write_browser_bench(timings: dict, arts: dict, path: Path) -> Path:
+    """The page's figures, one row per artifact and thread count, where `bench` finds them
+    (MODEL_DIR/bench/browser.json); a copy also at $EDGEMATTING_BROWSER_BENCH_JSON if set."""
+    rows = []
+    for key, t in timings.items():
+        if not t:
+            continue
+        meta = contract.read_sidecar(arts[key.split(" ")[0]])
+        rows.append({"artifact": t["model"], "precision": meta.get("precision"), "target": meta.get("target"),
+                     "input": f"{meta['input']['height']}x{meta['input']['width']}", "input_dtype": meta["input"]["dtype"],
+                     "threads": t["threads"],
+                     "browser": {"first_ms": round(t["first"], 3), "median_ms": round(t["median"], 3),
+                                 "p90_ms": round(t["p90"], 3), "runs": t["runs"],
+                                 "warmups": t["warmups"], "threads": t["threads"], "backend": t["backend"],
+                                 "cross_origin_isolated": t["crossOriginIsolated"]}})
+    extra = {"note": "tiny 64x64 test model (tests/test_web_demo.py); figures of real models: web_demo/test/latency.py"}
+    web_demo.write_browser_bench(rows, path, source="tests/test_web_demo.py", extra=extra)
+    if os.environ.get("EDGEMATTING_BROWSER_BENCH_JSON"):
+        web_demo.write_browser_bench(rows, Path(os.environ["EDGEMATTING_BROWSER_BENCH_JSON"]), source="tests/test_web_demo.py",
+                                     extra=extra)
+    return path
 
 
 #: postprocess.guided_filter of the test sidecar that asks for it (not the defaults, so that the
@@ -496,7 +605,7 @@ def check_alpha_parity(page_run, key, target, precision):
     assert saved[f"{key}.message"] == "", saved[f"{key}.message"]
     runtime = "LiteRT.js" if target == "tflite" else "onnxruntime-web"
     assert runtime in saved[f"{key}.stats"] and "wasm" in saved[f"{key}.stats"], saved[f"{key}.stats"]
-    assert "ms per frame" in saved[f"{key}.stats"]
+    assert "first call" in saved[f"{key}.stats"] and "p90 per frame" in saved[f"{key}.stats"], saved[f"{key}.stats"]
     browser = _b64(saved[f"{key}.alpha"], np.float32, (h, w))
     ref, meta = _python_alpha(page_run["artifacts"][key], photo)
     # the parity check means something only if the model is confident and varied here
@@ -504,10 +613,8 @@ def check_alpha_parity(page_run, key, target, precision):
     tol = tolerance_for(target, precision)
     m = compare(ref[None, ..., None], browser[None, ..., None], meta["output"]["threshold"], tol.iou_band)
     checks, failures = check(m, tol)
-    bench = saved[f"{key}.bench"]
     print(f"\n{key}: max abs {m['max_abs']:.2e}, mean abs {m['mean_abs']:.2e}, IoU {m['iou_checked']:.4f} "
-          f"(tolerance {tol.to_dict()}); browser {bench['backend']}: median {bench['median']:.2f} ms per frame "
-          f"(tiny 64x64 model)")
+          f"(tolerance {tol.to_dict()})")
     assert not failures, failures
 
 
@@ -605,9 +712,11 @@ def check_bad_input_reported_on_the_page(page_run):
     assert s["huge.message"] == "", s["huge.message"]
     assert s["huge.canvas"] == [3000, 2000]
     assert "the model sees a 1024×683 downscaled copy; the cut-out keeps the full 3000×2000" in s["huge.notes"], s["huge.notes"]
-    # a model the runtime cannot run: the runtime's reason
+    # a model the runtime cannot run: the runtime's reason, and the served files to use instead
     msg = s["unrunnable.message"]
     assert "LiteRT.js 2.5.3 cannot run fast-scnn_int8_ioint8.tflite" in msg and "INT8" in msg, msg
+    assert ("LiteRT.js has no int8 input or output tensors: choose fast-scnn_int8.tflite or "
+            "fast-scnn_int8_uint8.tflite (served here) instead.") in msg, msg
     msg = s["mismatch.message"]
     assert "mismatch_fp32.tflite.json does not match mismatch_fp32.tflite" in msg, msg
     assert "the sidecar says input int8 [1, 64, 64, 3], the model takes float32 [1, 64, 64, 3]" in msg, msg
@@ -621,6 +730,51 @@ def check_camera(page_run):
     s = page_run["saved"]
     assert s["camera.message"] == "", s["camera.message"]
     assert "LiteRT.js" in s["camera.stats"] and "frames/s" in s["camera.stats"], s["camera.stats"]
+
+
+def check_cross_origin_isolated(page_run):
+    """The server's COOP/COEP headers make the page cross-origin isolated, so both runtimes
+    may use wasm threads."""
+    s = page_run["saved"]
+    assert s["isolated"] is True, "the page is not cross-origin isolated (crossOriginIsolated is false): no wasm threads"
+    assert s["threading"]["isolated"] is True and s["threading"]["chosen"] == min(THREADS, s["cores"]), s["threading"]
+    # the control's default without ?threads=: min(4, cores)
+    assert s["default_threads"] == str(min(4, s["cores"])), (s["default_threads"], s["cores"])
+
+
+def check_steady_state_figures(page_run):
+    """For each model the page reports the first call and the steady state (median, p90 of
+    20 runs after 3 warm-ups) on THREADS threads; the test prints them and writes them to
+    bench/browser.json. A new thread count re-opens and re-measures the model."""
+    s = page_run["saved"]
+    want = min(THREADS, s["cores"])
+    assert want > 1, f"this machine's browser has {s['cores']} core(s): no thread count > 1 to test"
+    print(f"\nbrowser steady state, tiny 64x64 test model, cross-origin isolated: {s['isolated']} "
+          f"({s['cores']} cores; written to {page_run['bench_json']})")
+    problems = []
+    for key in [k for k, *_ in PARITY_CASES] + ["one_thread"]:
+        t = s[f"{key}.timing"]
+        threads = 1 if key == "one_thread" else want
+        print(f"  {t['model']:<32} {t['threads']} thread(s): first call {t['first']:7.2f} ms, steady median "
+              f"{t['median']:6.2f} ms, p90 {t['p90']:6.2f} ms ({t['runs']} runs after {t['warmups']} warm-ups) · {t['backend']}")
+        if t["threads"] != threads or f"{threads} thread{'s' if threads > 1 else ''}" not in t["backend"]:
+            problems.append(f"{key}: {t['threads']} thread(s) ({t['backend']}), expected {threads}")
+        if not (t["runs"] == 20 and t["warmups"] == 3 and 0 < t["median"] <= t["p90"] and t["first"] > 0):
+            problems.append(f"{key}: figures {t}")
+        stats = s["one_thread.stats" if key == "one_thread" else f"{key}.stats"]
+        if f"{t['median']:.2f} ms median" not in stats and f"{t['median']:.1f} ms median" not in stats:
+            problems.append(f"{key}: the page does not show the steady state it measured: {stats!r}")
+    assert not problems, problems
+    doc = json.loads(page_run["bench_json"].read_text())
+    assert doc["format"] == web_demo.BROWSER_BENCH_FORMAT and len(doc["rows"]) == len(PARITY_CASES) + 1
+    assert all(r["browser"]["cross_origin_isolated"] for r in doc["rows"])
+
+
+def check_no_console_errors(page_run):
+    """A normal load-and-run logs no error on the console (LiteRT's wasm used to print its
+    INFO lines with console.error); only the bad-input steps may."""
+    errors = [c["text"][:300] for c in page_run["result"]["console"] if c["phase"] == "normal" and c["type"] == "error"]
+    assert errors == [], errors
 
 
 def check_local_only(page_run):
@@ -641,6 +795,9 @@ def test_page_in_headless_chromium(page_run):
     checks += [("guided filter", check_guided_filter, ()), ("EXIF orientation", check_exif_orientation, ()),
                ("comic effect", check_comic, ()), ("cut-out download and screenshot", check_cutout_download_and_screenshot, ()),
                ("bad input on the page", check_bad_input_reported_on_the_page, ()), ("camera", check_camera, ()),
+               ("cross-origin isolated", check_cross_origin_isolated, ()),
+               ("steady-state figures", check_steady_state_figures, ()),
+               ("no console errors", check_no_console_errors, ()),
                ("everything from the local server", check_local_only, ())]
     failures = []
     for name, fn, args in checks:

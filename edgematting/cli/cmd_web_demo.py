@@ -16,8 +16,9 @@ def register(sub) -> argparse.ArgumentParser:
         description="Serve the browser demo (web_demo/) on 127.0.0.1 with the given artifacts: open or "
         "drop a photo or use the camera, cut the person out over transparent / colour / blur / image, "
         "apply the comic effect, download the PNG. .tflite runs on LiteRT.js, .onnx on onnxruntime-web "
-        "(WebAssembly); the contract comes from each artifact's sidecar. Needs the page's npm packages: "
-        f"`{INSTALL_HINT}`.",
+        "(WebAssembly, on several threads: the page is served cross-origin isolated); the contract comes from "
+        "each artifact's sidecar. The page's pinned npm packages are installed on first use with "
+        f"`{INSTALL_HINT}` (needs Node 20+ with npm).",
     )
     p.add_argument("artifacts", nargs="+", metavar="MODEL_DIR_OR_ARTIFACTS",
                    help="a model directory (its export/ artifacts are served) or .tflite/.onnx files")

@@ -9,7 +9,7 @@
 import * as C from './contract.js';
 import * as I from './imageops.js';
 import { encodePng } from './png.js';
-import { contractMismatches, kindOf, openEngine } from './runtimes.js';
+import { THREADING, contractMismatches, kindOf, openEngine, ortThreadsFixed } from './runtimes.js';
 
 /** Size limits. A photo whose longer side exceeds inferMaxSide is downscaled (by the
  *  browser, with smoothing) before the model input is made from it: sampling a huge photo
@@ -21,6 +21,11 @@ export const LIMITS = Object.freeze({
   maxSide: 16384, // the browser's canvas limit
 });
 
+/** The steady-state figure the page reports for each model: `runs` timed inferences on the
+ *  photo's model input after `warmups` untimed ones (the first call, timed on its own, is
+ *  reported beside it: it includes the runtime's one-off set-up). */
+export const STEADY = Object.freeze({ warmups: 3, runs: 20 });
+
 const $ = (id) => document.getElementById(id);
 const state = {
   models: [], // served: [{name, url, sidecar, kind, ...}]
@@ -29,7 +34,8 @@ const state = {
   alpha: null, // Float32Array, photo size
   raw: null, // the model's raw output for the current photo (to redo the alpha when "Refine edges" changes)
   guidedChoice: null, // "Refine edges" as the user set it; null: the sidecar's choice (as the Android app)
-  inferenceMs: null,
+  inferenceMs: null, // the last inference
+  timing: null, // for the loaded model: {first, median, p90, runs, warmups} (ms), filled by the first photo
   cache: {}, // per photo: rgb, comic, blur, bgImage
   bgImage: null, // {w, h, rgb}
   output: null, // the RGBA bytes on screen
@@ -62,6 +68,10 @@ function setNotes(lines) {
   $('notes').textContent = lines.join(' ');
 }
 
+function fmtMs(ms) {
+  return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(1)} ms`;
+}
+
 function fmtMb(bytes) {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
@@ -73,7 +83,13 @@ function showStats() {
     return;
   }
   let s = `${m.engine.backend}`;
-  if (state.inferenceMs !== null) s += ` · inference ${state.inferenceMs.toFixed(1)} ms per frame`;
+  const t = state.timing;
+  if (t?.first != null) s += ` · first call ${fmtMs(t.first)}`;
+  if (t?.median != null) {
+    s += ` · steady state ${fmtMs(t.median)} median, ${fmtMs(t.p90)} p90 per frame (${t.runs} runs after ${t.warmups} warm-ups)`;
+  } else if (state.inferenceMs !== null && !state.camera) {
+    s += ` · inference ${fmtMs(state.inferenceMs)} per frame`;
+  }
   const g = guidedFilter();
   s += g ? ` · guided-filter edges (radius ${g.radius}, eps ${g.eps})` : ' · bilinear edges';
   const cam = state.camera;
@@ -141,6 +157,7 @@ function dropModel(message) {
   state.model?.engine.close();
   state.model = null;
   state.inferenceMs = null;
+  state.timing = null;
   state.alpha = null;
   state.raw = null;
   showStats();
@@ -169,10 +186,11 @@ async function useModel(name, kind, bytes, sidecarText, sidecarName) {
     return dropModel(`${sidecarName} describes a ${meta.target} artifact (${meta.file ?? '?'}), but ${name} is a ${kind} model: the sidecar does not match the model.`);
   }
   let engine;
+  const threads = chosenThreads();
   try {
-    engine = await openEngine(kind, bytes, name);
+    engine = await openEngine(kind, bytes, name, { threads });
   } catch (e) {
-    return dropModel(e.message);
+    return dropModel(`${e.message}${insteadOf(name, kind, contract, meta.precision)}`);
   }
   const problems = contractMismatches(engine, contract, C.inputShape(contract));
   if (problems.length) {
@@ -183,6 +201,8 @@ async function useModel(name, kind, bytes, sidecarText, sidecarName) {
   state.model?.engine.close();
   state.model = { name, kind, contract, engine, sidecarName, meta };
   state.inferenceMs = null;
+  state.timing = null;
+  threadNote(engine, threads);
   state.raw = null; // the old model's output; the alpha on screen is redone below
   // "Refine edges": on when the sidecar asks for it (postprocess.guided_filter), until the user decides
   if (state.guidedChoice === null) $('guided').checked = contract.guidedFilter !== null;
@@ -190,6 +210,92 @@ async function useModel(name, kind, bytes, sidecarText, sidecarName) {
   setState('ready', '');
   if (state.photo && !state.photo.live) await processPhoto();
   return state.model;
+}
+
+/**
+ * A refused model that has a variant the runtime takes: the sentence naming it. LiteRT.js
+ * has no int8 tensors, so a .tflite with int8 input or output (`--tflite-io int8`) cannot
+ * run; the same model with float I/O (or uint8 I/O for --input uint8) can: a file served
+ * here, else the name `edgematting convert` gives it without --tflite-io int8.
+ */
+function insteadOf(name, kind, c, precision) {
+  if (kind !== 'tflite' || (c.dtype !== 'int8' && c.outputDtype !== 'int8')) return '';
+  const why = ' LiteRT.js has no int8 input or output tensors';
+  const self = state.models.find((m) => m.name === name);
+  const runnable = (t) => t === 'float32' || t === 'uint8';
+  const served = state.models.filter((m) => m.kind === 'tflite' && m.name !== name && runnable(m.input_dtype)
+    && runnable(m.output_dtype) && (!self || (m.architecture === self.architecture && m.precision === self.precision)));
+  if (served.length) return `${why}: choose ${served.map((m) => m.name).join(' or ')} (served here) instead.`;
+  const stem = name.replace(/_ioint8(?=[._])/, '');
+  const file = stem !== name ? stem : 'the same model converted without --tflite-io int8';
+  const uint8 = /_uint8[._]/.test(stem);
+  const cmd = `edgematting convert MODEL_DIR --target tflite --precision ${precision ?? 'int8'}${uint8 ? ' --input uint8' : ''}`;
+  return `${why}: use ${file} instead (the same model with ${uint8 ? 'uint8' : 'float'} I/O, written by \`${cmd}\`).`;
+}
+
+// ---------------------------------------------------------------------------------------
+// threads
+// ---------------------------------------------------------------------------------------
+/** The thread control: 1..cores when the page is cross-origin isolated (default min(4,
+ *  cores), or ?threads=N), else 1 with the reason beside it. */
+function setupThreads() {
+  const sel = $('threads');
+  for (let n = 1; n <= THREADING.max; n++) {
+    const o = document.createElement('option');
+    o.value = String(n);
+    o.textContent = String(n);
+    sel.append(o);
+  }
+  const asked = parseInt(new URLSearchParams(location.search).get('threads') ?? '', 10);
+  let n = THREADING.default;
+  let note = '';
+  if (Number.isInteger(asked) && asked >= 1) {
+    n = Math.min(asked, THREADING.max);
+    if (n !== asked) note = `${asked} threads asked; at most ${THREADING.max} here.`;
+  }
+  sel.value = String(n);
+  if (!THREADING.isolated) {
+    sel.disabled = true;
+    note = 'One thread: this page is not cross-origin isolated (no SharedArrayBuffer), so WebAssembly cannot ' +
+      'use threads. Serve it with `edgematting web-demo`, which sends the COOP/COEP headers.';
+  }
+  $('threads-note').textContent = note;
+}
+
+function chosenThreads() {
+  return parseInt($('threads').value, 10) || 1;
+}
+
+/** Says so beside the control when the runtime uses another thread count than the one chosen. */
+function threadNote(engine, wanted) {
+  if (!THREADING.isolated) return; // the note set up by setupThreads says why
+  let note = '';
+  if (engine.threads !== wanted) {
+    note = engine.kind === 'onnx'
+      ? `onnxruntime-web runs ${engine.threads} thread(s): it keeps the count it started with; reload the page to use ${wanted}.`
+      : `LiteRT.js runs ${engine.threads} thread(s): its threaded build needs relaxed SIMD, which this browser lacks.`;
+  }
+  $('threads-note').textContent = note;
+}
+
+/** A new thread count: the model is opened again with it (and measured again). */
+async function threadsChanged() {
+  const m = state.model;
+  if (!m) return;
+  const n = chosenThreads();
+  const served = state.models.find((e) => e.name === m.name);
+  const fixed = ortThreadsFixed();
+  if (m.kind === 'onnx' && fixed !== null && fixed !== n && served) {
+    // onnxruntime-web reads its thread count once per page: reload with this model and count
+    const u = new URL(location.href);
+    u.searchParams.set('model', m.name);
+    u.searchParams.set('threads', String(n));
+    setState('loading', `Reloading the page for onnxruntime-web on ${n} thread(s)…`);
+    location.assign(u.href);
+    return;
+  }
+  if (served) await loadServedModel(served);
+  else if (state.localModel) await openModelFiles([state.localModel.modelFile, state.localModel.sidecar]);
 }
 
 async function openModelFiles(files) {
@@ -308,6 +414,7 @@ async function infer(photo) {
     throw new Error(`${m.engine.backend} failed while running ${m.name}: ${e.message}`);
   }
   state.inferenceMs = performance.now() - t0;
+  if (!state.timing) state.timing = { first: state.inferenceMs, median: null, p90: null, runs: 0, warmups: 0 };
   state.raw = raw;
   return alphaFor(raw, photo);
 }
@@ -358,6 +465,19 @@ async function processPhoto() {
   }
   render();
   showStats();
+  if (state.timing && state.timing.median === null) {
+    setState('busy', `Measuring ${state.model.name}: ${STEADY.warmups} warm-ups, then ${STEADY.runs} timed runs…`);
+    await new Promise((r) => setTimeout(r, 0)); // let the cut-out and the message paint
+    let t;
+    try {
+      t = await measure(STEADY.runs, STEADY.warmups);
+    } catch (e) {
+      return fail(e.message);
+    }
+    if (!t) return null; // another model took over (and reports its own state)
+    Object.assign(state.timing, { median: t.median, p90: t.p90, runs: t.runs, warmups: t.warmups });
+    showStats();
+  }
   setState('done', '');
   return true;
 }
@@ -600,6 +720,7 @@ function wire() {
     if (e.target.files.length) openPhoto(e.target.files[0]);
     e.target.value = '';
   });
+  $('threads').addEventListener('change', () => threadsChanged());
   $('camera').addEventListener('click', () => startCamera());
   $('download').addEventListener('click', () => download());
   $('comic').addEventListener('change', () => rerender());
@@ -646,23 +767,43 @@ function toBase64(typed) {
   return btoa(s);
 }
 
-/** Median inference time (ms) of `frames` runs on the current photo's model input. */
-async function bench(frames = 50, warmup = 5) {
+/** Median and p90 (nearest rank) of a list of times. */
+function summarize(times) {
+  const t = [...times].sort((a, b) => a - b);
+  const n = t.length;
+  const median = n % 2 ? t[n >> 1] : (t[n / 2 - 1] + t[n / 2]) / 2;
+  return { median, p90: t[Math.max(0, Math.ceil(0.9 * n) - 1)], min: t[0], max: t[n - 1] };
+}
+
+/** Steady-state inference time (ms) of the loaded model: `runs` timed runs on the current
+ *  photo's model input after `warmups` untimed ones; null when another model is chosen meanwhile. */
+async function measure(runs = STEADY.runs, warmups = STEADY.warmups) {
   const m = state.model;
   const p = state.photo;
   if (!m || !p) throw new Error('load a model and a photo first');
   const src = p.proxy ?? p;
   const x = C.modelInput(src.rgba, src.w, src.h, m.contract);
   const shape = C.inputShape(m.contract);
-  for (let i = 0; i < warmup; i++) await m.engine.run(x, shape);
   const times = [];
-  for (let i = 0; i < frames; i++) {
+  for (let i = 0; i < warmups + runs; i++) {
+    if (state.model !== m) return null; // another model was chosen meanwhile: its own figures follow
     const t0 = performance.now();
-    await m.engine.run(x, shape);
-    times.push(performance.now() - t0);
+    try {
+      await m.engine.run(x, shape);
+    } catch (e) {
+      if (state.model !== m) return null;
+      throw new Error(`${m.engine.backend} failed while timing ${m.name}: ${e.message}`);
+    }
+    if (i >= warmups) times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return { median: times[times.length >> 1], min: times[0], max: times[times.length - 1], frames, backend: m.engine.backend };
+  return { ...summarize(times), runs, warmups, threads: m.engine.threads, backend: m.engine.backend };
+}
+
+/** For scripts: the steady-state figures of `frames` runs, with the page's first-call figure. */
+async function bench(frames = STEADY.runs, warmup = STEADY.warmups) {
+  const t = await measure(frames, warmup);
+  if (!t) throw new Error('another model was chosen while timing');
+  return { ...t, frames, first: state.timing?.first ?? null, crossOriginIsolated: THREADING.isolated };
 }
 
 // Hooks for the automated browser test (tests/test_web_demo.py drives the page with them
@@ -675,9 +816,16 @@ window.edgemattingDemo = {
   outputBase64: () => (state.output ? toBase64(state.output) : null),
   photoBase64: () => (state.photo ? toBase64(state.photo.rgba) : null),
   photoSize: () => (state.photo ? [state.photo.w, state.photo.h] : null),
+  /** The figures on the page for the loaded model: first call, steady median and p90 (ms). */
+  timing: () => (state.model && state.timing ? {
+    model: state.model.name, backend: state.model.engine.backend, threads: state.model.engine.threads,
+    crossOriginIsolated: THREADING.isolated, ...state.timing,
+  } : null),
+  threading: () => ({ ...THREADING, chosen: chosenThreads() }),
   bench,
 };
 
+setupThreads();
 wire();
 if (window.__pendingProblem) {
   fail(window.__pendingProblem);

@@ -1,20 +1,35 @@
 // The two browser runtimes behind one small interface:
 //
-//   const engine = await openEngine(kind, bytes, fileName)   // kind: 'tflite' | 'onnx'
+//   const engine = await openEngine(kind, bytes, fileName, { threads })   // kind: 'tflite' | 'onnx'
 //   engine.inputs / engine.outputs: [{name, dtype, shape}]
 //   const raw = await engine.run(typedArray, shape)          // -> typed array (first output)
-//   engine.backend                                            // shown on the page
+//   engine.backend, engine.threads                            // shown on the page
 //
 // .tflite runs on LiteRT.js (@litertjs/core) and .onnx on onnxruntime-web, both on their
-// WebAssembly CPU backend with one thread (the page is not cross-origin isolated, so no
-// wasm threads; the same as the 1-thread figures of the Python bench). Their wasm files
-// are served by `edgematting web-demo` from node_modules (/vendor/...), never a CDN.
+// WebAssembly CPU backend (XNNPack / MLAS, SIMD). `edgematting web-demo` serves the page
+// cross-origin isolated (COOP + COEP), so both run on several wasm threads:
+//   * LiteRT.js: `loadLiteRt(dir, {threads: true})` loads its threaded build
+//     (litert_wasm_threaded_internal.*, which needs relaxed SIMD), and each model is
+//     compiled with `cpuOptions: {numThreads}` (so the count can change per model);
+//   * onnxruntime-web: `ort.env.wasm.numThreads`, read once when its wasm starts (a
+//     different count later needs a page reload: `ortThreadsFixed()`).
+// A page that is not cross-origin isolated runs both on one thread (`THREADING`).
+// Their wasm files are served by `edgematting web-demo` from node_modules (/vendor/...),
+// never a CDN.
 //
 // A model the runtime cannot load raises EngineError with the runtime's own reason (which
 // names the op or tensor type it lacks) plus whatever it logged while trying.
 
 export const VENDOR = new URL('../vendor/', import.meta.url).href;
 export const VERSIONS = { litert: '2.5.3', ort: '1.30.0' }; // as pinned in package.json
+
+/** What this page can do with threads: cross-origin isolated or not, the browser's core count,
+ *  and the default thread count, min(4, cores) (1 when the page is not isolated). */
+export const THREADING = (() => {
+  const isolated = globalThis.crossOriginIsolated === true;
+  const cores = Math.max(1, globalThis.navigator?.hardwareConcurrency || 1);
+  return Object.freeze({ isolated, cores, max: isolated ? cores : 1, default: isolated ? Math.min(4, cores) : 1 });
+})();
 
 export class EngineError extends Error {
   constructor(message) {
@@ -23,9 +38,25 @@ export class EngineError extends Error {
   }
 }
 
-/** Run `fn` while collecting what the runtime logs through console.error / console.warn. */
+/**
+ * What LiteRT's wasm prints (its stdout and stderr: TFLite's INFO lines, and the reason for a
+ * model it refuses). Emscripten writes both to console.error by default, so a normal run
+ * would fill the console with "errors"; the page gives the module its own print/printErr
+ * instead (below): the lines are kept here, for the message of a model LiteRT refuses, and
+ * shown with console.debug (DevTools' "Verbose" level).
+ */
+const runtimeLog = [];
+
+function logRuntime(line) {
+  runtimeLog.push(String(line));
+  if (runtimeLog.length > 200) runtimeLog.splice(0, runtimeLog.length - 200);
+  console.debug(`[LiteRT] ${line}`);
+}
+
+/** Run `fn`, collecting what the runtime prints meanwhile (LiteRT's own lines and console.warn/error). */
 async function capturingLogs(fn) {
   const logs = [];
+  const start = runtimeLog.length;
   const saved = { error: console.error, warn: console.warn };
   const keep = (orig) => (...a) => {
     logs.push(a.map(String).join(' '));
@@ -33,10 +64,11 @@ async function capturingLogs(fn) {
   };
   console.error = keep(saved.error);
   console.warn = keep(saved.warn);
+  const collect = () => [...runtimeLog.slice(Math.min(start, runtimeLog.length)), ...logs];
   try {
-    return { value: await fn(), logs };
+    return { value: await fn(), logs: collect() };
   } catch (e) {
-    e.logs = logs;
+    e.logs = collect();
     throw e;
   } finally {
     console.error = saved.error;
@@ -46,8 +78,8 @@ async function capturingLogs(fn) {
 
 function reasonOf(e) {
   let msg = e && e.message ? e.message : String(e);
-  // LiteRT logs its INFO lines through console.error too, and start-up warnings about
-  // accelerators this page does not use (NPU, WebGPU): keep the rest
+  // TFLite's INFO lines, and start-up notes about accelerators this page does not use
+  // (NPU, WebGPU): keep the rest
   const noise = /^\s*INFO\b|NPU accelerator|WebGPU|GPU adapter/;
   const logged = (e && e.logs ? e.logs : []).filter((l) => l && !noise.test(l) && !msg.includes(l)).slice(-3);
   if (logged.length) msg += ` (runtime log: ${logged.join(' | ')})`;
@@ -55,16 +87,38 @@ function reasonOf(e) {
 }
 
 let litertPromise = null;
+let litertBuild = null; // 'threaded' | 'simd' | 'compat': which of LiteRT.js's wasm builds runs
+
+async function startLiteRt(mod) {
+  // the relaxed-SIMD builds need relaxed SIMD; the threaded one also SharedArrayBuffer (isolation)
+  const relaxed = await mod.supportsFeature('relaxedSimd');
+  const threads = THREADING.isolated && relaxed && (await mod.supportsFeature('threads'));
+  // Emscripten's Module object: @litertjs/wasm-utils passes `self.Module` to the module
+  // factory when it is set (and clears it); print/printErr replace its console.log/error
+  // (and are proxied back from its pthread workers)
+  globalThis.Module = { print: logRuntime, printErr: logRuntime };
+  try {
+    await mod.loadLiteRt(`${VENDOR}@litertjs/core/wasm/`, { threads });
+  } finally {
+    delete globalThis.Module;
+  }
+  litertBuild = threads ? 'threaded' : relaxed ? 'simd' : 'compat';
+}
 
 async function loadLiteRtModule() {
   const mod = await import('@litertjs/core');
-  if (!litertPromise) litertPromise = mod.loadLiteRt(`${VENDOR}@litertjs/core/wasm/`);
+  if (!litertPromise) litertPromise = startLiteRt(mod);
   await litertPromise;
   return mod;
 }
 
+/** LiteRT.js's build: its threaded build runs any count; the others one thread. */
+function liteRtThreads(wanted) {
+  return litertBuild === 'threaded' ? Math.max(1, Math.min(wanted, THREADING.cores)) : 1;
+}
+
 class LiteRtEngine {
-  static async open(bytes, fileName) {
+  static async open(bytes, fileName, threads) {
     let mod;
     try {
       mod = await loadLiteRtModule();
@@ -72,9 +126,12 @@ class LiteRtEngine {
       litertPromise = null;
       throw new EngineError(`LiteRT.js ${VERSIONS.litert} did not start in this browser: ${reasonOf(e)}`);
     }
+    const numThreads = liteRtThreads(threads);
     let model;
     try {
-      ({ value: model } = await capturingLogs(() => mod.loadAndCompile(new Uint8Array(bytes), { accelerator: 'wasm' })));
+      ({ value: model } = await capturingLogs(() => mod.loadAndCompile(new Uint8Array(bytes), {
+        accelerator: 'wasm', cpuOptions: { numThreads },
+      })));
     } catch (e) {
       throw new EngineError(`LiteRT.js ${VERSIONS.litert} cannot run ${fileName}: ${reasonOf(e)}`);
     }
@@ -84,8 +141,9 @@ class LiteRtEngine {
     const details = (list) => list.map((d) => ({ name: d.name, dtype: d.dtype, shape: Array.from(d.shape) }));
     engine.inputs = details(model.getInputDetails());
     engine.outputs = details(model.getOutputDetails());
-    const threads = model.options?.cpuOptions?.numThreads ?? 1;
-    engine.backend = `LiteRT.js ${VERSIONS.litert} · wasm (XNNPack, ${threads} thread${threads === 1 ? '' : 's'})`;
+    engine.threads = model.options?.cpuOptions?.numThreads ?? numThreads;
+    const build = { threaded: 'relaxed SIMD, threads', simd: 'relaxed SIMD', compat: 'compat build' }[litertBuild];
+    engine.backend = `LiteRT.js ${VERSIONS.litert} · wasm (XNNPack, ${build}, ${plural(engine.threads, 'thread')})`;
     engine.kind = 'tflite';
     return engine;
   }
@@ -111,13 +169,18 @@ class LiteRtEngine {
   }
 }
 
-let ortModule = null;
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
 
-async function loadOrt() {
+let ortModule = null;
+let ortThreads = null; // the count onnxruntime-web's wasm started with (fixed from then on)
+
+async function loadOrt(threads) {
   if (!ortModule) {
     const ort = await import('onnxruntime-web');
     ort.env.wasm.wasmPaths = `${VENDOR}onnxruntime-web/dist/`;
-    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.numThreads = THREADING.isolated ? Math.max(1, Math.min(threads, THREADING.cores)) : 1;
     ort.env.wasm.proxy = false;
     ort.env.logLevel = 'error';
     ortModule = ort;
@@ -125,11 +188,17 @@ async function loadOrt() {
   return ortModule;
 }
 
+/** The thread count onnxruntime-web started with, or null before its first model: it reads
+ *  `ort.env.wasm.numThreads` once, so another count needs a page reload. */
+export function ortThreadsFixed() {
+  return ortThreads;
+}
+
 class OrtEngine {
-  static async open(bytes, fileName) {
+  static async open(bytes, fileName, threads) {
     let ort;
     try {
-      ort = await loadOrt();
+      ort = await loadOrt(threads);
     } catch (e) {
       throw new EngineError(`onnxruntime-web ${VERSIONS.ort} did not start in this browser: ${reasonOf(e)}`);
     }
@@ -140,6 +209,8 @@ class OrtEngine {
       })));
     } catch (e) {
       throw new EngineError(`onnxruntime-web ${VERSIONS.ort} cannot run ${fileName}: ${reasonOf(e)}`);
+    } finally {
+      ortThreads ??= ort.env.wasm.numThreads; // its wasm read the count when it started (1 if not isolated)
     }
     const engine = new OrtEngine();
     engine.ort = ort;
@@ -151,7 +222,8 @@ class OrtEngine {
     }));
     engine.inputs = details(session.inputNames, session.inputMetadata);
     engine.outputs = details(session.outputNames, session.outputMetadata);
-    engine.backend = `onnxruntime-web ${VERSIONS.ort} · wasm (1 thread)`;
+    engine.threads = ortThreads;
+    engine.backend = `onnxruntime-web ${VERSIONS.ort} · wasm (SIMD, ${plural(engine.threads, 'thread')})`;
     engine.kind = 'onnx';
     return engine;
   }
@@ -180,9 +252,10 @@ export function kindOf(fileName) {
   return null;
 }
 
-export async function openEngine(kind, bytes, fileName) {
-  if (kind === 'tflite') return LiteRtEngine.open(bytes, fileName);
-  if (kind === 'onnx') return OrtEngine.open(bytes, fileName);
+/** Open `bytes` (a .tflite or .onnx file) on its runtime with `threads` wasm threads (at most). */
+export async function openEngine(kind, bytes, fileName, { threads = THREADING.default } = {}) {
+  if (kind === 'tflite') return LiteRtEngine.open(bytes, fileName, threads);
+  if (kind === 'onnx') return OrtEngine.open(bytes, fileName, threads);
   throw new EngineError(`${fileName}: the browser runs .tflite (LiteRT.js) and .onnx (onnxruntime-web) models only`);
 }
 

@@ -10,12 +10,15 @@
 //   {"do": "click" | "check" | "uncheck", "selector": S}
 //   {"do": "wait", "states": ["done", "error"], "timeout_ms": N}  body[data-state]
 //   {"do": "eval", "expr": JS, "save": KEY}                   result saved under KEY
+//   {"do": "expect", "expr": JS, "message": M}                stop the plan with M unless JS is true
 //   {"do": "text", "selector": S, "save": KEY}                textContent
 //   {"do": "screenshot", "path": P}
 //   {"do": "download", "selector": S, "path": P}              click, save the download
 //   {"do": "sleep", "ms": N}
+//   {"do": "phase", "name": NAME}                              console lines from here on are tagged NAME
 // Every step that changes the page first marks body[data-state] "pending", so a following
-// "wait" sees the new outcome, not an old one. Console errors and page errors are saved too.
+// "wait" sees the new outcome, not an old one. Console errors and warnings are saved too, as
+// {phase, type, text} (phase "normal" until a "phase" step), and page errors.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +28,7 @@ import { chromium } from 'playwright-core';
 const [planPath, outPath] = process.argv.slice(2);
 const plan = JSON.parse(fs.readFileSync(planPath, 'utf8'));
 const result = { saved: {}, console: [], pageErrors: [], origins: [], steps: 0 };
+let phase = 'normal';
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgematting-chromium-'));
 
 const ARGS = [
@@ -48,9 +52,9 @@ async function run(step) {
       if (step.permissions?.length) await context.grantPermissions(step.permissions, { origin: new URL(step.url).origin });
       page = await context.newPage();
       page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') result.console.push(`${m.type()}: ${m.text()}`);
+        if (m.type() === 'error' || m.type() === 'warning') result.console.push({ phase, type: m.type(), text: m.text() });
       });
-      page.on('pageerror', (e) => result.pageErrors.push(String(e)));
+      page.on('pageerror', (e) => result.pageErrors.push(`[${phase}] ${e}`));
       page.on('request', (r) => {
         const u = new URL(r.url());
         if ((u.protocol === 'http:' || u.protocol === 'https:') && !result.origins.includes(u.origin)) result.origins.push(u.origin);
@@ -85,6 +89,9 @@ async function run(step) {
     case 'eval':
       result.saved[step.save] = await page.evaluate(step.expr);
       return;
+    case 'expect':
+      if ((await page.evaluate(step.expr)) !== true) throw new Error(step.message);
+      return;
     case 'text':
       result.saved[step.save] = (await page.textContent(step.selector)) ?? '';
       return;
@@ -99,6 +106,9 @@ async function run(step) {
     }
     case 'sleep':
       await new Promise((r) => setTimeout(r, step.ms));
+      return;
+    case 'phase':
+      phase = step.name;
       return;
     default:
       throw new Error(`unknown step ${JSON.stringify(step)}`);

@@ -1,13 +1,22 @@
-"""Browser vs Python latency of the same artifacts: median ms per frame, one thread.
+"""Browser vs Python latency of the same artifacts at the same thread counts.
 
-    .venv/bin/python web_demo/test/latency.py MODEL_DIR_OR_ARTIFACTS... [--frames 50]
+    .venv/bin/python web_demo/test/latency.py MODEL_DIR_OR_ARTIFACTS... [--threads 1,2] [--rounds 3]
 
-For each .tflite / .onnx artifact: the web demo's page in headless Chromium (LiteRT.js or
-onnxruntime-web, wasm backend, 1 thread) times `frames` inferences on the fixture photo's
-model input (`window.edgemattingDemo.bench`), and in the same run the Python runner
-(ai-edge-litert / onnxruntime, 1 thread) times the same input the same way. Inference only,
-as the README's bench columns. Prints a Markdown table and writes latency.json beside it
-with --out.
+For each thread count N and each .tflite / .onnx artifact:
+
+* browser: the web demo's page in headless Chromium, cross-origin isolated (served by
+  `edgematting.web_demo.DemoServer`), opened with ``?threads=N``; LiteRT.js or
+  onnxruntime-web, wasm backend. The page's own figures: the first call, then the steady
+  state, median and p90 of 20 runs after 3 warm-ups on the fixture photo's model input;
+* Python: ``edgematting.runners.open(path, num_threads=N)`` (ai-edge-litert / onnxruntime),
+  median of 20 ``model.run_raw(model.inputs([photo]))`` after 3 warm-ups.
+
+Inference only, as the bench's model column. With ``--rounds R`` the whole is repeated R
+times (browser and Python alternate) and the median of the R medians is reported, which
+steadies the figures on a busy machine; the JSON also keeps each round's figures and the best
+round's (the lowest median of each side: what an otherwise idle machine gets). Prints a Markdown table with the load average and
+writes the figures as JSON (`edgematting.web_demo.write_browser_bench`): by default
+``MODEL_DIR/bench/browser.json`` when the artifacts are a model's ``export/``, else ``--out``.
 """
 from __future__ import annotations
 
@@ -24,40 +33,42 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 PHOTO = HERE / "fixtures" / "portrait.png"
+WARMUPS, RUNS = 3, 20
 
 
-def python_latency(artifact: Path, photo: np.ndarray, frames: int, warmup: int = 5) -> tuple[float, str]:
-    from edgematting import contract
-    from edgematting.runners import load_runner
+def python_latency(artifact: Path, photo: np.ndarray, threads: int, runs: int = RUNS, warmups: int = WARMUPS) -> dict:
+    from edgematting import runners
 
-    meta = contract.read_sidecar(artifact)
-    runner = load_runner(artifact, num_threads=1)
-    x = contract.model_input(photo, meta)
-    for _ in range(warmup):
-        runner.run_raw(x)
+    model = runners.open(artifact, num_threads=threads)
+    x = model.inputs([photo])
+    for _ in range(warmups):
+        model.run_raw(x)
     times = []
-    for _ in range(frames):
+    for _ in range(runs):
         t0 = time.perf_counter()
-        runner.run_raw(x)
+        model.run_raw(x)
         times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.median(times)), runner.engine
+    return {"median": float(np.median(times)), "p90": float(np.percentile(times, 90, method="inverted_cdf")),
+            "runs": runs, "warmups": warmups, "engine": model.engine}
 
 
-def browser_latency(artifacts: list[Path], frames: int, chromium: str) -> dict[str, dict]:
-    from edgematting.web_demo import DemoServer, check_npm_packages
+def browser_latency(artifacts: list[Path], threads: int, chromium: str) -> dict[str, dict]:
+    """{artifact name: the page's timing() for it} at `threads` threads."""
+    from edgematting.web_demo import DemoServer, ensure_npm_packages
 
-    check_npm_packages()
+    ensure_npm_packages()
     srv = DemoServer(artifacts, port=0).start()
-    steps = [{"do": "goto", "url": srv.url + f"?model={artifacts[0].name}"},
+    steps = [{"do": "goto", "url": srv.url + f"?model={artifacts[0].name}&threads={threads}"},
              {"do": "wait", "states": ["ready", "error"], "timeout_ms": 120000},
+             {"do": "eval", "expr": "crossOriginIsolated", "save": "isolated"},
              {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]},
-             {"do": "wait", "states": ["done", "error"], "timeout_ms": 120000}]
+             {"do": "wait", "states": ["done", "error"], "timeout_ms": 300000}]
     for i, a in enumerate(artifacts):
         if i:
             steps += [{"do": "select", "selector": "#model", "value": a.name},
-                      {"do": "wait", "states": ["done", "error"], "timeout_ms": 120000}]
+                      {"do": "wait", "states": ["done", "error"], "timeout_ms": 300000}]
         steps += [{"do": "text", "selector": "#message", "save": f"{a.name}.message"},
-                  {"do": "eval", "expr": f"window.edgemattingDemo.bench({frames}, 5)", "save": a.name}]
+                  {"do": "eval", "expr": "window.edgemattingDemo.timing()", "save": a.name}]
     with tempfile.TemporaryDirectory() as tmp:
         plan, out = Path(tmp) / "plan.json", Path(tmp) / "out.json"
         plan.write_text(json.dumps({"executable": chromium, "steps": steps}))
@@ -70,44 +81,94 @@ def browser_latency(artifacts: list[Path], frames: int, chromium: str) -> dict[s
         res = json.loads(out.read_text())
     if "error" in res:
         sys.exit(f"browser driver failed: {res['error']} (page message: {res.get('message')})")
+    if res["saved"]["isolated"] is not True:
+        sys.exit("the page is not cross-origin isolated: wasm threads are off")
     for a in artifacts:
         if res["saved"][f"{a.name}.message"]:
             sys.exit(f"{a.name}: {res['saved'][a.name + '.message']}")
     return {a.name: res["saved"][a.name] for a in artifacts}
 
 
+def default_out(artifacts: list[Path]) -> Path | None:
+    """MODEL_DIR/bench/browser.json when every artifact is in MODEL_DIR/export/."""
+    from edgematting.web_demo import BROWSER_BENCH_FILE
+
+    dirs = {a.resolve().parent for a in artifacts}
+    if len(dirs) == 1 and (d := dirs.pop()).name == "export":
+        return d.parent / "bench" / BROWSER_BENCH_FILE
+    return None
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("artifacts", nargs="+", help="model directory or .tflite/.onnx files")
-    ap.add_argument("--frames", type=int, default=50)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat everything R times, report the median (default 1)")
     ap.add_argument("--chromium", default=os.environ.get("EDGEMATTING_CHROMIUM", "/usr/bin/chromium"))
-    ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    ap.add_argument("--out", type=Path, default=None, help="JSON output (default MODEL_DIR/bench/browser.json)")
     args = ap.parse_args(argv)
 
     from edgematting import contract
-    from edgematting.web_demo import resolve_artifacts
     from edgematting.data.io import read_image
+    from edgematting.web_demo import resolve_artifacts, write_browser_bench
 
     artifacts = resolve_artifacts(args.artifacts)
+    thread_counts = [int(t) for t in args.threads.split(",")]
     photo = read_image(PHOTO)
-    browser = browser_latency(artifacts, args.frames, args.chromium)
+    samples: dict[tuple[str, int], dict[str, list]] = {}
+    load_before = os.getloadavg()
+    for _ in range(args.rounds):
+        for n in thread_counts:
+            browser = browser_latency(artifacts, n, args.chromium)
+            for a in artifacts:
+                py = python_latency(a, photo, n)
+                s = samples.setdefault((a.name, n), {"browser": [], "python": []})
+                s["browser"].append(browser[a.name])
+                s["python"].append(py)
+    load_after = os.getloadavg()
+
+    def med(xs, key):
+        return round(float(np.median([x[key] for x in xs])), 3)
+
+    def best(xs):
+        return round(float(min(x["median"] for x in xs)), 3)
+
     rows = []
     for a in artifacts:
-        py_ms, py_engine = python_latency(a, photo, args.frames)
         meta = contract.read_sidecar(a)
-        b = browser[a.name]
-        rows.append({"artifact": a.name, "precision": meta.get("precision"),
-                     "input": f"{meta['input']['height']}x{meta['input']['width']}",
-                     "browser_ms": round(b["median"], 2), "browser_backend": b["backend"],
-                     "python_ms": round(py_ms, 2), "python_engine": py_engine, "frames": args.frames})
-    print("| artifact | input | browser (wasm, 1 thread) ms | Python (1 thread) ms | browser runtime | Python runtime |")
-    print("|---|---|---|---|---|---|")
+        for n in thread_counts:
+            s = samples[(a.name, n)]
+            b, p = s["browser"], s["python"]
+            row = {"artifact": a.name, "precision": meta.get("precision"), "target": meta.get("target"),
+                   "input": f"{meta['input']['height']}x{meta['input']['width']}", "input_dtype": meta["input"]["dtype"],
+                   "threads": n, "rounds": args.rounds,
+                   "browser": {"first_ms": med(b, "first"), "median_ms": med(b, "median"), "p90_ms": med(b, "p90"),
+                               "runs": b[0]["runs"], "warmups": b[0]["warmups"], "threads": b[0]["threads"],
+                               "backend": b[0]["backend"], "cross_origin_isolated": b[0]["crossOriginIsolated"]},
+                   "python": {"median_ms": med(p, "median"), "p90_ms": med(p, "p90"), "runs": RUNS,
+                              "warmups": WARMUPS, "engine": p[0]["engine"]}}
+            row["ratio"] = round(row["browser"]["median_ms"] / row["python"]["median_ms"], 2)
+            row["best_round"] = {"browser_median_ms": best(b), "python_median_ms": best(p),
+                                 "ratio": round(best(b) / best(p), 2)}
+            row["round_medians"] = {"browser_ms": [round(x["median"], 3) for x in b],
+                                    "python_ms": [round(x["median"], 3) for x in p]}
+            rows.append(row)
+    print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} cores); "
+          f"median of {args.rounds} round(s)")
+    print("| artifact | input | threads | browser first call ms | browser steady median / p90 ms | "
+          "Python median ms | browser / Python | best round: browser / Python ms | browser runtime | Python runtime |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['artifact']} | {r['input']} | {r['browser_ms']:.2f} | {r['python_ms']:.2f} | "
-              f"{r['browser_backend']} | {r['python_engine']} |")
-    if args.out:
-        args.out.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+        b, p, br = r["browser"], r["python"], r["best_round"]
+        print(f"| {r['artifact']} | {r['input']} | {r['threads']} | {b['first_ms']:.2f} | {b['median_ms']:.2f} / "
+              f"{b['p90_ms']:.2f} | {p['median_ms']:.2f} | {r['ratio']:.2f}x | {br['browser_median_ms']:.2f} / "
+              f"{br['python_median_ms']:.2f} ({br['ratio']:.2f}x) | {b['backend']} | {p['engine']} |")
+    out = args.out or default_out(artifacts)
+    if out is not None:
+        write_browser_bench(rows, out, source="web_demo/test/latency.py",
+                            extra={"load_average": [round(x, 2) for x in (*load_before, *load_after)]})
+        print(f"wrote {out}")
     return 0
 
 
