@@ -23,10 +23,20 @@ conversion and a ConversionError is raised if it does not hold.
 Metadata is embedded in the flatbuffer's ``Model.metadata`` table under the name
 `formats.METADATA_KEY` (a buffer with the JSON bytes); `runners.tflite.read_embedded_metadata`
 reads it back.
+
+Every file is also what an app's SDK expects as it is: the input and output tensors are
+named as the contract says (``image``, ``alpha``), a ``serving_default`` SignatureDef maps
+them, and standard TFLite Model Metadata (image segmenter: normalization, labels, ...) is
+written by tflite-support's metadata writer (`tflite_metadata`). The sidecar's ``clients``
+section says whether MediaPipe Tasks ImageSegmenter takes the file, or why not (printed too).
 """
 from __future__ import annotations
 
 import json
+import os
+import sys
+import zipfile
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -211,24 +221,86 @@ def _io_details(data: bytes, config: ExportConfig) -> dict:
 
 
 # -- metadata in the flatbuffer ---------------------------------------------------------
-def embed_metadata(data: bytes, metadata: dict, name: str = METADATA_KEY) -> bytes:
-    """Return the flatbuffer with `metadata` (JSON) in Model.metadata[name] (replacing one)."""
+SIGNATURE_KEY = "serving_default"
+
+
+def _edit_model(data: bytes, edit) -> bytes:
+    """Unpack the flatbuffer, `edit(ModelT)`, pack it again. Associated files packed after
+    the flatbuffer (a zip, as the standard metadata writer appends them) are kept."""
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema_fb
 
     m = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(bytearray(data), 0))
-    payload = np.frombuffer(json.dumps(metadata, sort_keys=True).encode(), dtype=np.uint8)
-    buf = schema_fb.BufferT()
-    buf.data = payload
-    m.buffers = list(m.buffers or [])
-    m.buffers.append(buf)
-    md = schema_fb.MetadataT()
-    md.name = name
-    md.buffer = len(m.buffers) - 1
-    m.metadata = [x for x in (m.metadata or []) if _s(x.name) != name] + [md]
-    b = flatbuffers.Builder(len(data) + len(payload) + 1024)
+    edit(m, schema_fb)
+    b = flatbuffers.Builder(len(data) + 1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    out = bytes(b.Output())
+    packed = _packed_files(data)
+    if packed:
+        buf = BytesIO(out)
+        buf.seek(0, os.SEEK_END)
+        with zipfile.ZipFile(buf, "a") as dst:
+            for n, content in packed.items():
+                dst.writestr(n, content)
+        out = buf.getvalue()
+    return out
+
+
+def _packed_files(data: bytes) -> dict[str, bytes]:
+    """The associated files zipped after the flatbuffer ({} when there are none)."""
+    try:
+        if not zipfile.is_zipfile(BytesIO(data)):
+            return {}
+        with zipfile.ZipFile(BytesIO(data)) as src:
+            return {n: src.read(n) for n in src.namelist()}
+    except (zipfile.BadZipFile, OSError, ValueError):  # weights that merely look like a zip end record
+        return {}
+
+
+def embed_metadata(data: bytes, metadata: dict, name: str = METADATA_KEY) -> bytes:
+    """Return the flatbuffer with `metadata` (JSON) in Model.metadata[name] (replacing one)."""
+    payload = np.frombuffer(json.dumps(metadata, sort_keys=True).encode(), dtype=np.uint8)
+
+    def edit(m, schema_fb):
+        buf = schema_fb.BufferT()
+        buf.data = payload
+        m.buffers = list(m.buffers or [])
+        m.buffers.append(buf)
+        md = schema_fb.MetadataT()
+        md.name = name
+        md.buffer = len(m.buffers) - 1
+        m.metadata = [x for x in (m.metadata or []) if _s(x.name) != name] + [md]
+
+    return _edit_model(data, edit)
+
+
+def name_io(data: bytes, input_name: str, output_name: str, signature_key: str = SIGNATURE_KEY) -> bytes:
+    """Name the input and output tensors (the converter calls the output "Identity") and
+    add one SignatureDef `signature_key` mapping `input_name` -> `output_name`."""
+
+    def edit(m, schema_fb):
+        if len(m.subgraphs or []) != 1:
+            raise ConversionError(f"The converted model has {len(m.subgraphs or [])} subgraphs (expected 1).")
+        sg = m.subgraphs[0]
+        if len(sg.inputs) != 1 or len(sg.outputs) != 1:
+            raise ConversionError(f"The converted model has {len(sg.inputs)} inputs and {len(sg.outputs)} "
+                                  "outputs (expected 1 and 1).")
+        sg.tensors[sg.inputs[0]].name = input_name
+        sg.tensors[sg.outputs[0]].name = output_name
+
+        def tensor_map(name, index):
+            t = schema_fb.TensorMapT()
+            t.name, t.tensorIndex = name, int(index)
+            return t
+
+        sig = schema_fb.SignatureDefT()
+        sig.signatureKey = signature_key
+        sig.subgraphIndex = 0
+        sig.inputs = [tensor_map(input_name, sg.inputs[0])]
+        sig.outputs = [tensor_map(output_name, sg.outputs[0])]
+        m.signatureDefs = [sig]
+
+    return _edit_model(data, edit)
 
 
 def _s(v):
@@ -236,12 +308,76 @@ def _s(v):
 
 
 def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
-    """Convert, embed metadata, write `out_path` atomically; return the metadata."""
+    """Convert, name the tensors, embed our metadata and the standard TFLite Model Metadata
+    (`tflite_metadata`), check the result, write `out_path` atomically; return the metadata."""
+    from . import tflite_metadata
 
-    data, io = convert_bytes(model, spec, config)
-    meta = artifact_metadata(spec, config, Path(out_path).name, **io)
+    data, io_ = convert_bytes(model, spec, config)
+    meta = artifact_metadata(spec, config, Path(out_path).name, **io_)
     meta["tflite"] = {"io": io_type(config), "batch": 1}
     if config.tflite.keep_float:
         meta["tflite"]["keep_float"] = list(config.tflite.keep_float)
-    atomic.write_bytes(out_path, embed_metadata(data, meta))
+    request = tflite_metadata.segmenter_request(meta, spec, config)
+    meta["tflite"]["signature"] = SIGNATURE_KEY
+    meta["tflite"]["model_metadata"] = {
+        "writer": tflite_metadata.WRITER,
+        "input_mean": request["input"]["mean"],
+        "input_std": request["input"]["std"],
+        "labels": request["output"]["labels"],
+    }
+    support = tflite_metadata.mediapipe_support(meta)
+    meta["clients"] = {tflite_metadata.MEDIAPIPE: support}
+    data = embed_metadata(name_io(data, spec.input_name, spec.output_name), meta)
+    data, report = tflite_metadata.write_segmenter_metadata(data, request)
+    _check_written(data, meta, report, request)
+    atomic.write_bytes(out_path, data)
+    if support != tflite_metadata.SUPPORTED:
+        print(f"note: {Path(out_path).name}: MediaPipe Tasks ImageSegmenter cannot take this file: "
+              f"{support.removeprefix('unsupported: ')}", file=sys.stderr)
     return meta
+
+
+def _check_written(data: bytes, meta: dict, report: dict, request: dict) -> None:
+    """The writer wrote the normalization and label file asked for, and the file it
+    returned still loads in LiteRT with the same I/O, names its tensors and carries our
+    metadata unchanged (ConversionError otherwise)."""
+    import tempfile
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ..runners.tflite import read_embedded_metadata
+    from .tflite_metadata import LABELS_FILE
+
+    try:
+        tensor = report["metadata"]["subgraph_metadata"][0]["input_tensor_metadata"][0]
+        norm = tensor["process_units"][0]["options"]
+        wrote = ([float(v) for v in norm["mean"]], [float(v) for v in norm["std"]])
+    except (KeyError, IndexError, TypeError) as e:
+        raise ConversionError(f"The standard metadata has no input normalization ({type(e).__name__}: {e}).") from e
+    if wrote != (request["input"]["mean"], request["input"]["std"]):
+        raise ConversionError(f"The metadata writer wrote normalization {wrote}, not "
+                              f"{(request['input']['mean'], request['input']['std'])}.")
+    if LABELS_FILE not in _packed_files(data):
+        raise ConversionError(f"The metadata writer did not pack {LABELS_FILE} into the file.")
+
+    with tempfile.TemporaryDirectory(prefix="edgematting-tflite-") as d:
+        p = Path(d) / "check.tflite"
+        p.write_bytes(data)
+        try:
+            embedded = read_embedded_metadata(p)
+        except InputError as e:
+            raise ConversionError(f"After the standard metadata was written, our metadata is unreadable: {e}") from e
+    if embedded != json.loads(json.dumps(meta)):
+        raise ConversionError("After the standard metadata was written, the embedded edgematting metadata "
+                              "differs from what was embedded.")
+    it = Interpreter(model_content=data)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    names = (inp["name"], out["name"])
+    if names != (meta["input"]["name"], meta["output"]["name"]):
+        raise ConversionError(f"The written file's tensors are named {names}, not "
+                              f"{(meta['input']['name'], meta['output']['name'])}.")
+    if np.dtype(inp["dtype"]).name != meta["input"]["dtype"] or np.dtype(out["dtype"]).name != meta["output"]["dtype"]:
+        raise ConversionError("The written file's I/O dtypes differ from the converted model's.")
+    if SIGNATURE_KEY not in it.get_signature_list():
+        raise ConversionError(f"The written file has no '{SIGNATURE_KEY}' signature.")
