@@ -64,6 +64,10 @@ class ExportConfig:
     verify_data: str | None = None  # None: the model's training photos, else synthetic
     # apps upsample the alpha with this guided filter (written to the metadata's postprocess)
     guided_filter: Any = None  # imageops.GuidedFilter | {"radius", "eps"} | None
+    # who made the model and under which licence: written into every file's own metadata
+    # fields (TFLite Model Metadata, Core ML author/license, ONNX metadata_props)
+    author: str = ""
+    license: str = ""
     tflite: TFLiteOptions = field(default_factory=TFLiteOptions)
     coreml: CoreMLOptions = field(default_factory=CoreMLOptions)
     onnx: OnnxOptions = field(default_factory=OnnxOptions)
@@ -156,7 +160,7 @@ def config_kwargs_from_args(args) -> dict[str, Any]:
     kw: dict[str, Any] = dict(
         precision=args.precision, input_type=args.input_type, channels=args.channels, calib=args.calib,
         calib_samples=args.calib_samples, verify=args.verify, verify_samples=args.verify_samples,
-        verify_data=args.verify_data,
+        verify_data=args.verify_data, author=args.author or "", license=args.license or "",
         guided_filter=parse_upsample(args.upsample, args.guided_radius, args.guided_eps))
     for name, fmt in FORMATS.items():
         opts = {f.name: getattr(args, _dest(name, f)) for f in option_fields(fmt.options)}

@@ -276,8 +276,8 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
         ),
     }
 
-    mlmodel.author = config.coreml.author or "edgematting"
-    mlmodel.license = config.coreml.license or ""
+    mlmodel.author = config.author or "edgematting"
+    mlmodel.license = config.license or ""
     mlmodel.short_description = (
         f"{spec.name} ({spec.architecture}) v{spec.version}: portrait "
         f"{OUTPUT_MEANINGS.get(spec.output_meaning, 'matting')}, "

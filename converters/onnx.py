@@ -336,7 +336,7 @@ def _io_dtype(proto, value_info) -> str:
 BATCH_DIM = "batch"
 
 
-def package(proto, spec, meta: dict) -> None:
+def package(proto, spec, meta: dict, author: str = "", license: str = "") -> None:
     """What a reader of the file sees, whichever quantizer touched it last: our producer
     name and version, only the opset domains its nodes use, a dynamic batch dimension
     named `BATCH_DIM`, doc strings on the model, its input and its output, and the
@@ -374,6 +374,10 @@ def package(proto, spec, meta: dict) -> None:
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
+    for key, value in (("author", author), ("license", license)):
+        if value:
+            e = proto.metadata_props.add()
+            e.key, e.value = key, value
 
 
 def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
@@ -386,7 +390,7 @@ def convert(model, spec, config: ExportConfig, out_path: Path) -> dict:
         output_dtype=_io_dtype(proto, proto.graph.output[0]),
     )
     meta["onnx"] = {"opset": int(config.onnx.opset), "dynamic_batch": bool(config.onnx.dynamic_batch)}
-    package(proto, spec, meta)
+    package(proto, spec, meta, author=config.author, license=config.license)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as e:

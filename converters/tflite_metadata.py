@@ -218,8 +218,8 @@ def segmenter_request(meta: dict, spec, config) -> dict:
         "description": (f"Portrait segmentation ({spec.architecture}, {meta['precision']}): one "
                         f"{o['meaning']} channel, 1 = person. Exported by edgematting {__version__}; "
                         f"the full contract is the '{_metadata_key()}' metadata entry."),
-        "author": getattr(config.tflite, "author", "") or "edgematting",
-        "license": getattr(config.tflite, "license", "") or None,
+        "author": config.author or "edgematting",
+        "license": config.license or None,
         "input": {
             "name": c["name"],
             "description": f"{c['channel_order']} image {h}x{w}, {c['dtype']}, {raw}.",

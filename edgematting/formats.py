@@ -180,8 +180,6 @@ class CoreMLOptions:
     weight_threshold: int | None = option(None, help="smallest weight tensor (elements) that is compressed")
     alpha_image: bool = option(False, flag="--alpha-image", action="store_true",
                                help="grayscale image output (alpha x 255)")
-    author: str = option("", flag="--author", help="author stored in the model")
-    license: str = option("", flag="--license", help="license stored in the model")
 
     def __post_init__(self):
         self.deployment_target = parse_coreml_target(self.deployment_target)

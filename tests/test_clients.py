@@ -379,3 +379,16 @@ def test_create_venv_publishes_only_a_complete_venv(monkeypatch, tmp_path):
     monkeypatch.setattr(tflite_metadata, "default_venv", lambda: venv)
     monkeypatch.delenv(tflite_metadata.PYTHON_ENV, raising=False)
     assert tflite_metadata.clients_python(create=False) == python
+
+
+def test_author_and_license_reach_the_standard_metadata(confident_fast_scnn_dir, clients_python, tmp_path):
+    """`convert --author/--license` are written into the TFLite Model Metadata's own fields
+    (the default author is edgematting, no licence)."""
+    from edgematting.converters import tflite_metadata
+
+    art = export(confident_fast_scnn_dir, tmp_path / "a", precision="fp32", author="A. Person", license="MIT")
+    md = tflite_metadata.read_standard_metadata(art.path)["metadata"]
+    assert (md["author"], md["license"]) == ("A. Person", "MIT")
+    art = export(confident_fast_scnn_dir, tmp_path / "b", precision="fp32")
+    md = tflite_metadata.read_standard_metadata(art.path)["metadata"]
+    assert md["author"] == "edgematting" and "license" not in md

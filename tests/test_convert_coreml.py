@@ -144,7 +144,7 @@ def test_image_input_scale_bias_in_program(confident_models, tmp_path):
 
 def test_author_license_and_descriptions(confident_models, tmp_path):
     model, spec, _ = confident_models["fast-scnn"]
-    config = ExportConfig(target="coreml", coreml={"author": "A. Person", "license": "MIT"})
+    config = ExportConfig(target="coreml", author="A. Person", license="MIT")
     out = tmp_path / "m.mlpackage"
     md = C.convert(model, spec, config, out)
     assert md["model_name"] == spec.name and md["input"]["mean"] == list(spec.mean)

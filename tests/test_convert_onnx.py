@@ -64,6 +64,18 @@ def test_onnx_nchw_fixed_batch(confident_fast_scnn_dir, tmp_path):
     assert any(o.version == 15 for o in m.opset_import)
 
 
+def test_onnx_author_and_license(confident_fast_scnn_dir, tmp_path):
+    """`convert --author/--license` land in metadata_props beside the contract."""
+    import onnx
+
+    from edgematting.converters import ExportConfig, convert_model
+
+    config = ExportConfig(target="onnx", verify=False, author="A. Person", license="MIT")
+    art = convert_model(confident_fast_scnn_dir, config, out_dir=tmp_path, progress=False)
+    props = {p.key: p.value for p in onnx.load(str(art.path)).metadata_props}
+    assert props["author"] == "A. Person" and props["license"] == "MIT" and "edgematting" in props
+
+
 def test_onnx_uint8_4ch_int8_io(confident_fast_scnn_dir, tmp_path):
     """RGBA camera bytes in: uint8, 4 channels, alpha filled with 255 by the runner.
     (Parity: the test below.)"""

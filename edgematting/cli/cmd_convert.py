@@ -41,6 +41,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="replace what sits at an artifact's path even if edgematting did not write it "
                         "(default: refuse, so a folder or file of yours is never removed)")
+    p.add_argument("--author", default="", help="author written into each file's metadata (default: edgematting)")
+    p.add_argument("--license", default="", help="licence written into each file's metadata, e.g. Apache-2.0")
     from .cmd_predict import add_upsample_arguments
 
     # recorded in the metadata's postprocess: what apps do with the alpha. Bilinear by
