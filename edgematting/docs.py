@@ -132,32 +132,96 @@ def render_layout(readme: str, root: Path = ROOT) -> str:
 
 
 # --- client table ----------------------------------------------------------------------------
-#: The .tflite variants an app might bundle: (what, convert flags, the contract fields that
-#: decide what a client takes). tests/test_clients.py runs each in MediaPipe Tasks.
-TFLITE_VARIANTS = (
-    ("fp32 / fp16 / dynamic / int16x8", "`--precision P`", 3, "RGB", "float32", "float32", False),
-    ("int8, float I/O", "`--precision int8`", 3, "RGB", "float32", "float32", False),
-    ("int8, uint8 camera input", "`--precision int8 --input uint8`", 3, "RGB", "uint8", "uint8", True),
-    ("fp32, uint8 input", "`--precision fp32 --input uint8`", 3, "RGB", "uint8", "float32", True),
-    ("int8, int8 I/O", "`--precision int8 --input uint8 --tflite-io int8`", 3, "RGB", "int8", "int8", True),
-    ("RGBA bitmaps", "`--channels 4`", 4, "RGBA", "float32", "float32", False),
+#: The clients an artifact is run by in the test suite, in the table's column order.
+CLIENTS = ("LiteRT (Python)", "MediaPipe Tasks ImageSegmenter (Python)", "onnxruntime",
+           "Core ML reference interpreter", "Chromium: LiteRT.js / onnxruntime-web", "Apple Vision")
+_MP = "test_clients.py::test_mediapipe_image_segmenter"
+_PAGE = "test_web_demo.py::test_page_in_headless_chromium"
+#: (variant, convert flags, the contract fields MediaPipe's rule reads (or None: not a
+#: .tflite), {column index: test node id, or why not}). The MediaPipe column of .tflite rows
+#: is `tflite_metadata.mediapipe_support` (the converter's rule) plus the test that proves it;
+#: a test in tests/test_readme.py checks that every node id cited here exists.
+CLIENT_MATRIX = (
+    ("tflite fp32", "`--precision fp32`", (3, "RGB", "float32", "float32", False),
+     {0: "test_convert_tflite.py::test_tflite_precisions[fast-scnn-fp32]", 1: f"{_MP}[fp32]", 4: _PAGE}),
+    ("tflite fp16", "`--precision fp16`", (3, "RGB", "float32", "float32", False),
+     {0: "test_convert_tflite.py::test_tflite_precisions[fast-scnn-fp16]", 1: f"{_MP}[fp16]", 4: "not run"}),
+    ("tflite dynamic", "`--precision dynamic`", (3, "RGB", "float32", "float32", False),
+     {0: "test_convert_tflite.py::test_tflite_precisions[fast-scnn-dynamic]", 1: f"{_MP}[dynamic]", 4: "not run"}),
+    ("tflite int16x8", "`--precision int16x8`", (3, "RGB", "float32", "float32", False),
+     {0: "test_convert_tflite.py::test_tflite_precisions[fast-scnn-int16x8]", 1: f"{_MP}[int16x8]",
+      4: "not run"}),
+    ("tflite int8, float I/O", "`--precision int8`", (3, "RGB", "float32", "float32", False),
+     {0: "test_convert_tflite.py::test_tflite_precisions[fast-scnn-int8]", 1: f"{_MP}[int8-float-io]", 4: _PAGE}),
+    ("tflite int8, uint8 camera input", "`--precision int8 --input uint8`", (3, "RGB", "uint8", "uint8", True),
+     {0: "test_convert_tflite.py::test_tflite_int8_uint8_input_is_raw_bytes", 1: f"{_MP}[int8-uint8]", 4: _PAGE}),
+    ("tflite fp32, uint8 input", "`--precision fp32 --input uint8`", (3, "RGB", "uint8", "float32", True),
+     {0: f"{_MP}[fp32-uint8] (our runner beside MediaPipe)", 1: f"{_MP}[fp32-uint8]", 4: "not run"}),
+    ("tflite int8, int8 I/O", "`--precision int8 --input uint8 --tflite-io int8`", (3, "RGB", "int8", "int8", True),
+     {0: "test_convert_tflite.py::test_tflite_uint8_4ch_int8_io", 1: f"{_MP}[int8-int8-io]",
+      4: "no: LiteRT.js has no int8 tensors; the page names the uint8 file (" + _PAGE + ")"}),
+    ("tflite RGBA (4 channels)", "`--channels 4`", (4, "RGBA", "float32", "float32", False),
+     {0: "test_convert_tflite.py::test_tflite_4_channels", 1: f"{_MP}[fp32-4ch]", 4: "not run (the page feeds RGB)"}),
+    ("onnx fp32", "`--target onnx`", None,
+     {2: "test_convert_onnx.py::test_onnx_precisions[fast-scnn-fp32]", 4: _PAGE}),
+    ("onnx fp16 / dynamic / int8", "`--target onnx --precision P`", None,
+     {2: ", ".join(f"test_convert_onnx.py::test_onnx_precisions[fast-scnn-{p}]" for p in ("fp16", "dynamic", "int8")),
+      4: "not run"}),
+    ("onnx uint8 RGBA, int8 body", "`--target onnx --input uint8 --channels 4 --precision int8`", None,
+     {2: "test_convert_onnx.py::test_onnx_uint8_4ch_int8_io", 4: "not run"}),
+    ("coreml fp32 / fp16 / int8", "`--target coreml --precision P`", None,
+     {3: ", ".join(f"test_convert_coreml.py::test_convert_and_interpret_matches_keras[fast-scnn-{p}]"
+                   for p in ("fp32", "fp16", "int8")),
+      5: "no: multiarray input, Vision cannot feed it a frame"}),
+    ("coreml for Vision: image in, 8-bit image out", "`--target coreml --input uint8 --alpha-image`", None,
+     {3: "test_convert_coreml.py::test_vision_shaped_fp32_passes_its_own_verification[None]",
+      5: "not run: Core ML runs only on macOS"}),
 )
+#: Why a cell is empty, by column.
+CLIENT_NA = {0: "-", 1: "-", 2: "-", 3: "-", 4: "-", 5: "-"}
+
+
+def client_matrix_cells() -> list[tuple[str, str, list[str]]]:
+    """(variant, flags, one cell per `CLIENTS` column): a test node id, or why not."""
+    from .converters.tflite_metadata import SUPPORTED, mediapipe_support
+
+    rows = []
+    for what, flags, contract, cells in CLIENT_MATRIX:
+        row = []
+        for col in range(len(CLIENTS)):
+            cell = cells.get(col, CLIENT_NA[col])
+            if col == 1 and contract is not None:
+                ch, order, din, dout, in_graph = contract
+                why = mediapipe_support({"input": {"channels": ch, "channel_order": order, "dtype": din,
+                                                   "normalization_in_model": in_graph, "mean": [127.5] * 3,
+                                                   "std": [127.5] * 3}, "output": {"dtype": dout}})
+                if why != SUPPORTED:  # the converter refuses it: say why, and the test that shows MediaPipe does too
+                    cell = "no: " + why.removeprefix("unsupported: ").split(";")[0] + f" ({cell})"
+            row.append(cell)
+        rows.append((what, flags, row))
+    return rows
+
+
+def cited_tests() -> set[str]:
+    """Every test node id the client table cites."""
+    import re as _re
+
+    ids = set()
+    for _, _, cells in client_matrix_cells():
+        for c in cells:
+            ids.update(_re.findall(r"test_[a-z_]+\.py::test_[a-z0-9_]+(?:\[[^\]]+\])?", c))
+    return ids
 
 
 def clients_table_markdown() -> str:
-    """Which .tflite variant MediaPipe Tasks ImageSegmenter takes, by the converter's own rule
-    (`tflite_metadata.mediapipe_support`, the sidecar's ``clients`` section)."""
-    from .converters.tflite_metadata import SUPPORTED, mediapipe_support
+    """Artifact variant x client: the test that runs each, or why it is not run."""
+    def fmt(cell: str) -> str:
+        return re.sub(r"(test_[a-z_]+\.py::test_[a-z0-9_]+(?:\[[^\]]+\])?)", r"`\1`", cell)
 
-    rows = ["| .tflite variant | convert with | LiteRT Interpreter | MediaPipe Tasks ImageSegmenter |",
-            "|---|---|---|---|"]
-    for what, flags, ch, order, din, dout, in_graph in TFLITE_VARIANTS:
-        meta = {"input": {"channels": ch, "channel_order": order, "dtype": din, "normalization_in_model": in_graph,
-                          "mean": [127.5] * 3, "std": [127.5] * 3},
-                "output": {"dtype": dout}}
-        why = mediapipe_support(meta)
-        mp = "yes" if why == SUPPORTED else "no: " + why.removeprefix("unsupported: ").split(";")[0]
-        rows.append(f"| {what} | {flags} | yes | {mp} |")
+    rows = ["| variant | convert with | " + " | ".join(CLIENTS) + " |",
+            "|---" * (len(CLIENTS) + 2) + "|"]
+    for what, flags, cells in client_matrix_cells():
+        rows.append(f"| {what} | {flags} | " + " | ".join(fmt(c) for c in cells) + " |")
     return "\n".join(rows)
 
 

@@ -138,3 +138,22 @@ def test_first_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert f'-e ".[{extras}]"' in ci
     assert ci.rstrip().splitlines()[-1].strip() == test.strip()
+
+
+def test_client_table_cites_tests_that_exist():
+    """Every "verified by" cell of the README's client table names a test node that pytest
+    collects (slow ones included), so renaming or dropping a test breaks the table here."""
+    import subprocess
+    import sys
+
+    from edgematting.docs import cited_tests
+
+    cited = cited_tests()
+    files = sorted({c.split("::")[0] for c in cited})
+    assert len(cited) >= 15 and files, cited
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "", "-p", "no:xdist",
+                           *[f"tests/{f}" for f in files]], cwd=ROOT, capture_output=True, text=True)
+    collected = {line.strip().removeprefix("tests/") for line in proc.stdout.splitlines() if "::" in line}
+    assert collected, proc.stdout[-2000:] + proc.stderr[-2000:]
+    missing = sorted(cited - collected)
+    assert not missing, f"the README's client table cites tests that do not exist: {missing}"
