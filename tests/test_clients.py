@@ -392,3 +392,38 @@ def test_author_and_license_reach_the_standard_metadata(confident_fast_scnn_dir,
     art = export(confident_fast_scnn_dir, tmp_path / "b", precision="fp32")
     md = tflite_metadata.read_standard_metadata(art.path)["metadata"]
     assert md["author"] == "edgematting" and "license" not in md
+
+
+def test_model_trained_on_a_photo_folder_runs_in_mediapipe_with_defaults(clients_python, tmp_path):
+    """Issue 22, with default options on a model trained from a photo folder (not the
+    synthetic fixtures): `convert` calibrates and verifies on the training photos, and both
+    the default fp32 file and the camera int8 file run in MediaPipe with our runner's masks."""
+    from edgematting import runners
+    from edgematting.calibration import image_dir
+    from edgematting.cli import main
+    from edgematting.contract import read_sidecar
+    from edgematting.data.io import list_images, read_image
+    from edgematting.data.synthetic import write_synthetic_folder
+    from edgematting.imageops import resize_bilinear
+    from edgematting.training import TrainConfig, train
+
+    photos = write_synthetic_folder(tmp_path / "photos", n=6, size=(48, 40), seed=3)
+    train(TrainConfig(model="fast-scnn", data=str(photos), input_size=32, width=0.25, epochs=1, batch_size=2,
+                      steps_per_epoch=2, out=str(tmp_path / "m")), progress=False)
+    for args in ([], ["--precision", "int8", "--input", "uint8", "--calib-samples", "4"]):
+        assert main(["convert", str(tmp_path / "m"), "--verify-samples", "2", *args]) == 0
+    px = np.stack([np.clip(np.round(resize_bilinear(read_image(p).astype(np.float32), 32, 32)), 0, 255)
+                   .astype(np.uint8) for p in list_images(image_dir(photos))])
+    np.save(tmp_path / "px.npy", px)
+    for name in ("fast-scnn_fp32.tflite", "fast-scnn_int8_uint8.tflite"):
+        art = tmp_path / "m" / "export" / name
+        side = read_sidecar(art)
+        assert side["verification"]["data"] == str(photos) and side["verification"]["passed"], side["verification"]
+        assert side["clients"]["mediapipe_tasks"] == "supported"
+        mp = run_mediapipe(clients_python, art, tmp_path / "px.npy", tmp_path)
+        assert "error" not in mp, mp
+        runner = runners.open(art)
+        ours = np.stack([runner.predict_photo(rgb) for rgb in px])
+        metrics, failures = checked(ours, mp["confidence"][:, 0], tolerance("fp32"))
+        print(f"\n{name} (trained on a folder): MediaPipe vs ours mean abs {metrics['mean_abs']:.1e}")
+        assert not failures, failures
