@@ -203,6 +203,32 @@ def test_scan_folder_skip_bad_with_nothing_left(tmp_path):
         scan_folder(root, skip_bad=True)
 
 
+def test_scan_folder_reports_broken_links(tmp_path):
+    """A dangling symlink among the images or mattes is a problem named in the DataError,
+    not a pair silently dropped (nor a second, misleading "no matte" line for its pair)."""
+    root = write_synthetic_folder(tmp_path / "ds", 4, size=(32, 32), seed=1)
+    img, alp = Path(root) / "image", Path(root) / "alpha"
+    (img / "0001.png").unlink()
+    (img / "0001.png").symlink_to(tmp_path / "gone" / "0001.png")  # photo link, its matte present
+    (alp / "0002.png").unlink()
+    (alp / "0002.png").symlink_to(tmp_path / "gone" / "0002.png")  # matte link, its photo present
+    with pytest.raises(DataError) as e:
+        scan_folder(root)
+    assert e.value.exit_code == 3
+    assert sorted((Path(p).relative_to(root).as_posix(), why.split(":")[0]) for p, why in e.value.bad_files) == [
+        ("alpha/0002.png", "broken link"), ("image/0001.png", "broken link")]
+    assert "gone" in str(e.value)  # the missing target is named
+    with pytest.warns(UserWarning, match="Skipping 2 bad file"):
+        good = scan_folder(root, skip_bad=True)
+    assert [s.image.name for s in good] == ["0000.png", "0003.png"]
+    # a folder of nothing but broken links: the links named, not "no images"
+    solo = tmp_path / "solo" / "image"
+    solo.mkdir(parents=True)
+    (solo / "a.png").symlink_to(tmp_path / "gone" / "a.png")
+    with pytest.raises(DataError, match="broken link"):
+        scan_folder(solo.parent)
+
+
 # -- augmentation --------------------------------------------------------------------------
 def _off(**kw):
     base = dict(hflip=False, vflip=False, rotate_deg=0.0, scale=(1.0, 1.0), brightness=0.0,

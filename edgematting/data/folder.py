@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError, EdgemattingWarning
-from .io import (GRAYSCALE_MODES, IMAGE_EXTS, PIL_ERRORS, list_images, png_header, read_alpha,
-                 read_image, stored_and_upright_size, why_unreadable)
+from .io import (GRAYSCALE_MODES, IMAGE_EXTS, PIL_ERRORS, broken_link_why, broken_links, list_images, png_header,
+                 read_alpha, read_image, stored_and_upright_size, why_unreadable)
 
 LAYOUT_HELP = (
     "Expected layout: DIR/image/NAME.jpg|png with DIR/alpha/NAME.png (8-bit matte or 0/1, "
@@ -135,7 +135,7 @@ def scan_folder(dir, skip_bad: bool = False, check_contents: bool = True, purpos
 
     Problems found (all reported together): no `image/` folder or no images; an image with
     no matte or a matte with no image; two files with one stem; an unreadable or truncated
-    file; a grayscale or 16-bit image; an image and matte of different sizes; an image with
+    file; a broken symbolic link among the images or mattes; a grayscale or 16-bit image; an image and matte of different sizes; an image with
     no alpha channel when the folder has no `alpha/` or `mask/`. `check_contents=False`
     only pairs names (fast; content problems then surface when a sample is loaded).
     With `skip_bad=True` bad samples are skipped with a warning instead of raising;
@@ -155,26 +155,32 @@ def scan_folder(dir, skip_bad: bool = False, check_contents: bool = True, purpos
     if not img_dir.is_dir():
         raise DataError(f"No image/ folder in {root}. {LAYOUT_HELP}", bad_files=[(str(root), "no image/ folder")])
     images = list_images(img_dir)
-    if not images:
+    broken_images = broken_links(img_dir)  # reported below, never dropped without a word
+    if not images and not broken_images:
         raise DataError(
             f"No .jpg/.png images in {img_dir}. {LAYOUT_HELP}", bad_files=[(str(img_dir), "empty")]
         )
     alpha_dir = next((root / n for n in ("alpha", "mask", "masks", "alphas") if (root / n).is_dir()), None)
 
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[str, str]] = [(str(p), broken_link_why(p)) for p in broken_images]
     img_by_stem = _by_stem(images, bad)
     dup_images = {Path(p) for p, _ in bad}
     samples: list[Sample] = []
     if alpha_dir is not None:
+        broken_mattes = broken_links(alpha_dir)
+        bad.extend((str(p), broken_link_why(p)) for p in broken_mattes)
+        # the broken link is the problem: no second line ("no matte", "matte without an image") for its pair
+        broken_stems = {p.stem for p in broken_images + broken_mattes}
         mattes = _by_stem(list_images(alpha_dir), bad)
         for stem, ip in img_by_stem.items():
             ap = mattes.get(stem)
             if ap is None:
-                bad.append((str(ip), f"no matte {alpha_dir.name}/{stem}.png"))
+                if stem not in broken_stems:
+                    bad.append((str(ip), f"no matte {alpha_dir.name}/{stem}.png"))
             else:
                 samples.append(Sample(ip, ap, False))
         for stem, ap in mattes.items():
-            if stem not in img_by_stem:
+            if stem not in img_by_stem and stem not in broken_stems:
                 bad.append((str(ap), f"matte without an image {img_dir.name}/{stem}.*"))
     else:
         for ip in img_by_stem.values():

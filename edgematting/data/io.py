@@ -241,6 +241,8 @@ def check_image(path: str | os.PathLike) -> str | None:
     """Why `path` cannot be read as a photo, or None: a cheap but complete check (a JPEG is
     decoded at 1/8 scale, which still reads every byte; a PNG's chunks and CRCs are read to
     the end), so a truncated file is caught before a long run writes anything."""
+    if is_broken_link(path):
+        return broken_link_why(path)
     try:
         hdr = png_header(path)
         if hdr is not None and hdr[0] == 16:
@@ -280,11 +282,41 @@ def write_pil_png(path: str | os.PathLike, im: Image.Image) -> None:
 
 
 def list_images(dir: str | os.PathLike) -> list[Path]:
-    """Image files (IMAGE_EXTS, any case) directly in `dir`, sorted by name; hidden files skipped."""
+    """Image files (IMAGE_EXTS, any case) directly in `dir`, sorted by name; hidden files skipped.
+
+    A broken symbolic link is no file, so it is not listed: callers that must not drop one
+    without a word also ask `broken_links`."""
     d = Path(dir)
     if not d.is_dir():
         return []
     return sorted(
         p for p in d.iterdir()
         if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")
+    )
+
+
+def is_broken_link(path: str | os.PathLike) -> bool:
+    """True for a symbolic link whose target is missing (or a loop of links)."""
+    return os.path.islink(path) and not os.path.exists(path)
+
+
+def broken_link_why(path: str | os.PathLike) -> str:
+    """One line saying why a broken link (`is_broken_link`) cannot be read."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return f"broken link: its target {target} does not exist"
+
+
+def broken_links(dir: str | os.PathLike) -> list[Path]:
+    """The broken symbolic links (`is_broken_link`) named like images directly in `dir`,
+    sorted by name, hidden ones skipped: the entries `list_images` leaves out, for the
+    caller to report (a photo or matte that silently vanished would change a run)."""
+    d = Path(dir)
+    if not d.is_dir():
+        return []
+    return sorted(
+        p for p in d.iterdir()
+        if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".") and is_broken_link(p)
     )
