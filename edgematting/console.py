@@ -60,10 +60,11 @@ def show_table(table, console=None) -> None:
 
 
 class progress_bar:
-    """Context manager yielding an `advance()` callable; a rich bar when enabled."""
+    """Context manager yielding an `advance()` callable; a rich bar when enabled. `unit`
+    (e.g. "frames") adds the rate, "12.3 frames/s"; `total` None: a count without an end."""
 
-    def __init__(self, enabled: bool, total: int, label: str):
-        self.enabled, self.total, self.label = enabled, total, label
+    def __init__(self, enabled: bool, total: int | None, label: str, unit: str | None = None):
+        self.enabled, self.total, self.label, self.unit = enabled, total, label, unit
         self._bar = None
 
     def __enter__(self):
@@ -73,14 +74,24 @@ class progress_bar:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
         )
 
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            transient=True,
-        )
+        columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+        if self.unit:
+            unit = self.unit
+
+            class Rate(ProgressColumn):
+                def render(self, task):
+                    from rich.text import Text
+
+                    speed = task.finished_speed or task.speed
+                    return Text(f"{speed:.1f} {unit}/s" if speed else f"- {unit}/s")
+
+            columns.append(Rate())
+        self._bar = Progress(*columns, transient=True)
         self._bar.__enter__()
         task = self._bar.add_task(self.label, total=self.total)
         return lambda: self._bar.advance(task)

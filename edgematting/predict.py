@@ -14,8 +14,14 @@ photo into `out_dir`, each written atomically:
 
 The suffix keeps an output from ever overwriting its input photo (even with ``--out``
 pointing at the photos' own folder) and lets several modes share one folder. Two inputs
-with the same stem (``a/x.jpg``, ``b/x.png``) get ``x_cutout.png`` and ``x_2_cutout.png``,
-in input order.
+with the same stem (``a/x.jpg``, ``b/x.png``; compared without case, as macOS and Windows
+file systems do) get ``x_cutout.png`` and ``x_2_cutout.png``, in input order, and a number
+that another input's own stem has (``x_2.jpg``) is passed over: no two inputs ever share an
+output file. One file given twice (the same file, however it is spelled) is cut out once,
+with a note. Files an earlier run wrote into ``out_dir`` (``*_cutout.png``, ...) are not
+taken as inputs, with a note: a second run over a folder that holds its own ``--out`` does
+not cut out its cut-outs. A broken symbolic link in a photo folder counts as an unreadable
+photo: an InputError, or skipped with one ``skipped N broken link(s)`` note under ``--skip-bad``.
 
 ``background`` (composite only): ``'#rrggbb'``, ``'#rgb'`` or ``'r,g,b'`` (0..255), the word
 ``'blur'`` (the photo itself, box-blurred), or the path of an image (resized to each
@@ -172,8 +178,15 @@ def parse_background(background) -> tuple[int, int, int] | str | np.ndarray:
 
 
 def expand_images(images: Sequence[str | os.PathLike]) -> list[Path]:
-    """Files as given and the images (jpg/jpeg/png) directly inside given directories."""
-    from .data.io import list_images
+    """Files as given and the images (jpg/jpeg/png) directly inside given directories, each
+    file once.
+
+    Broken symbolic links (given, or named like images in a directory) are kept, for
+    `check_images` to report like any unreadable photo. A file given more than once (the
+    same file however it is spelled: ``a.jpg ./a.jpg``, a directory and a photo in it, a
+    link to it) is kept once, at its first place, with one note naming the repeats.
+    """
+    from .data.io import broken_links, is_broken_link, list_images
 
     out: list[Path] = []
     if isinstance(images, (str, os.PathLike)):
@@ -181,17 +194,83 @@ def expand_images(images: Sequence[str | os.PathLike]) -> list[Path]:
     for item in images:
         p = Path(item).expanduser()
         if p.is_dir():
-            found = list_images(p)
+            found = sorted(list_images(p) + broken_links(p))
             if not found:
                 raise InputError(f"No .jpg/.jpeg/.png images in directory {p}.")
             out.extend(found)
-        elif p.is_file():
+        elif p.is_file() or is_broken_link(p):
             out.append(p)
         else:
             raise InputError(f"Image not found: {p}. Check the path (directories are searched for images).")
     if not out:
         raise InputError("No images given: pass image files or directories holding images.")
-    return out
+    first: dict = {}
+    unique, repeats = [], []
+    for p in out:
+        key = _file_key(p)
+        if key in first:
+            repeats.append(p if str(p) == str(first[key]) else f"{p} (= {first[key]})")
+        else:
+            first[key] = p
+            unique.append(p)
+    if repeats:
+        _note(f"{len(repeats)} input(s) given more than once, each cut out once: {_few(repeats)}")
+    return unique
+
+
+def _file_key(p: Path):
+    """What makes two paths one file: device and inode (hard links, case-insensitive file
+    systems, links), or the resolved path for a broken link."""
+    try:
+        st = p.stat()
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return os.path.realpath(p)
+
+
+def _few(items, n: int = 5) -> str:
+    """The first `n` of `items`, comma-separated, and how many more."""
+    items = [str(i) for i in items]
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _note(message: str) -> None:
+    """One ``warning: ...`` line from the CLI (an `EdgemattingWarning`)."""
+    import warnings
+
+    from .errors import EdgemattingWarning
+
+    warnings.warn(message, EdgemattingWarning, stacklevel=3)
+
+
+#: the endings of what predict writes (`SUFFIX`; refine's STEM_trimap.png)
+OUTPUT_ENDINGS = tuple(s + ".png" for s in SUFFIX.values()) + ("_trimap.png",)
+
+
+def drop_earlier_outputs(paths: Sequence[Path], out_dir, grid=None) -> list[Path]:
+    """`paths` less the files an earlier run wrote: those in `out_dir` (or below it) named
+    like an output (`OUTPUT_ENDINGS`, any case), and the `grid` file. With ``--out`` equal
+    to a photo folder (or a folder given with it), a second run would otherwise cut out its
+    own cut-outs (and overwrite an input with an output). One note says how many, and
+    which; InputError when nothing is left."""
+    o = Path(os.path.realpath(out_dir))
+    g = os.path.realpath(grid) if grid is not None else None
+    keep, dropped = [], []
+    for p in paths:
+        parent = Path(os.path.realpath(p.parent))
+        earlier = (parent == o or o in parent.parents) and p.name.lower().endswith(OUTPUT_ENDINGS)
+        if earlier or (g is not None and os.path.realpath(p) == g):
+            dropped.append(p)
+        else:
+            keep.append(p)
+    if dropped and not keep:
+        raise InputError(f"Nothing to cut out: every input ({_few(dropped)}) is an earlier predict run's output "
+                         f"in --out {out_dir}. Pass the photos, or choose another --out.")
+    if dropped:
+        _note(f"skipped {len(dropped)} earlier output(s), not taken as inputs (predict's files in --out {out_dir}"
+              f"{', or the --grid' if grid is not None else ''}): {_few(p.name for p in dropped)}")
+    return keep
 
 
 def check_images(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -208,20 +287,30 @@ def check_images(paths: Sequence[Path]) -> list[tuple[Path, str]]:
 
 
 def _unreadable_error(bad: list[tuple[Path, str]], total: int) -> InputError:
+    from .data.io import is_broken_link
+
     p, why = bad[0]
     more = f" (and {len(bad) - 1} more unreadable photo(s))" if len(bad) > 1 else ""
+    if is_broken_link(p):
+        return InputError(f"{p} is a {why}{more}. Fix or remove the link, or pass --skip-bad to cut out the "
+                          f"other {total - len(bad)} photo(s).")
     return InputError(f"{p} is not a readable image: {why}{more}. Remove it or convert it to PNG/JPEG, or pass "
                       f"--skip-bad to cut out the other {total - len(bad)} photo(s).")
 
 
 def output_names(paths: Sequence[Path], output: str) -> list[str]:
-    """``STEM{suffix}.png`` per input; repeated stems get ``_2``, ``_3``... in input order."""
-    seen: dict[str, int] = {}
+    """``STEM{suffix}.png`` per input, all different: a stem met again (without case, as on
+    macOS and Windows) gets ``_2``, ``_3``... in input order, passing over a number that is
+    another input's own stem (``x.jpg``, ``b/x.png``, ``x_2.jpg`` -> ``x``, ``x_3``, ``x_2``)."""
+    own = {p.stem.casefold() for p in paths}
+    used: set[str] = set()
     names = []
     for p in paths:
-        n = seen.get(p.stem, 0) + 1
-        seen[p.stem] = n
-        stem = p.stem if n == 1 else f"{p.stem}_{n}"
+        stem, n = p.stem, 1
+        while stem.casefold() in used or (n > 1 and stem.casefold() in own):
+            n += 1
+            stem = f"{p.stem}_{n}"
+        used.add(stem.casefold())
         names.append(f"{stem}{SUFFIX[output]}.png")
     return names
 
@@ -289,6 +378,7 @@ def predict_images(
     skipped: list | None = None,
     num_threads: int = 1,
     refine=None,
+    keep_largest: float | None = None,
 ) -> list[Path]:
     """Write one PNG per image into `out_dir` (see the module docstring); return their paths.
 
@@ -299,13 +389,18 @@ def predict_images(
     upsample the alpha edge-aware (None: bilinear). refine: an `edgematting.refine.RefineConfig`
     (trimap refinement of the alpha, foreground colour estimation for rgba/composite,
     STEM_trimap.png); None: the plain pipeline (the CLI passes its defaults,
-    ``RefineConfig()``: foreground estimation on).
+    ``RefineConfig()``: foreground estimation on). keep_largest: a fraction (e.g. 0.05); each
+    model output's regions smaller than that fraction of its largest are zeroed
+    (`components.keep_person_components`), None: all kept.
 
     Everything that can be checked is checked before the model is loaded or anything is
     written: the model path, the output mode, the background, that `out_dir` is writable,
     that every image exists and can be read completely. An unreadable image is an
     InputError naming it, unless `skip_bad`: then it is skipped with a warning (and listed
-    in `skipped` as (path, why), when a list is passed). Every file is written atomically.
+    in `skipped` as (path, why), when a list is passed; broken links share one warning).
+    Each input file is cut out once, into a file of its own, and never one an earlier run
+    wrote into `out_dir` (`expand_images`, `drop_earlier_outputs`, `output_names`): the
+    paths returned are the files written, all different. Every file is written atomically.
     """
     import warnings
 
@@ -314,17 +409,27 @@ def predict_images(
     if isinstance(model_dir, (str, os.PathLike)):
         check_model_path(model_dir)  # missing model -> InputError before anything else
     output = _check_output(output)
+    if keep_largest is not None:
+        from .components import check_min_area_fraction
+
+        try:
+            check_min_area_fraction(keep_largest)
+        except ValueError as e:
+            raise InputError(f"{e}; e.g. 0.05.") from None
     if background is not None and output != "composite":
         raise InputError(f"--background only applies to --output composite (got --output {output}).")
     bg = parse_background(background) if output == "composite" else None
     if batch_size < 1:
         raise InputError(f"batch size must be >= 1, got {batch_size}")
-    paths = expand_images(images)
+    paths = expand_images(images)  # each file once
     out = Path(out_dir)
     atomic.check_output_dir(out)
     if grid is not None:
         atomic.check_output_file(grid, "--grid")
+    paths = drop_earlier_outputs(paths, out, grid)
     names = dict(zip(paths, output_names(paths, output)))  # stable names, skipped photos or not
+    if len(set(names.values())) != len(paths):  # one input, one file: the count said is the count written
+        raise RuntimeError(f"output names clash: {sorted(names.values())}")
     skipped = skipped if skipped is not None else []
     if refine is not None:
         from . import refine as refine_mod
@@ -338,8 +443,16 @@ def predict_images(
     bad = check_images(paths)
     if bad and not skip_bad:
         raise _unreadable_error(bad, len(paths))
+    from .data.io import is_broken_link
+
+    links = [(p, why) for p, why in bad if is_broken_link(p)]
     for p, why in bad:
-        skip(p, why)
+        if (p, why) not in links:
+            skip(p, why)
+    if links:  # one line for all of them
+        skipped.extend(links)
+        warnings.warn(f"skipped {len(links)} broken link(s): {_few(p.name for p, _ in links)}",
+                      EdgemattingWarning, stacklevel=2)
     bad_set = {p for p, _ in bad}
     paths = [p for p in paths if p not in bad_set]
     if not paths:
@@ -368,7 +481,12 @@ def predict_images(
             for i, p in enumerate(chunk):
                 rgb, photos[i] = photos[i], None  # each photo is let go once it is written
                 target = out / names[p]
-                alpha = imageops_fast.AlphaRows(lowres[i], rgb, guided)  # = upsample_alpha, a strip at a time
+                low = lowres[i]
+                if keep_largest is not None:  # stray regions dropped at the model's size (cheap)
+                    from .components import keep_person_components
+
+                    low = keep_person_components(low, keep_largest)
+                alpha = imageops_fast.AlphaRows(low, rgb, guided)  # = upsample_alpha, a strip at a time
                 fg = None
                 if refine is not None:
                     alpha, fg = refine_mod.apply_rows(rgb, alpha, refine, output,

@@ -182,6 +182,15 @@ def _predict_truncated(c: Ctx):
     return ["predict", str(c.model), str(d), "--out", str(c.tmp / "out")]
 
 
+def _predict_broken_link(skip_bad: bool):
+    def build(c: Ctx):
+        d = c.tmp / "photos"
+        shutil.copytree(c.fx("synth_dir") / "image", d)
+        (d / "dead.png").symlink_to(c.tmp / "gone.png")
+        return ["predict", str(c.model), str(d), "--out", str(c.tmp / "out")] + (["--skip-bad"] if skip_bad else [])
+    return build
+
+
 def _predict_spec_mismatch(c: Ctx):
     spec = json.loads((c.model / "model.json").read_text())
     spec["input_size"] = [128, 128]
@@ -328,6 +337,10 @@ MATRIX = [
     Case("model.json input size != model.keras", _predict_spec_mismatch, 2, r"input_size 128x128 .* takes 64x64"),
     # 3. an unreadable photo in a folder run: nothing written, --skip-bad named
     Case("predict folder with a truncated photo", _predict_truncated, 2, r"zz_truncated\.png.*--skip-bad"),
+    Case("predict folder with a broken link", _predict_broken_link(False), 2,
+         r"dead\.png is a broken link: its target .*gone\.png does not exist.*--skip-bad"),
+    Case("predict --skip-bad folder with a broken link: one line naming it", _predict_broken_link(True), 0,
+         r"warning: skipped 1 broken link\(s\): dead\.png\n"),
     # 2. NaN weights: exit 9, naming the layer, never a published artifact
     Case("predict NaN model", _predict_nan, 9, r"non-finite.*first layer whose output is non-finite"),
     Case("evaluate NaN model", _evaluate_nan, 9, r"non-finite"),

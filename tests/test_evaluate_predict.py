@@ -106,6 +106,20 @@ def test_evaluate_model_report(model_copy, synth_dir):
     assert first["unknown_pixels"] == int(band.sum())
     assert first["sad_unknown"] == pytest.approx(err[band].sum() / 1000, rel=1e-4)
     assert first["mse_unknown"] == pytest.approx(np.mean(err[band] ** 2), rel=1e-4)
+    # away from the edge (issue 26): the complement of the band, split at the 0.5 threshold
+    assert first["sad_away"] == pytest.approx(err[~band].sum() / 1000, rel=1e-4)
+    assert first["mse_away"] == pytest.approx(np.mean(err[~band] ** 2), rel=1e-4)
+    wrong = ~band & (p != g)
+    assert first["sad_away_wrong"] == pytest.approx(err[wrong].sum() / 1000, rel=1e-4, abs=1e-6)
+    assert first["sad_away_soft"] == pytest.approx(err[~band & ~wrong].sum() / 1000, rel=1e-4)
+    from scipy import ndimage
+
+    n_true = ndimage.label(g, structure=np.ones((3, 3), bool))[1]
+    assert first["components_true"] == n_true and first["components_pred"] >= 1
+    for row in rep["per_image"]:
+        assert row["false_region_area"] == pytest.approx(row["false_region_pixels"] / (H * W))
+        assert row["missed_region_area"] == pytest.approx(row["missed_region_pixels"] / (H * W))
+    assert rep["unranked"] == ["components_pred", "components_true"]
 
 
 def test_evaluate_predictor_constant_predictions(synth_dir):
@@ -169,6 +183,10 @@ def test_cli_evaluate(model_copy, synth_dir, tmp_path, capsys):
     assert rep["images"] == 2
     printed = capsys.readouterr().out
     assert "iou" in printed and f"edgematting convert {model_copy}" in printed
+    for words in ("near edge (unknown band)", "away from edge", "sad_away_wrong (error > 0.5", "components_pred / components_true",
+                  "false_region_area", "missed_region_area"):
+        assert words in printed, words
+    assert {"sad_away", "sad_away_wrong", "sad_away_soft", "mse_away", "false_regions"} <= set(rep["mean"])
     assert main(["evaluate", str(tmp_path / "missing"), "--data", str(synth_dir)]) == 2
     empty = tmp_path / "empty"
     (empty / "image").mkdir(parents=True)
@@ -273,6 +291,86 @@ def test_predict_directory_names_and_grid(synth_dir, tmp_path):
         assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
 
 
+def _photos(synth_dir, d: Path) -> Path:
+    shutil.copytree(synth_dir / "image", d)
+    return d
+
+
+def test_predict_each_file_once_into_a_file_of_its_own(synth_dir, tmp_path):
+    """The paths returned are the files written: a file given twice is cut out once (with
+    a note), and inputs whose names would meet (same stem; a stem that is another one's
+    ``_2``; stems differing in case only, one file on macOS) never share an output."""
+    from edgematting.errors import EdgemattingWarning
+    from edgematting.predict import predict_images
+
+    fn, spec = _split_runner()
+    photos = _photos(synth_dir, tmp_path / "photos")
+    first = sorted(photos.iterdir())[0]
+    shutil.copy(first, photos / f"{first.stem}_2{first.suffix}")  # the name a repeat of `first` would get
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(first, other / first.name)  # same stem, another file
+    shutil.copy(first, other / "Pic.png")
+    shutil.copy(first, other / "pic.png")  # differs from the one above in case only
+    inputs = [photos, photos / first.name, str(photos / ".." / "photos" / first.name), other]
+    with pytest.warns(EdgemattingWarning, match=r"2 input\(s\) given more than once"):
+        out = predict_images(fn, inputs, tmp_path / "o", output="alpha", spec=spec, progress=False)
+    written = _files(tmp_path / "o")
+    assert len(out) == len(set(out)) == len(written) == 5 + 1 + 3
+    assert sorted(p.name for p in out) == written
+    assert len({n.casefold() for n in written}) == len(written)
+    names = {p.name for p in out}
+    assert {f"{first.stem}_alpha.png", f"{first.stem}_2_alpha.png", f"{first.stem}_3_alpha.png"} <= names
+
+
+def test_predict_never_takes_its_own_outputs_as_inputs(synth_dir, tmp_path):
+    """--out inside (or equal to) the photo folder: a second run cuts out the photos again,
+    not the first run's cut-outs, and says so in one line."""
+    from edgematting.errors import EdgemattingWarning
+    from edgematting.predict import predict_images
+
+    fn, spec = _split_runner()
+    photos = _photos(synth_dir, tmp_path / "photos")
+    n = len(list(photos.iterdir()))
+    first = predict_images(fn, [photos], photos, output="alpha", spec=spec, progress=False)
+    assert len(first) == n
+    with pytest.warns(EdgemattingWarning, match=rf"skipped {n} earlier output\(s\), not taken as inputs"):
+        again = predict_images(fn, [photos], photos, output="alpha", spec=spec, progress=False)
+    assert again == first and len(_files(photos)) == 2 * n
+    photos = _photos(synth_dir, tmp_path / "photos2")
+    cut = photos / "cut"
+    grid = photos / "grid.png"
+    before = predict_images(fn, [photos], cut, spec=spec, progress=False, grid=grid)
+    with pytest.warns(EdgemattingWarning, match=rf"skipped {n + 1} earlier output\(s\).*--grid"):
+        after = predict_images(fn, [photos, cut], cut, spec=spec, progress=False, grid=grid)
+    assert after == before and len(_files(cut)) == len(before)  # neither cut/ nor the grid went in
+    with pytest.raises(InputError, match="Nothing to cut out.*earlier predict run's output"):
+        predict_images(fn, [cut], cut, spec=spec, progress=False)
+
+
+def test_predict_broken_links_are_unreadable_photos(synth_dir, tmp_path):
+    """A dangling symlink in a photo folder: an InputError naming it (nothing written), or
+    with skip_bad one ``skipped N broken link(s)`` line; never dropped without a word."""
+    from edgematting.errors import EdgemattingWarning
+    from edgematting.predict import predict_images
+
+    fn, spec = _split_runner()
+    photos = _photos(synth_dir, tmp_path / "photos")
+    n = len(list(photos.iterdir()))
+    (photos / "dead.png").symlink_to(tmp_path / "gone.png")
+    (photos / "loop.jpg").symlink_to(photos / "loop.jpg")
+    with pytest.raises(InputError, match=r"dead\.png is a broken link: its target .*gone\.png.*--skip-bad"):
+        predict_images(fn, [photos], tmp_path / "o", spec=spec, progress=False)
+    with pytest.raises(InputError, match=r"dead\.png is a broken link"):  # given as a file, too
+        predict_images(fn, [photos / "dead.png"], tmp_path / "o", spec=spec, progress=False)
+    assert _files(tmp_path / "o") == []
+    skipped = []
+    with pytest.warns(EdgemattingWarning, match=r"skipped 2 broken link\(s\): dead\.png, loop\.jpg$"):
+        out = predict_images(fn, [photos], tmp_path / "o", spec=spec, progress=False, skip_bad=True,
+                             skipped=skipped)
+    assert len(out) == n and sorted(p.name for p, _ in skipped) == ["dead.png", "loop.jpg"]
+
+
 def test_predict_errors_write_nothing(tiny_fast_scnn_dir, synth_dir, tmp_path):
     from edgematting.predict import predict_images
 
@@ -315,3 +413,19 @@ def test_cli_predict(tiny_fast_scnn_dir, synth_dir, tmp_path, capsys):
                  "--background", "#00ff00"]) == 0
     assert str(out) in capsys.readouterr().out
     assert _files(out) == [f"{src.stem}_composite.png"]
+
+
+def test_cli_predict_count_is_files_written(tiny_fast_scnn_dir, synth_dir, tmp_path, capsys):
+    """`predict MODEL a.png a.png`: one file written, "1 file" said, the repeat noted."""
+    import re
+
+    src = _images(synth_dir)[0]
+    out = tmp_path / "cli"
+    capsys.readouterr()
+    assert main(["predict", str(tiny_fast_scnn_dir), str(src), str(src), "--out", str(out),
+                 "--output", "alpha"]) == 0
+    cap = capsys.readouterr()
+    assert _files(out) == [f"{src.stem}_alpha.png"]
+    assert [int(n) for n in re.findall(r"(\d+) file\(s\)", cap.out)] == [1], cap.out
+    assert re.search(r"warning: 1 input\(s\) given more than once, each cut out once: .*" + re.escape(src.name),
+                     cap.err), cap.err

@@ -243,4 +243,116 @@ def test_evaluate_alpha_keys_and_values():
     assert out["conn"] == pytest.approx(M.conn(pred, gt))
     perfect = M.evaluate_alpha(gt, gt)
     assert perfect["iou"] == 1.0 and perfect["boundary_f"] == 1.0
-    assert all(perfect[k] == 0.0 for k in M.METRIC_KEYS if k not in M.HIGHER_IS_BETTER)
+    assert out["unknown_pixels"] == 64  # the band covers the 8x8 image: nothing is away from the edge
+    assert out["sad_away"] == 0.0 and math.isnan(out["mse_away"])  # as over any empty region
+    assert all(perfect[k] == 0.0 for k in M.METRIC_KEYS if k not in M.HIGHER_IS_BETTER | M.UNRANKED | {"mse_away"})
+    assert perfect["components_pred"] == perfect["components_true"] == 1
+
+
+# -- near / away from the edge, stray regions (issue 26) -----------------------------------
+def _disc(shape, cy, cx, r):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r).astype(np.float64)
+
+
+def test_haze_over_the_background_is_soft_error_away_from_the_edge():
+    gt = _disc((60, 80), 30, 40, 15)
+    pred = np.where(gt == 0, 0.1, gt)  # the truth plus a 0.1 haze over the background
+    band = M.unknown_band(gt)
+    hazed_away = np.count_nonzero((gt == 0) & ~band)
+    out = M.evaluate_alpha(pred, gt)
+    assert out["sad_away"] == pytest.approx(0.1 * hazed_away / 1000, rel=1e-12)
+    assert out["sad_away_wrong"] == 0.0
+    assert out["sad_away_soft"] == pytest.approx(out["sad_away"], rel=1e-12)
+    assert out["mse_away"] == pytest.approx(0.01 * hazed_away / np.count_nonzero(~band), rel=1e-12)
+    assert out["sad"] == pytest.approx(out["sad_unknown"] + out["sad_away"], rel=1e-12)
+    # a haze is no region: one component each, nothing false or missed
+    assert (out["components_pred"], out["components_true"]) == (1, 1)
+    assert out["false_regions"] == out["missed_regions"] == 0
+    assert out["false_region_area"] == out["missed_region_area"] == 0.0
+
+
+def test_a_blob_away_from_the_person_is_a_false_region_and_wrong_error():
+    gt = _disc((60, 80), 30, 25, 12)
+    pred = gt.copy()
+    pred[5:13, 60:70] = 0.9  # an 8x10 blob far from the person (and from the band)
+    band = M.unknown_band(gt)
+    assert not band[5:13, 60:70].any()
+    out = M.evaluate_alpha(pred, gt)
+    assert (out["components_pred"], out["components_true"]) == (2, 1)
+    assert out["false_regions"] == 1 and out["false_region_pixels"] == 80
+    assert out["false_region_area"] == pytest.approx(80 / (60 * 80))
+    assert out["missed_regions"] == 0 and out["missed_region_pixels"] == 0
+    assert out["sad_away_wrong"] == pytest.approx(80 * 0.9 / 1000, rel=1e-12)
+    assert out["sad_away_soft"] == 0.0 and out["sad_unknown"] == 0.0
+    # a blob that overlaps the person is part of it, not a false region
+    pred[20:26, 30:45] = 1.0
+    assert M.stray_regions(pred, gt)["false_regions"] == 1
+
+
+def test_a_missed_second_person_is_a_missed_region():
+    first, second = _disc((60, 80), 30, 20, 10), _disc((60, 80), 30, 60, 8)
+    gt = np.maximum(first, second)
+    out = M.stray_regions(first, gt)
+    assert (out["components_pred"], out["components_true"]) == (1, 2)
+    assert out["missed_regions"] == 1 and out["missed_region_pixels"] == int(second.sum())
+    assert out["missed_region_area"] == pytest.approx(second.sum() / gt.size)
+    assert out["false_regions"] == 0
+    # 8-connected: two squares touching at a corner are one component
+    corner = np.zeros((6, 6))
+    corner[1:3, 1:3] = corner[3:5, 3:5] = 1
+    assert M.stray_regions(corner, corner)["components_pred"] == 1
+
+
+def _stray_whole_image(p, g):
+    from scipy import ndimage
+
+    def lone(a, b):
+        labels, n = ndimage.label(a, structure=np.ones((3, 3), bool))
+        hit = np.zeros(n + 1, bool)
+        hit[labels[b]] = True
+        size = np.bincount(labels.ravel(), minlength=n + 1)
+        return n, int((~hit[1:]).sum()), int(size[1:][~hit[1:]].sum())
+
+    pm, gm = p >= 0.5, g >= 0.5
+    (n_p, n_f, px_f), (n_g, n_m, px_m) = lone(pm, gm), lone(gm, pm)
+    return {"components_pred": n_p, "false_regions": n_f, "false_region_pixels": px_f,
+            "components_true": n_g, "missed_regions": n_m, "missed_region_pixels": px_m}
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 7])
+def test_stray_regions_in_strips_are_the_whole_image_ones(monkeypatch, rows):
+    """Components cut by strip boundaries (straight, diagonal, U-shaped) are joined again."""
+    rng = np.random.default_rng(rows)
+    h, w = 23, 17
+    cases = [((rng.random((h, w)) > q).astype(np.float32), (rng.random((h, w)) > 0.6).astype(np.float32))
+             for q in (0.4, 0.5, 0.7)]
+    u = np.zeros((h, w))
+    u[2:20, 2:4] = u[2:20, 10:12] = u[18:20, 2:12] = 1  # a U: one component, two arms in early strips
+    diag = np.eye(h, w)  # one diagonal line: joined only through corners
+    cases += [(u, diag), (diag, u), (np.zeros((h, w)), u), (u, np.zeros((h, w)))]
+    monkeypatch.setattr(M, "STRIP_PIXELS", rows * w)
+    for p, g in cases:
+        got = M.stray_regions(p, g)
+        want = _stray_whole_image(p, g)
+        assert {k: got[k] for k in want} == want
+        assert got["false_region_area"] == want["false_region_pixels"] / p.size
+    assert M.stray_regions(diag, diag)["components_pred"] == 1
+    assert M.stray_regions(u, u)["components_pred"] == 1
+
+
+def test_away_sums_in_strips_are_the_whole_image_ones(monkeypatch):
+    rng = np.random.default_rng(5)
+    gt = _disc((40, 30), 20, 15, 9)
+    pred = np.clip(gt + rng.normal(0, 0.4, gt.shape), 0, 1)
+    whole = M.evaluate_alpha(pred, gt)
+    monkeypatch.setattr(M, "STRIP_PIXELS", 2 * 30)
+    strips = M.evaluate_alpha(pred, gt)
+    band = M.unknown_band(gt)
+    err = np.abs(pred - gt)
+    wrong = ~band & ((pred >= 0.5) != (gt >= 0.5))
+    assert whole["sad_away_wrong"] > 0 and whole["sad_away_soft"] > 0
+    assert whole["sad_away_wrong"] == pytest.approx(err[wrong].sum() / 1000, rel=1e-12)
+    assert whole["sad_away_soft"] == pytest.approx(err[~band & ~wrong].sum() / 1000, rel=1e-12)
+    for k in M.METRIC_KEYS:
+        assert strips[k] == pytest.approx(whole[k], rel=1e-12, abs=1e-15), k

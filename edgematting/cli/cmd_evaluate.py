@@ -10,7 +10,8 @@ def register(sub):
         "input size, resize each alpha back to the photo's own resolution and compare it with "
         "the full-resolution ground truth: person IoU, DAVIS boundary F, and the Deep Image "
         "Matting errors SAD, MSE, MAD, Grad and Conn over the whole image and over an "
-        "automatically derived unknown band around the person's edge. Prints a table and "
+        "automatically derived unknown band around the person's edge and away from it, and stray "
+        "regions (predicted parts where there is no person, people missed). Prints a table and "
         "writes a JSON report with a row per image.",
     )
     p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json), or a converted "
@@ -23,9 +24,10 @@ def register(sub):
                    "ARTIFACT.eval-<data folder>-<hash>.json for an artifact)")
     p.add_argument("--batch-size", type=int, default=8, help="images per model call (default: 8)")
     p.add_argument("--threads", type=int, default=1, help="runtime threads for an artifact (default 1)")
-    from .cmd_predict import add_upsample_arguments
+    from .cmd_predict import add_keep_largest_arguments, add_upsample_arguments
 
     add_upsample_arguments(p)
+    add_keep_largest_arguments(p)
     from ..refine import add_refine_arguments
 
     add_refine_arguments(p, cutouts=False)
@@ -48,6 +50,7 @@ def run(args) -> int:
 
     from ..imageops import parse_upsample
     from ..refine import refine_config_from_args
+    from .cmd_predict import keep_largest_from_args
 
     console = Console()
     guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
@@ -69,6 +72,7 @@ def run(args) -> int:
         guided=guided,
         num_threads=args.threads,
         refine=refine_config_from_args(args),
+        keep_largest=keep_largest_from_args(args),
     )
     print_report(result, console)
     console.print(f"report: {result['json']}", highlight=False, soft_wrap=True)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import atomic
 from ..errors import DataError, InputError
 from ..modelio import ModelSpec
-from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, boundary_f, evaluate_alpha, iou, summarize
+from .metrics import HIGHER_IS_BETTER, METRIC_KEYS, UNRANKED, boundary_f, evaluate_alpha, iou, summarize
 
 
 #: One line per metric, written into the JSON report and shown under the table.
@@ -32,8 +32,18 @@ METRIC_DOC = {
     "mad": "mean |p - g|, whole image",
     "grad": "sum (|grad p| - |grad g|)^2 / 1000, Gaussian-derivative sigma 1.4 (DIM)",
     "conn": "connectivity error / 1000, threshold step 0.1 (DIM)",
-    "*_unknown": "the same over the unknown band: soft edge of the ground truth plus "
+    "*_unknown": "the same over the unknown band (near the edge): soft edge of the ground truth plus "
     "max(3, 1% of diagonal) px around its 0.5 contour",
+    "*_away": "the same outside the unknown band (away from the edge, where the truth is 0 or 1)",
+    "sad_away_wrong": "the part of sad_away on the wrong side of 0.5 (error > 0.5: wrong regions)",
+    "sad_away_soft": "the rest of sad_away (error < 0.5: right side, alpha not decisive)",
+    "components_pred": "connected components (8-connected) of the predicted alpha >= 0.5 mask (compare with "
+    "components_true; not ranked)",
+    "components_true": "connected components of the ground truth's alpha >= 0.5 mask",
+    "false_regions": "predicted components with no true-foreground pixel (stray blobs)",
+    "false_region_area": "their area, fraction of the image (per image also false_region_pixels)",
+    "missed_regions": "true components with no predicted-foreground pixel (missed people or parts)",
+    "missed_region_area": "their area, fraction of the image (per image also missed_region_pixels)",
 }
 
 
@@ -89,7 +99,7 @@ def _scan(data_dir, skip_bad: bool, unlabelled_ok: bool = False) -> list:
 
 
 def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, batch_size,
-                      teacher=None, guided=None, refine=None) -> dict[str, Any]:
+                      teacher=None, guided=None, refine=None, keep_largest=None) -> dict[str, Any]:
     from ..data.folder import load_sample
     from ..console import progress_bar
 
@@ -155,7 +165,12 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
                 photos[i] = gts[i] = None  # each sample is let go once it is scored
                 # the alpha at the photo's size (`upsample_alpha`), refined (`refine_alpha`), made
                 # a strip at a time into one array
-                alpha = AlphaRows(lowres[i], rgb, guided)
+                low = lowres[i]
+                if keep_largest is not None:  # `predict --keep-largest`: stray regions dropped at the model's size
+                    from ..components import keep_person_components
+
+                    low = keep_person_components(low, keep_largest)
+                alpha = AlphaRows(low, rgb, guided)
                 if refine is not None and refine.enabled:
                     from ..refine import RefinedAlpha
 
@@ -193,9 +208,11 @@ def _evaluate_samples(fn, spec, samples, data: Path, limit, skip_bad, progress, 
         "seconds": round(time.perf_counter() - t0, 3),
         "mean": mean,
         "higher_is_better": sorted(HIGHER_IS_BETTER),
+        "unranked": sorted(UNRANKED),
         "definitions": METRIC_DOC,
         "upsample": "bilinear" if guided is None else {"guided_filter": {"radius": guided.radius, "eps": guided.eps}},
         "refine": refine.describe() if refine is not None and refine.enabled else "none",
+        "keep_largest": keep_largest,
         "per_image": rows,
     }
     if teacher is not None:
@@ -239,6 +256,7 @@ def evaluate_model(
     guided=None,
     num_threads: int = 1,
     refine=None,
+    keep_largest: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model directory, a converted artifact (.tflite/.onnx/.mlpackage with its
     sidecar: what the phone computes), or a Runner/callable with `spec`, on `data_dir`.
@@ -251,7 +269,8 @@ def evaluate_model(
     no file). Where it goes is checked before anything is computed. The path written is in
     the result under ``"json"``. `refine`: an
     `edgematting.refine.RefineConfig`; with ``refine="trimap"`` each alpha is refined by
-    alpha matting (`edgematting.refine.refine_alpha`) before it is scored.
+    alpha matting (`edgematting.refine.refine_alpha`) before it is scored. `keep_largest`: as
+    `predict_images`'s (regions under that fraction of the largest zeroed; None: off).
     """
     is_path = isinstance(model_dir_or_runner, (str, os.PathLike))
     if is_path:
@@ -262,6 +281,13 @@ def evaluate_model(
         raise InputError(f"--limit must be at least 1, got {limit}.")
     if out is None and is_path:
         out = default_report_path(model_dir_or_runner, data_dir)
+    if keep_largest is not None:
+        from ..components import check_min_area_fraction
+
+        try:
+            check_min_area_fraction(keep_largest)
+        except ValueError as e:
+            raise InputError(f"{e}; e.g. 0.05.") from None
     if out:
         atomic.check_output_file(out)  # unwritable: one line now, not after computing everything
     samples = _scan(data_dir, skip_bad, unlabelled_ok=teacher is not None)  # fails before the model loads
@@ -273,7 +299,7 @@ def evaluate_model(
 
     fn, spec = load_predictor(model_dir_or_runner, spec, num_threads=num_threads)
     result = _evaluate_samples(fn, spec, samples, Path(data_dir), limit, skip_bad, progress, batch_size, teacher,
-                               guided, refine)
+                               guided, refine, keep_largest=keep_largest)
     result["engine"] = getattr(fn, "engine", "")
     if is_path:
         from ..formats import target_of
@@ -311,25 +337,46 @@ def _fmt(v) -> str:
 
 
 def report_table(result: dict[str, Any]):
-    """A rich Table: one row per metric, whole image and unknown band side by side."""
+    """A rich Table: one row per metric, whole image, near the edge (unknown band) and away
+    from it side by side; then the split of the away SAD and the stray regions."""
     from rich.table import Table
 
     mean = result["mean"]
     ref = result.get("refine")
     how = f", --refine trimap ({ref['method']})" if isinstance(ref, dict) else ""
+    if result.get("keep_largest") is not None:
+        how += f", --keep-largest (regions >= {result['keep_largest']:g} of the largest)"
     t = Table(title=f"{result.get('model', '')} on {result.get('data', '')} ({result['images']} images{how})")
     t.add_column("metric")
     t.add_column("whole image", justify="right")
-    t.add_column("unknown band", justify="right")
+    t.add_column("near edge (unknown band)", justify="right")
+    t.add_column("away from edge", justify="right")
     t.add_column("better")
+
+    def cell(k):
+        return _fmt(mean[k]) if k in mean else ""
+
+    split = ("sad_away_wrong", "sad_away_soft")
+    regions = ("components_pred", "components_true", "false_regions", "false_region_area", "missed_regions",
+               "missed_region_area")
     for k in METRIC_KEYS:
-        if k.endswith("_unknown") or k not in mean:
+        if k.endswith(("_unknown", "_away")) or k in split or k in regions or k not in mean:
             continue
-        unk = mean.get(f"{k}_unknown")
-        t.add_row(k, _fmt(mean.get(k)), _fmt(unk) if f"{k}_unknown" in mean else "", "higher" if k in HIGHER_IS_BETTER else "lower")
+        t.add_row(k, cell(k), cell(f"{k}_unknown"), cell(f"{k}_away"), "higher" if k in HIGHER_IS_BETTER else "lower")
+    labels = {"sad_away_wrong": "sad_away_wrong (error > 0.5: wrong side)",
+              "sad_away_soft": "sad_away_soft (error < 0.5: not decisive)"}
+    for k in split:
+        if k in mean:
+            t.add_row(labels[k], "", "", cell(k), "lower")
+    if "components_pred" in mean and "components_true" in mean:
+        t.add_row("components_pred / components_true", f"{cell('components_pred')} / {cell('components_true')}", "", "",
+                  "= true")
+    for k in regions[2:]:
+        if k in mean:
+            t.add_row(k, cell(k), "", "", "lower")
     for k in TEACHER_KEYS:
         if k in mean:
-            t.add_row(f"{k} (vs {result.get('teacher', {}).get('name', 'teacher')})", _fmt(mean[k]), "", "higher")
+            t.add_row(f"{k} (vs {result.get('teacher', {}).get('name', 'teacher')})", _fmt(mean[k]), "", "", "higher")
     return t
 
 

@@ -58,8 +58,31 @@ million pixels (at 108 MP, `evaluate_alpha` adds about 0.35 GiB to the two float
 
 Region: ``mask=None`` is the whole image. ``evaluate_alpha`` also reports each matting
 metric over :func:`unknown_band` (keys ending ``_unknown``), the automatically derived
-stand-in for a trimap's unknown region. Over an empty region the sums (sad, grad, conn)
-are 0.0 and the means (mse, mad) are NaN.
+stand-in for a trimap's unknown region: the error *near the edge*. Over an empty region the
+sums (sad, grad, conn) are 0.0 and the means (mse, mad) are NaN.
+
+Away from the edge (the complement of the band; ``evaluate_alpha``, issue 26):
+
+* ``sad_away``, ``mse_away`` -- SAD and MSE over the pixels outside the unknown band, so
+  ``sad = sad_unknown + sad_away`` (up to the order of float64 additions). Outside the band
+  the truth is exactly 0 or 1 (every fractional pixel of the truth is in the band).
+* ``sad_away_wrong`` -- the part of ``sad_away`` from pixels on the wrong side of the
+  threshold (``(p >= t) != (g >= t)``: an error over 0.5, wrong regions), and
+  ``sad_away_soft`` -- the rest (an error below 0.5: right side, an alpha that is not
+  decisive). An error of exactly 0.5 counts as wrong where the truth is 0 (``p = 0.5`` is
+  foreground) and as soft where it is 1. ``sad_away = sad_away_wrong + sad_away_soft``.
+
+Stray regions (:func:`stray_regions`, on the masks ``alpha >= threshold``, 8-connected):
+
+* ``components_pred``, ``components_true`` -- how many connected components each mask has
+  (not ranked: the closer the prediction's count to the truth's, the better).
+* ``false_regions``, ``false_region_area`` (fraction of the image), ``false_region_pixels``
+  -- predicted components with no pixel in the true foreground (blobs that are not there).
+* ``missed_regions``, ``missed_region_area``, ``missed_region_pixels`` -- true components
+  with no pixel in the predicted foreground (a whole person, or a hand, missed).
+
+The components are labelled a strip of rows at a time and joined across the strips'
+boundaries (`_components_in_strips`), so no label image of the whole photo is made.
 """
 from __future__ import annotations
 
@@ -68,6 +91,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from ..bands import _SQUARE
 from ..bands import default_band_width, unknown_band  # noqa: F401 - part of the metrics API
 
 __all__ = [
@@ -81,9 +105,11 @@ __all__ = [
     "conn",
     "unknown_band",
     "default_band_width",
+    "stray_regions",
     "evaluate_alpha",
     "METRIC_KEYS",
     "HIGHER_IS_BETTER",
+    "UNRANKED",
 ]
 
 #: Keys of :func:`evaluate_alpha`, in display order.
@@ -100,9 +126,21 @@ METRIC_KEYS = (
     "mad_unknown",
     "grad_unknown",
     "conn_unknown",
+    "sad_away",
+    "mse_away",
+    "sad_away_wrong",
+    "sad_away_soft",
+    "components_pred",
+    "components_true",
+    "false_regions",
+    "false_region_area",
+    "missed_regions",
+    "missed_region_area",
 )
-#: Metrics where larger is better (all others are errors: smaller is better).
+#: Metrics where larger is better (all others are errors: smaller is better, but `UNRANKED`).
 HIGHER_IS_BETTER = frozenset({"iou", "boundary_f"})
+#: Metrics that are neither: counts to compare with the truth's.
+UNRANKED = frozenset({"components_pred", "components_true"})
 
 _CROSS = ndimage.generate_binary_structure(2, 1)  # 4-connectivity
 
@@ -167,7 +205,7 @@ def _mean(err: np.ndarray, region) -> float:
 
 def _strip_sums(err_rows, shape, regions) -> list[tuple[float, int]]:
     """(sum, count) of ``err_rows(y0, y1)`` (float64 rows) over each region (None: every
-    pixel), a strip of rows at a time."""
+    pixel; a callable: ``region(y0, y1)`` gives the region's rows), a strip of rows at a time."""
     out = [[0.0, 0] for _ in regions]
     for y0, y1, _, _ in _strips(shape):
         err = err_rows(y0, y1)
@@ -176,7 +214,7 @@ def _strip_sums(err_rows, shape, regions) -> list[tuple[float, int]]:
                 acc[0] += float(err.sum())
                 acc[1] += err.size
             else:
-                m = r[y0:y1]
+                m = r(y0, y1) if callable(r) else r[y0:y1]
                 acc[0] += float(err[m].sum())
                 acc[1] += int(np.count_nonzero(m))
     return [(a, n) for a, n in out]
@@ -440,13 +478,83 @@ def conn(pred, gt, mask=None, step: float = 0.1) -> float:
     return _strip_sums(_conn_rows(p, g, step), p.shape, [_region(mask, p.shape)])[0][0] / 1000.0
 
 
-# -- region ------------------------------------------------------------------------------
+# -- stray regions -----------------------------------------------------------------------
+def _components_in_strips(mask, other, shape) -> tuple[int, int, int]:
+    """(components, lone components, their pixels) of the mask given by ``mask(y0, y1)``
+    (8-connected), a lone component being one with no pixel in ``other(y0, y1)``; strip by
+    strip, as `_largest_in_strips`: each strip labelled on its own, the strips' components
+    joined where they touch across a strip boundary (diagonally too), sizes summed and
+    "touches `other`" or-ed over each joined component. No label image of the whole mask."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    w = int(shape[1])
+    sizes, hits, edges = [], [], []
+    total, prev = 0, None  # prev: the global labels of the previous strip's last row
+    for y0, y1, _, _ in _strips(shape):
+        m = mask(y0, y1)
+        labels, k = ndimage.label(m, structure=_SQUARE)
+        sizes.append(np.bincount(labels.ravel(), minlength=k + 1)[1:])
+        hits.append(np.bincount(labels[other(y0, y1) & m], minlength=k + 1)[1:] > 0)
+        first = np.where(labels[0] > 0, labels[0] + total, 0)
+        if prev is not None:
+            for a, b in ((prev, first), (prev[:-1], first[1:]), (prev[1:], first[:w - 1])):
+                touch = (a > 0) & (b > 0)
+                edges.append(np.stack([a[touch], b[touch]]))
+        prev = np.where(labels[-1] > 0, labels[-1] + total, 0)
+        total += k
+        del labels, m
+    if total == 0:
+        return 0, 0, 0
+    # nodes 1..total are the strips' labels (0 unused); components of the join graph
+    e = np.concatenate(edges, axis=1) if edges else np.zeros((2, 0), np.int64)
+    graph = coo_matrix((np.ones(e.shape[1], np.int8), (e[0], e[1])), shape=(total + 1, total + 1))
+    _, comp = connected_components(graph, directed=False)
+    comp = comp[1:]
+    n = int(comp.max()) + 1
+    present = np.bincount(comp, minlength=n) > 0
+    size = np.bincount(comp, weights=np.concatenate(sizes).astype(np.float64), minlength=n)
+    hit = np.bincount(comp, weights=np.concatenate(hits).astype(np.float64), minlength=n) > 0
+    lone = present & ~hit
+    return int(present.sum()), int(lone.sum()), int(round(size[lone].sum()))
+
+
+def stray_regions(pred, gt, threshold: float = 0.5) -> dict:
+    """Connected components (8-connected) of ``pred >= threshold`` and ``gt >= threshold``:
+    their counts, and the predicted components with no true-foreground pixel (false regions)
+    and the true components with no predicted-foreground pixel (missed regions), as counts,
+    pixels and fractions of the image. See the module docstring."""
+    p, g = _pair(pred, gt)
+    t = np.float64(threshold)  # compared in float64 whatever the alphas' dtype
+
+    def pm(y0, y1):
+        return p[y0:y1] >= t
+
+    def gm(y0, y1):
+        return g[y0:y1] >= t
+
+    n_pred, n_false, px_false = _components_in_strips(pm, gm, p.shape)
+    n_true, n_missed, px_missed = _components_in_strips(gm, pm, p.shape)
+    return {
+        "components_pred": n_pred,
+        "components_true": n_true,
+        "false_regions": n_false,
+        "false_region_area": px_false / p.size,
+        "false_region_pixels": px_false,
+        "missed_regions": n_missed,
+        "missed_region_area": px_missed / p.size,
+        "missed_region_pixels": px_missed,
+    }
+
+
 # -- all at once -------------------------------------------------------------------------
 def evaluate_alpha(pred, gt, threshold: float = 0.5, band_width: int | None = None, keys=None) -> dict:
-    """All metrics of one image: whole-image values and ``*_unknown`` over the band.
+    """All metrics of one image: whole-image values, ``*_unknown`` over the band (near the
+    edge), ``*_away`` outside it, and the stray regions (:func:`stray_regions`).
 
-    Keys are :data:`METRIC_KEYS`, plus ``unknown_pixels`` (size of the band); `keys`
-    limits the result to those (the cheap ones skip the gradient/connectivity maps).
+    Keys are :data:`METRIC_KEYS`, plus ``unknown_pixels`` (size of the band),
+    ``false_region_pixels`` and ``missed_region_pixels``; `keys` limits the result to those
+    (the cheap ones skip the gradient/connectivity maps).
     """
     p, g = _pair(pred, gt)
     if keys is not None and set(keys) <= {"iou", "boundary_f", "sad", "mse", "mad"}:
@@ -456,8 +564,20 @@ def evaluate_alpha(pred, gt, threshold: float = 0.5, band_width: int | None = No
     band = _unknown_band(g, band_width)
     # every error map once, a strip at a time, summed over the image and over the band
     both = [None, band]
-    (sad_all, _), (sad_band, n_band) = _strip_sums(_abs_rows(p, g), p.shape, both)
-    mse_all, mse_band = _strip_sums(_sq_rows(p, g), p.shape, both)
+    t = np.float64(threshold)
+
+    def away(y0, y1):
+        return ~band[y0:y1]
+
+    def away_wrong(y0, y1):  # outside the band and on the wrong side of the threshold
+        return ~band[y0:y1] & ((p[y0:y1] >= t) != (g[y0:y1] >= t))
+
+    def away_soft(y0, y1):
+        return ~band[y0:y1] & ((p[y0:y1] >= t) == (g[y0:y1] >= t))
+
+    (sad_all, _), (sad_band, n_band), (sad_away, _), (sad_wrong, _), (sad_soft, _) = _strip_sums(
+        _abs_rows(p, g), p.shape, [None, band, away, away_wrong, away_soft])
+    mse_all, mse_band, mse_away = _strip_sums(_sq_rows(p, g), p.shape, [None, band, away])
     (grad_all, _), (grad_band, _) = _strip_sums(_grad_rows(p, g), p.shape, both)
     (conn_all, _), (conn_band, _) = _strip_sums(_conn_rows(p, g), p.shape, both)
     out = {
@@ -474,6 +594,11 @@ def evaluate_alpha(pred, gt, threshold: float = 0.5, band_width: int | None = No
         "grad_unknown": grad_band / 1000.0,
         "conn_unknown": conn_band / 1000.0,
         "unknown_pixels": int(n_band),
+        "sad_away": sad_away / 1000.0,
+        "mse_away": _mean_of(mse_away),
+        "sad_away_wrong": sad_wrong / 1000.0,
+        "sad_away_soft": sad_soft / 1000.0,
+        **stray_regions(p, g, threshold),
     }
     return out if keys is None else {k: out[k] for k in keys}
 
