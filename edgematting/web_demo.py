@@ -1,11 +1,14 @@
 """The browser demo's server: serves web_demo/ with chosen artifacts on 127.0.0.1.
 
-The page runs .tflite artifacts with LiteRT.js and .onnx artifacts with onnxruntime-web, and
-reads the model contract only from each artifact's sidecar (``<artifact>.json``, located and
-read by `edgematting.contract`), as the Android app does. This module is only a static file
+The page runs .tflite artifacts with LiteRT.js or MediaPipe Tasks (@mediapipe/tasks-vision) and
+.onnx artifacts with onnxruntime-web, and reads the model contract only from each artifact's
+sidecar (``<artifact>.json``, located and read by `edgematting.contract`), as the Android app
+does. This module is only a static file
 server: it serves the page, the runtimes' files from ``web_demo/node_modules`` (so nothing is
 fetched from a CDN) under ``/vendor/``, and the chosen artifacts and sidecars under
-``/models/`` with an index at ``/models/index.json``. Sidecar *contents* are checked by the
+``/models/`` with an index at ``/models/index.json`` (which carries each sidecar's MediaPipe
+verdict, ``clients.mediapipe_tasks``, so the page can name a file MediaPipe takes instead of
+one it refuses). Sidecar *contents* are checked by the
 page, which shows the problem. `serve` is what `edgematting web-demo` runs; tests start a
 `DemoServer` on port 0 with start()/stop().
 
@@ -38,6 +41,7 @@ VENDOR = {
     "@litertjs/core": "wasm/litert_wasm_internal.wasm",
     "@litertjs/wasm-utils": "dist/index.js",
     "onnxruntime-web": "dist/ort.wasm.min.mjs",
+    "@mediapipe/tasks-vision": "wasm/vision_wasm_internal.wasm",
 }
 #: Targets a browser runtime runs (`edgematting.contract.target_of` names them).
 BROWSER_TARGETS = ("tflite", "onnx")
@@ -215,6 +219,8 @@ def model_index(artifacts: list[Path]) -> dict:
             "precision": meta.get("precision"),
             "input_dtype": dtype(meta, "input"),
             "output_dtype": dtype(meta, "output"),
+            # the converter's verdict for MediaPipe Tasks: "supported" or "unsupported: <why>"
+            "mediapipe": clients.get("mediapipe_tasks") if isinstance(clients := meta.get("clients"), dict) else None,
             "bytes": a.stat().st_size,
         })
     return {"format": "edgematting-web-models", "format_version": 1, "models": models}

@@ -22,6 +22,13 @@
   and p90 of 20 runs after 3 warm-ups) for each model, which the test prints and writes to
   ``bench/browser.json`` (`edgematting.web_demo.write_browser_bench`); a normal load-and-run
   must log no console error.
+* MediaPipe Tasks for web (@mediapipe/tasks-vision), the third runtime, on the same page: its
+  ImageSegmenter's confidence mask for the fp32 and the int8 uint8-input .tflite must match
+  the Python runner's alpha on the same model-size image within `mediapipe_tolerance`, with
+  the same timing figures; a 4-channel file must be refused with the sidecar's reason
+  (``clients.mediapipe_tasks``) and the served file to use instead, without trying.
+* Nothing is loaded from anywhere but the page's own 127.0.0.1 server: the driver records and
+  aborts any other request, and a probe request at the end shows that it would be seen.
 
 The model is a tiny Fast-SCNN made confident and varied (as `_spread` in
 test_convert_coreml.py): an untrained one outputs ~0.5 everywhere and would pass with a
@@ -75,6 +82,29 @@ PARITY_CASES = [
     # the camera variant: raw uint8 pixels in (normalization folded in), uint8 alpha out
     ("tflite-int8-uint8", "tflite", "int8", {"calib_samples": 16, "input_type": "uint8"}),
 ]
+
+
+#: The .tflite files run on MediaPipe Tasks too: (artifact key, tolerance of its confidence
+#: mask vs `runners.open(path).predict_photo` on the same model-size image).
+#: MediaPipe normalizes a float input itself from the file's standard metadata, as
+#: pixel * (1/std) - mean/std (we: (pixel - mean) / std): up to one float32 rounding per input
+#: value, which the float body does not amplify, so fp32 takes verify's fp32 row (max abs 1e-4;
+#: measured 2e-5 mean 2e-6, IoU 1: wasm XNNPack vs native). The uint8-input int8 file gets
+#: the same bytes on both sides (normalization in the graph) and runs the same int8 kernels:
+#: at most one output step (1/256) on a rounding tie (measured: identical). The int8 file with
+#: float I/O is not compared here: its input quantization (scale 1/127.5) puts every
+#: normalized pixel on a rounding tie, so MediaPipe's rounding moves most inputs by one int8
+#: level (about one int8 step of difference; tests/test_clients.py measures it natively).
+MEDIAPIPE_CASES = ["tflite-fp32", "tflite-int8-uint8"]
+
+
+def mediapipe_tolerance(key: str):
+    from edgematting.formats import Tolerance
+
+    if key == "tflite-fp32":
+        return tolerance_for("tflite", "fp32")
+    return Tolerance(max_abs=1 / 256 + 1e-6, mean_abs=1e-4, min_iou=0.999,
+                     reason="same bytes in, same int8 kernels: at most one output step on a tie")
 
 
 def _missing_npm() -> list[str]:
@@ -232,15 +262,24 @@ def test_server_serves_page_runtimes_and_chosen_artifacts_only(tmp_path):
         assert st == 200 and ct == "application/wasm"
         st, ct, _ = _get(u + "vendor/onnxruntime-web/dist/ort.wasm.min.mjs")
         assert st == 200 and ct == "text/javascript"
+        # MediaPipe Tasks: its bundle and wasm from node_modules (no CDN), wasm as application/wasm
+        st, ct, _ = _get(u + "vendor/@mediapipe/tasks-vision/vision_bundle.mjs")
+        assert st == 200 and ct == "text/javascript"
+        for f in ("vision_wasm_internal.wasm", "vision_wasm_nosimd_internal.wasm"):
+            st, ct, body = _get(u + f"vendor/@mediapipe/tasks-vision/wasm/{f}")
+            assert st == 200 and ct == "application/wasm" and body[:4] == b"\0asm", (f, st, ct)
         # cross-origin isolated: COOP + COEP on the page, CORP on everything the page and its
         # wasm workers load (the threaded builds' scripts included)
         for path in ["", "src/app.js", "models/index.json", "models/fast-scnn_fp32.tflite",
                      "vendor/@litertjs/core/wasm/litert_wasm_threaded_internal.js",
-                     "vendor/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs", "nope.js"]:
+                     "vendor/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs",
+                     "vendor/@mediapipe/tasks-vision/wasm/vision_wasm_internal.js",
+                     "vendor/@mediapipe/tasks-vision/wasm/vision_wasm_internal.wasm", "nope.js"]:
             headers = _headers(u + path)
             for k, v in web_demo.ISOLATION_HEADERS.items():
                 assert headers.get(k) == v, (path, k, headers.get(k))
         assert index["models"][0]["input_dtype"] is None  # this fake sidecar has no input section
+        assert index["models"][0]["mediapipe"] is None  # nor a clients section (MediaPipe's verdict)
         for bad in ["models/secret.txt", "vendor/playwright-core/package.json", "node_modules/onnxruntime-web/package.json",
                     "src/../../README.md", "%2e%2e/README.md", "test/drive.mjs", "vendor/../package.json"]:
             assert _get(u + bad)[0] == 404, bad
@@ -390,6 +429,9 @@ def page_run(request, tmp_path_factory):
     # a model LiteRT.js cannot run: int8 input/output tensors (it has float32/int32/uint8 only)
     int8io = convert_model(md, ExportConfig(target="tflite", precision="int8", tflite={"io": "int8"}, calib_samples=16,
                                             verify=False), out_dir=export, progress=False).path
+    # a file MediaPipe Tasks refuses (sidecar clients.mediapipe_tasks: 4-channel input); LiteRT.js runs it
+    four = convert_model(md, ExportConfig(target="tflite", precision="fp32", channels=4, verify=False),
+                         out_dir=export, progress=False).path
     bad = tmp / "bad"
     bad.mkdir()
     # a valid sidecar of another model beside the fp32 model: the tensors disagree
@@ -416,7 +458,7 @@ def page_run(request, tmp_path_factory):
     sideways = tmp / "sideways.jpg"
     _sideways_jpeg(sideways)
 
-    served = [*arts.values(), int8io, mismatch, invalid, guided]
+    served = [*arts.values(), int8io, four, mismatch, invalid, guided]
     srv = web_demo.DemoServer(served, port=0).start()
     url = srv.url
     shots = tmp / "shots"
@@ -449,6 +491,24 @@ def page_run(request, tmp_path_factory):
         {"do": "select", "selector": "#threads", "value": "1"}, wait("done", "error"),
         save_text("#stats", "one_thread.stats"), save_eval("window.edgemattingDemo.timing()", "one_thread.timing"),
         {"do": "select", "selector": "#threads", "value": str(THREADS)}, wait("done", "error"),
+    ]
+    # MediaPipe Tasks: the runtime control, the same photo, then a file it refuses, back to LiteRT.js
+    steps += [{"do": "select", "selector": "#model", "value": arts["tflite-fp32"].name}, wait("done", "error"),
+              {"do": "select", "selector": "#runtime", "value": "mediapipe"}, wait("done", "error")]
+    for i, key in enumerate(MEDIAPIPE_CASES):
+        k = f"mediapipe-{key}"
+        if i:
+            steps += [{"do": "select", "selector": "#model", "value": arts[key].name}, wait("done", "error")]
+        steps += [save_text("#message", f"{k}.message"), save_text("#stats", f"{k}.stats"),
+                  save_eval("window.edgemattingDemo.alphaBase64()", f"{k}.alpha"),
+                  save_eval("window.edgemattingDemo.rawBase64()", f"{k}.raw"),
+                  save_eval("window.edgemattingDemo.inputImageBase64()", f"{k}.input"),
+                  save_eval("window.edgemattingDemo.timing()", f"{k}.timing")]
+    steps += [
+        {"do": "select", "selector": "#model", "value": four.name}, wait("done", "error"),
+        save_text("#message", "mediapipe_4ch.message"), save_eval("document.body.dataset.state", "mediapipe_4ch.state"),
+        {"do": "select", "selector": "#runtime", "value": "litert"}, wait("done", "error"),
+        save_text("#message", "litert_4ch.message"), save_text("#stats", "litert_4ch.stats"),
     ]
     steps += [  # "Refine edges": on by default when the sidecar asks for it, the user's choice kept after that
         {"do": "select", "selector": "#model", "value": guided.name}, wait("done", "error"),
@@ -516,6 +576,10 @@ def page_run(request, tmp_path_factory):
         {"do": "click", "selector": "#camera"}, wait("live", "error", ms=20000),
         {"do": "sleep", "ms": 1500}, save_text("#stats", "camera.stats"), save_text("#message", "camera.message"),
         {"do": "click", "selector": "#camera"},
+        # last: a request to another host, which the driver must see (and abort), so that
+        # check_local_only is seen to catch one
+        {"do": "phase", "name": "outside probe"},
+        save_eval(f"fetch({OUTSIDE_PROBE!r}).then(() => 'loaded', () => 'blocked')", "probe.fetch"),
     ]
     plan = tmp / "plan.json"
     result_path = tmp / "result.json"
@@ -532,9 +596,11 @@ def page_run(request, tmp_path_factory):
                                f"console: {res['console'][-5:]}; page errors: {res['pageErrors']}"
     timings = {key: res["saved"][f"{key}.timing"] for key in arts}
     timings["tflite-int8 (1 thread)"] = res["saved"]["one_thread.timing"]
+    for key in MEDIAPIPE_CASES:
+        timings[f"{key} (MediaPipe Tasks)"] = res["saved"][f"mediapipe-{key}.timing"]
     bench_json = _write_browser_bench(timings, arts, tmp / "model" / "bench" / web_demo.BROWSER_BENCH_FILE)
     return {"saved": res["saved"], "result": res, "artifacts": arts, "tmp": tmp, "shots": shots, "url": url,
-            "sideways": sideways, "bench_json": bench_json}
+            "sideways": sideways, "bench_json": bench_json, "four": four}
 
 
 def _write_browser_bench(timings: dict, arts: dict, path: Path) -> Path:
@@ -547,7 +613,7 @@ def _write_browser_bench(timings: dict, arts: dict, path: Path) -> Path:
         meta = contract.read_sidecar(arts[key.split(" ")[0]])
         rows.append({"artifact": t["model"], "precision": meta.get("precision"), "target": meta.get("target"),
                      "input": f"{meta['input']['height']}x{meta['input']['width']}", "input_dtype": meta["input"]["dtype"],
-                     "threads": t["threads"],
+                     "threads": t["threads"], "runtime": t.get("runtime"),
                      "browser": {"first_ms": round(t["first"], 3), "median_ms": round(t["median"], 3),
                                  "p90_ms": round(t["p90"], 3), "runs": t["runs"],
                                  "warmups": t["warmups"], "threads": t["threads"], "backend": t["backend"],
@@ -559,6 +625,9 @@ def _write_browser_bench(timings: dict, arts: dict, path: Path) -> Path:
                                      extra=extra)
     return path
 
+
+#: A request to another host, made by the page at the end of the run (check_local_only).
+OUTSIDE_PROBE = "https://cdn.jsdelivr.net/npm/@mediapipe/tasks-vision/package.json"
 
 #: postprocess.guided_filter of the test sidecar that asks for it (not the defaults, so that the
 #: page is seen to use the sidecar's parameters)
@@ -616,6 +685,59 @@ def check_alpha_parity(page_run, key, target, precision):
     print(f"\n{key}: max abs {m['max_abs']:.2e}, mean abs {m['mean_abs']:.2e}, IoU {m['iou_checked']:.4f} "
           f"(tolerance {tol.to_dict()})")
     assert not failures, failures
+
+
+def check_mediapipe_parity(page_run, key):
+    """MediaPipe Tasks' ImageSegmenter on the page: given the model-size image (the photo
+    through the contract's bilinear resize, rounded to bytes: `imageops.round_to_uint8(
+    imageops.resize_bilinear(photo, h, w))`, checked here byte for byte), its confidence mask
+    at model resolution matches `runners.open(path).predict_photo` of that image within
+    `mediapipe_tolerance(key)`; the alpha on the page is that mask upsampled as the other
+    runtimes' (`imageops.alpha_to_photo`, bit for bit); the same timing figures are shown."""
+    from edgematting import runners
+
+    s = page_run["saved"]
+    k = f"mediapipe-{key}"
+    assert s[f"{k}.message"] == "", s[f"{k}.message"]
+    stats = s[f"{k}.stats"]
+    assert "MediaPipe Tasks 0.10.35" in stats and "ImageSegmenter" in stats and "1 thread" in stats, stats
+    assert "first call" in stats and "p90 per frame" in stats, stats
+    art = page_run["artifacts"][key]
+    meta = contract.read_sidecar(art)
+    mh, mw = meta["input"]["height"], meta["input"]["width"]
+    photo = _read_rgb(PHOTO)
+    h, w = photo.shape[:2]
+    image = imageops.round_to_uint8(imageops.resize_bilinear(photo, mh, mw))
+    fed = _b64(s[f"{k}.input"], np.uint8, (mh, mw, 4))
+    np.testing.assert_array_equal(fed[..., :3], image)
+    assert (fed[..., 3] == 255).all()
+    mask = _b64(s[f"{k}.raw"], np.float32, (mh, mw))
+    ref = runners.open(art).predict_photo(image)
+    assert ref.shape == (mh, mw)
+    assert (ref < 0.2).mean() > 0.1 and (ref > 0.8).mean() > 0.1, "fixture model outputs are not varied enough"
+    tol = mediapipe_tolerance(key)
+    m = compare(ref[None, ..., None], mask[None, ..., None], meta["output"]["threshold"], tol.iou_band)
+    checks, failures = check(m, tol)
+    print(f"\n{k} (model resolution {mh}x{mw}): max abs {m['max_abs']:.2e}, mean abs {m['mean_abs']:.2e}, "
+          f"IoU {m['iou_checked']:.4f} (tolerance {tol.to_dict()})")
+    assert not failures, failures
+    np.testing.assert_array_equal(_b64(s[f"{k}.alpha"], np.float32, (h, w)), imageops.alpha_to_photo(mask, (h, w)))
+
+
+def check_mediapipe_refusal(page_run):
+    """A file MediaPipe Tasks cannot take (4-channel input): the page shows the sidecar's
+    reason (clients.mediapipe_tasks) instead of trying, and names the served file to use
+    instead; LiteRT.js, chosen in the runtime control, runs the same file."""
+    s = page_run["saved"]
+    four = page_run["four"]
+    verdict = contract.read_sidecar(four)["clients"]["mediapipe_tasks"]
+    assert verdict.startswith("unsupported: "), verdict
+    msg = s["mediapipe_4ch.message"]
+    assert s["mediapipe_4ch.state"] == "error", s["mediapipe_4ch.state"]
+    assert f"MediaPipe Tasks 0.10.35 cannot take {four.name} (its sidecar, clients.mediapipe_tasks): " in msg, msg
+    assert verdict.removeprefix("unsupported: ") in msg, msg
+    assert f"Choose {page_run['artifacts']['tflite-fp32'].name}" in msg and "(served here) instead" in msg, msg
+    assert s["litert_4ch.message"] == "" and "LiteRT.js" in s["litert_4ch.stats"], (s["litert_4ch.message"], s["litert_4ch.stats"])
 
 
 def check_comic(page_run):
@@ -752,9 +874,9 @@ def check_steady_state_figures(page_run):
     print(f"\nbrowser steady state, tiny 64x64 test model, cross-origin isolated: {s['isolated']} "
           f"({s['cores']} cores; written to {page_run['bench_json']})")
     problems = []
-    for key in [k for k, *_ in PARITY_CASES] + ["one_thread"]:
+    for key in [k for k, *_ in PARITY_CASES] + ["one_thread"] + [f"mediapipe-{k}" for k in MEDIAPIPE_CASES]:
         t = s[f"{key}.timing"]
-        threads = 1 if key == "one_thread" else want
+        threads = 1 if key == "one_thread" or key.startswith("mediapipe-") else want  # MediaPipe's wasm: one thread
         print(f"  {t['model']:<32} {t['threads']} thread(s): first call {t['first']:7.2f} ms, steady median "
               f"{t['median']:6.2f} ms, p90 {t['p90']:6.2f} ms ({t['runs']} runs after {t['warmups']} warm-ups) · {t['backend']}")
         if t["threads"] != threads or f"{threads} thread{'s' if threads > 1 else ''}" not in t["backend"]:
@@ -766,7 +888,7 @@ def check_steady_state_figures(page_run):
             problems.append(f"{key}: the page does not show the steady state it measured: {stats!r}")
     assert not problems, problems
     doc = json.loads(page_run["bench_json"].read_text())
-    assert doc["format"] == web_demo.BROWSER_BENCH_FORMAT and len(doc["rows"]) == len(PARITY_CASES) + 1
+    assert doc["format"] == web_demo.BROWSER_BENCH_FORMAT and len(doc["rows"]) == len(PARITY_CASES) + 1 + len(MEDIAPIPE_CASES)
     assert all(r["browser"]["cross_origin_isolated"] for r in doc["rows"])
 
 
@@ -778,11 +900,22 @@ def check_no_console_errors(page_run):
 
 
 def check_local_only(page_run):
+    """Everything the page (and its workers) loads comes from its own 127.0.0.1 server: the
+    runtimes' scripts and wasm included, no CDN, no telemetry. The driver records (and aborts)
+    any request to another host; the probe at the end shows that such a request is seen."""
+    from urllib.parse import urlsplit
+
     res = page_run["result"]
     assert res["pageErrors"] == [], res["pageErrors"]
-    origins = set(res["origins"])
+    probe = "{0.scheme}://{0.netloc}".format(urlsplit(OUTSIDE_PROBE))
+    outside = [o for o in res["outside"] if o["phase"] != "outside probe"]
+    assert outside == [], f"the page loaded from outside 127.0.0.1: {outside}"
+    origins = set(res["origins"]) - {probe}
     want = page_run["url"].rstrip("/")
     assert origins and origins <= {want}, origins
+    # the detector works: the probe's request was seen and stopped
+    assert res["saved"]["probe.fetch"] == "blocked", res["saved"]["probe.fetch"]
+    assert [o["url"] for o in res["outside"] if o["phase"] == "outside probe"] == [OUTSIDE_PROBE], res["outside"]
 
 
 def test_page_in_headless_chromium(page_run):
@@ -792,6 +925,8 @@ def test_page_in_headless_chromium(page_run):
     may land on both workers, and each would build the model and drive the browser again."""
     checks = [(f"alpha parity {key}", check_alpha_parity, (key, target, precision))
               for key, target, precision, _ in PARITY_CASES]
+    checks += [(f"MediaPipe Tasks parity {key}", check_mediapipe_parity, (key,)) for key in MEDIAPIPE_CASES]
+    checks += [("MediaPipe Tasks refusal", check_mediapipe_refusal, ())]
     checks += [("guided filter", check_guided_filter, ()), ("EXIF orientation", check_exif_orientation, ()),
                ("comic effect", check_comic, ()), ("cut-out download and screenshot", check_cutout_download_and_screenshot, ()),
                ("bad input on the page", check_bad_input_reported_on_the_page, ()), ("camera", check_camera, ()),

@@ -15,7 +15,7 @@ def register(sub) -> argparse.ArgumentParser:
         help="try exported models in a browser: cut-out, camera, comic effect",
         description="Serve the browser demo (web_demo/) on 127.0.0.1 with the given artifacts: open or "
         "drop a photo or use the camera, cut the person out over transparent / colour / blur / image, "
-        "apply the comic effect, download the PNG. .tflite runs on LiteRT.js, .onnx on onnxruntime-web "
+        "apply the comic effect, download the PNG. .tflite runs on LiteRT.js or MediaPipe Tasks, .onnx on onnxruntime-web "
         "(WebAssembly, on several threads: the page is served cross-origin isolated); the contract comes from "
         "each artifact's sidecar. The page's pinned npm packages are installed on first use with "
         f"`{INSTALL_HINT}` (needs Node 20+ with npm).",

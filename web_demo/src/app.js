@@ -9,7 +9,7 @@
 import * as C from './contract.js';
 import * as I from './imageops.js';
 import { encodePng } from './png.js';
-import { THREADING, contractMismatches, kindOf, openEngine, ortThreadsFixed } from './runtimes.js';
+import { RUNTIMES, THREADING, VERSIONS, contractMismatches, kindOf, openEngine, ortThreadsFixed } from './runtimes.js';
 
 /** Size limits. A photo whose longer side exceeds inferMaxSide is downscaled (by the
  *  browser, with smoothing) before the model input is made from it: sampling a huge photo
@@ -34,6 +34,8 @@ const state = {
   alpha: null, // Float32Array, photo size
   raw: null, // the model's raw output for the current photo (to redo the alpha when "Refine edges" changes)
   guidedChoice: null, // "Refine edges" as the user set it; null: the sidecar's choice (as the Android app)
+  tfliteRuntime: 'litert', // the runtime chosen for .tflite models: 'litert' | 'mediapipe' (?runtime= too)
+  input: null, // what the engine was last given: the model input tensor, or MediaPipe's model-size ImageData
   inferenceMs: null, // the last inference
   timing: null, // for the loaded model: {first, median, p90, runs, warmups} (ms), filled by the first photo
   cache: {}, // per photo: rgb, comic, blur, bgImage
@@ -160,6 +162,7 @@ function dropModel(message) {
   state.timing = null;
   state.alpha = null;
   state.raw = null;
+  state.input = null;
   showStats();
   if (state.photo && !state.photo.live) showPhotoOnly(state.photo); // no stale cut-out of another model
   return fail(message);
@@ -185,12 +188,24 @@ async function useModel(name, kind, bytes, sidecarText, sidecarName) {
   if (meta.target && meta.target !== kind) {
     return dropModel(`${sidecarName} describes a ${meta.target} artifact (${meta.file ?? '?'}), but ${name} is a ${kind} model: the sidecar does not match the model.`);
   }
+  const runtime = runtimeFor(kind);
+  showRuntimes(kind, runtime);
+  if (runtime === 'mediapipe') {
+    // the converter records whether MediaPipe Tasks takes the file (sidecar clients.mediapipe_tasks)
+    const verdict = meta.clients?.mediapipe_tasks;
+    if (typeof verdict === 'string' && verdict.startsWith('unsupported')) {
+      const reason = verdict.replace(/^unsupported:\s*/, '').replace(/\.\s*$/, '');
+      return dropModel(`MediaPipe Tasks ${VERSIONS.mediapipe} cannot take ${name} (its sidecar, clients.mediapipe_tasks): ${reason}.`
+        + mediapipeInsteadOf(name, contract, meta));
+    }
+  }
   let engine;
   const threads = chosenThreads();
   try {
-    engine = await openEngine(kind, bytes, name, { threads });
+    engine = await openEngine(kind, bytes, name, { threads, runtime });
   } catch (e) {
-    return dropModel(`${e.message}${insteadOf(name, kind, contract, meta.precision)}`);
+    const instead = runtime === 'mediapipe' ? mediapipeInsteadOf(name, contract, meta) : insteadOf(name, kind, contract, meta.precision);
+    return dropModel(`${e.message}${instead}`);
   }
   const problems = contractMismatches(engine, contract, C.inputShape(contract));
   if (problems.length) {
@@ -199,7 +214,9 @@ async function useModel(name, kind, bytes, sidecarText, sidecarName) {
     return dropModel(`${sidecarName} does not match ${name}${other}: ${problems.join('; ')}. Use the .json that \`edgematting convert\` wrote next to this model.`);
   }
   state.model?.engine.close();
-  state.model = { name, kind, contract, engine, sidecarName, meta };
+  // MediaPipe returns the confidence as float32 whatever the output tensor (it dequantizes a uint8 one)
+  const outContract = engine.takes === 'image' ? { ...contract, outputDtype: 'float32', outputQuant: null } : contract;
+  state.model = { name, kind, contract, outContract, engine, sidecarName, meta };
   state.inferenceMs = null;
   state.timing = null;
   threadNote(engine, threads);
@@ -231,6 +248,71 @@ function insteadOf(name, kind, c, precision) {
   const uint8 = /_uint8[._]/.test(stem);
   const cmd = `edgematting convert MODEL_DIR --target tflite --precision ${precision ?? 'int8'}${uint8 ? ' --input uint8' : ''}`;
   return `${why}: use ${file} instead (the same model with ${uint8 ? 'uint8' : 'float'} I/O, written by \`${cmd}\`).`;
+}
+
+/**
+ * A file MediaPipe Tasks refuses (its sidecar says why: 4-channel input, int8 I/O, BGR, a
+ * per-channel normalization it cannot apply): the sentence naming the file to use instead.
+ * A served .tflite of the same model that MediaPipe takes (same precision first), else the
+ * name and `edgematting convert` command of the variant it takes.
+ */
+function mediapipeInsteadOf(name, c, meta) {
+  const self = state.models.find((m) => m.name === name);
+  const arch = self?.architecture ?? meta.architecture;
+  const precision = meta.precision;
+  const served = state.models.filter((m) => m.kind === 'tflite' && m.name !== name && m.mediapipe === 'supported'
+    && (!arch || m.architecture === arch))
+    .sort((a, b) => (b.precision === precision) - (a.precision === precision));
+  const litert = c.dtype !== 'int8' && c.outputDtype !== 'int8' ? ' (LiteRT.js runs this file: choose it as the runtime)' : '';
+  if (served.length) return ` Choose ${served.slice(0, 2).map((m) => m.name).join(' or ')} (served here) instead${litert}.`;
+  // the variant `convert` writes without the option MediaPipe cannot take
+  let stem = name.replace(/_4ch(?=[._])/, '').replace(/_ioint8(?=[._])/, '');
+  let uint8 = /_uint8[._]/.test(stem);
+  const perChannel = !c.normalizationInModel && (new Set(c.mean).size > 1 || new Set(c.std).size > 1);
+  if (stem === name && perChannel && !c.channelOrder.startsWith('BGR')) {
+    // a float input normalized per channel: with --input uint8 the normalization is in the graph
+    stem = name.replace(/(_(?:fp32|fp16|dynamic|int8|int16x8))(?=[._])/, '$1_uint8');
+    uint8 = true;
+  }
+  if (stem === name) return ` Export the model again for MediaPipe (see the reason above)${litert}.`;
+  const cmd = `edgematting convert MODEL_DIR --target tflite --precision ${precision ?? 'fp32'}${uint8 ? ' --input uint8' : ''}`;
+  return ` Use ${stem} instead (written by \`${cmd}\`)${litert}.`;
+}
+
+// ---------------------------------------------------------------------------------------
+// runtimes
+// ---------------------------------------------------------------------------------------
+/** The runtime a model of `kind` runs on: for .tflite the one chosen (LiteRT.js or MediaPipe Tasks). */
+function runtimeFor(kind) {
+  return kind === 'tflite' ? state.tfliteRuntime : RUNTIMES[kind]?.[0]?.[0] ?? null;
+}
+
+/** The runtime control lists the runtimes of this kind of model; one only for .onnx (disabled). */
+function showRuntimes(kind, chosen) {
+  const sel = $('runtime');
+  const list = RUNTIMES[kind] ?? [];
+  const have = [...sel.options].map((o) => o.value).join();
+  if (have !== list.map(([id]) => id).join()) {
+    sel.replaceChildren(...list.map(([id, label]) => Object.assign(document.createElement('option'), { value: id, textContent: label })));
+  }
+  if (chosen) sel.value = chosen;
+  sel.disabled = list.length < 2;
+}
+
+function setupRuntime() {
+  const asked = new URLSearchParams(location.search).get('runtime');
+  if (RUNTIMES.tflite.some(([id]) => id === asked)) state.tfliteRuntime = asked;
+  showRuntimes('tflite', state.tfliteRuntime);
+}
+
+/** Another runtime for the .tflite on the page: the model is opened again on it (and measured again). */
+async function runtimeChanged() {
+  const v = $('runtime').value;
+  if (RUNTIMES.tflite.some(([id]) => id === v)) state.tfliteRuntime = v;
+  const current = $('model').value;
+  const served = state.models.find((e) => e.name === current);
+  if (served) await loadServedModel(served);
+  else if (state.localModel && current.startsWith('file:')) await openModelFiles([state.localModel.modelFile, state.localModel.sidecar]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -271,9 +353,11 @@ function threadNote(engine, wanted) {
   if (!THREADING.isolated) return; // the note set up by setupThreads says why
   let note = '';
   if (engine.threads !== wanted) {
-    note = engine.kind === 'onnx'
-      ? `onnxruntime-web runs ${engine.threads} thread(s): it keeps the count it started with; reload the page to use ${wanted}.`
-      : `LiteRT.js runs ${engine.threads} thread(s): its threaded build needs relaxed SIMD, which this browser lacks.`;
+    note = engine.runtime === 'mediapipe'
+      ? `MediaPipe Tasks runs ${engine.threads} thread: its wasm build is single-threaded.`
+      : engine.kind === 'onnx'
+        ? `onnxruntime-web runs ${engine.threads} thread(s): it keeps the count it started with; reload the page to use ${wanted}.`
+        : `LiteRT.js runs ${engine.threads} thread(s): its threaded build needs relaxed SIMD, which this browser lacks.`;
   }
   $('threads-note').textContent = note;
 }
@@ -283,6 +367,7 @@ async function threadsChanged() {
   const m = state.model;
   if (!m) return;
   const n = chosenThreads();
+  if (m.engine.runtime === 'mediapipe') return threadNote(m.engine, n); // one thread whatever the count
   const served = state.models.find((e) => e.name === m.name);
   const fixed = ortThreadsFixed();
   if (m.kind === 'onnx' && fixed !== null && fixed !== n && served) {
@@ -405,7 +490,8 @@ async function infer(photo) {
   const m = state.model;
   const src = photo.proxy ?? photo;
   const c = m.contract;
-  const x = C.modelInput(src.rgba, src.w, src.h, c);
+  const x = engineInput(m, src);
+  state.input = x;
   const t0 = performance.now();
   let raw;
   try {
@@ -419,6 +505,26 @@ async function infer(photo) {
   return alphaFor(raw, photo);
 }
 
+/**
+ * What the engine is given for a photo: the model input tensor (LiteRT.js, onnxruntime-web),
+ * or for MediaPipe Tasks, which normalizes the image itself, the model-size image that tensor
+ * is made from: the photo resized with the contract's bilinear resize (the twin of
+ * `imageops.resize_bilinear`), rounded to bytes (`round_to_uint8`), as ImageData. MediaPipe
+ * then resizes nothing and returns its mask at model resolution, comparable with the others'.
+ */
+function engineInput(m, src) {
+  const c = m.contract;
+  if (m.engine.takes !== 'image') return C.modelInput(src.rgba, src.w, src.h, c);
+  const px = I.resizeBilinear(I.rgbaToRgb(src.rgba, src.w, src.h), src.h, src.w, 3, c.height, c.width);
+  const n = c.height * c.width;
+  const rgba = new Uint8ClampedArray(n * 4);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 3; k++) rgba[i * 4 + k] = I.roundToUint8(px[i * 3 + k]);
+    rgba[i * 4 + 3] = 255;
+  }
+  return new ImageData(rgba, c.width, c.height);
+}
+
 /** The guided filter to upsample with ({radius, eps}: the sidecar's, else the defaults), or null for bilinear. */
 function guidedFilter() {
   if (!state.model || !$('guided').checked) return null;
@@ -428,7 +534,7 @@ function guidedFilter() {
 /** contract.output_to_alpha: raw output -> alpha at the photo's size, guided by the photo itself when asked. */
 function alphaFor(raw, photo) {
   const guided = guidedFilter();
-  return C.outputToAlpha(raw, state.model.contract, photo.w, photo.h, guided ? { guided, guide: photo.rgba, guideStride: 4 } : {});
+  return C.outputToAlpha(raw, state.model.outContract, photo.w, photo.h, guided ? { guided, guide: photo.rgba, guideStride: 4 } : {});
 }
 
 /** "Refine edges" changed: redo the alpha of the photo on screen from the same model output (no new inference). */
@@ -721,6 +827,7 @@ function wire() {
     e.target.value = '';
   });
   $('threads').addEventListener('change', () => threadsChanged());
+  $('runtime').addEventListener('change', () => runtimeChanged());
   $('camera').addEventListener('click', () => startCamera());
   $('download').addEventListener('click', () => download());
   $('comic').addEventListener('change', () => rerender());
@@ -782,7 +889,7 @@ async function measure(runs = STEADY.runs, warmups = STEADY.warmups) {
   const p = state.photo;
   if (!m || !p) throw new Error('load a model and a photo first');
   const src = p.proxy ?? p;
-  const x = C.modelInput(src.rgba, src.w, src.h, m.contract);
+  const x = engineInput(m, src);
   const shape = C.inputShape(m.contract);
   const times = [];
   for (let i = 0; i < warmups + runs; i++) {
@@ -816,9 +923,12 @@ window.edgemattingDemo = {
   outputBase64: () => (state.output ? toBase64(state.output) : null),
   photoBase64: () => (state.photo ? toBase64(state.photo.rgba) : null),
   photoSize: () => (state.photo ? [state.photo.w, state.photo.h] : null),
+  /** MediaPipe's last input image (RGBA bytes, model size), null for a tensor runtime. */
+  inputImageBase64: () => (state.input instanceof ImageData ? toBase64(state.input.data) : null),
   /** The figures on the page for the loaded model: first call, steady median and p90 (ms). */
   timing: () => (state.model && state.timing ? {
-    model: state.model.name, backend: state.model.engine.backend, threads: state.model.engine.threads,
+    model: state.model.name, runtime: state.model.engine.runtime, backend: state.model.engine.backend,
+    threads: state.model.engine.threads,
     crossOriginIsolated: THREADING.isolated, ...state.timing,
   } : null),
   threading: () => ({ ...THREADING, chosen: chosenThreads() }),
@@ -826,6 +936,7 @@ window.edgemattingDemo = {
 };
 
 setupThreads();
+setupRuntime();
 wire();
 if (window.__pendingProblem) {
   fail(window.__pendingProblem);

@@ -1,9 +1,17 @@
-// The two browser runtimes behind one small interface:
+// The three browser runtimes behind one small interface:
 //
-//   const engine = await openEngine(kind, bytes, fileName, { threads })   // kind: 'tflite' | 'onnx'
-//   engine.inputs / engine.outputs: [{name, dtype, shape}]
-//   const raw = await engine.run(typedArray, shape)          // -> typed array (first output)
+//   const engine = await openEngine(kind, bytes, fileName, { threads, runtime })
+//       // kind: 'tflite' | 'onnx'; runtime (RUNTIMES): 'litert' | 'mediapipe' for .tflite, 'ort' for .onnx
+//   engine.inputs / engine.outputs: [{name, dtype, shape}] (null: the runtime does not say)
+//   engine.takes: 'tensor' (run(typedArray, shape) -> typed array, the first output)
+//              or 'image' (run(imageData) -> Float32Array, the confidence mask at the image's size)
 //   engine.backend, engine.threads                            // shown on the page
+//
+// A .tflite can also run on MediaPipe Tasks for web (@mediapipe/tasks-vision), the SDK an app
+// bundles: its ImageSegmenter takes an image (not a tensor), normalizes it as the file's
+// standard TFLite Model Metadata says, and returns the confidence mask at the image's size.
+// The page gives it the same model-size image the other runtimes' input is made from (app.js).
+// Its wasm (vision_wasm_internal.*) is single-threaded.
 //
 // .tflite runs on LiteRT.js (@litertjs/core) and .onnx on onnxruntime-web, both on their
 // WebAssembly CPU backend (XNNPack / MLAS, SIMD). `edgematting web-demo` serves the page
@@ -21,7 +29,13 @@
 // names the op or tensor type it lacks) plus whatever it logged while trying.
 
 export const VENDOR = new URL('../vendor/', import.meta.url).href;
-export const VERSIONS = { litert: '2.5.3', ort: '1.30.0' }; // as pinned in package.json
+export const VERSIONS = { litert: '2.5.3', ort: '1.30.0', mediapipe: '0.10.35' }; // as pinned in package.json
+
+/** The runtimes each kind of model can run on: [id, name shown], the first the default. */
+export const RUNTIMES = Object.freeze({
+  tflite: [['litert', 'LiteRT.js'], ['mediapipe', 'MediaPipe Tasks']],
+  onnx: [['ort', 'onnxruntime-web']],
+});
 
 /** What this page can do with threads: cross-origin isolated or not, the browser's core count,
  *  and the default thread count, min(4, cores) (1 when the page is not isolated). */
@@ -145,6 +159,8 @@ class LiteRtEngine {
     const build = { threaded: 'relaxed SIMD, threads', simd: 'relaxed SIMD', compat: 'compat build' }[litertBuild];
     engine.backend = `LiteRT.js ${VERSIONS.litert} · wasm (XNNPack, ${build}, ${plural(engine.threads, 'thread')})`;
     engine.kind = 'tflite';
+    engine.runtime = 'litert';
+    engine.takes = 'tensor';
     return engine;
   }
 
@@ -225,6 +241,8 @@ class OrtEngine {
     engine.threads = ortThreads;
     engine.backend = `onnxruntime-web ${VERSIONS.ort} · wasm (SIMD, ${plural(engine.threads, 'thread')})`;
     engine.kind = 'onnx';
+    engine.runtime = 'ort';
+    engine.takes = 'tensor';
     return engine;
   }
 
@@ -244,6 +262,108 @@ class OrtEngine {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// MediaPipe Tasks for web: ImageSegmenter
+// ---------------------------------------------------------------------------------------
+let mediapipeFileset = null;
+
+/** @mediapipe/tasks-vision and its wasm fileset (served from node_modules, /vendor/...). */
+async function loadMediaPipe() {
+  const mod = await import('@mediapipe/tasks-vision');
+  if (!mediapipeFileset) {
+    mediapipeFileset = mod.FilesetResolver.forVisionTasks(`${VENDOR}@mediapipe/tasks-vision/wasm`);
+    mediapipeFileset.catch(() => { mediapipeFileset = null; });
+  }
+  return { mod, fileset: await mediapipeFileset };
+}
+
+/** MediaPipe's wasm prints its log lines (glog "I0000 ..."/"W0000 ...", TFLite's "INFO: ...")
+ *  with console.error/warn, and the SDK gives no print hook: while it runs, those lines go
+ *  to runtimeLog and console.debug instead (as LiteRT's); anything else, glog's E and F
+ *  lines included, stays an error or warning. */
+const MEDIAPIPE_LOG_LINE = /^\s*(?:[IW]\d{4} [\d:.]+\s|INFO: |WARNING: (?:Created|Replacing))/;
+
+function quietMediaPipe(fn) {
+  const saved = { error: console.error, warn: console.warn };
+  const route = (orig) => (...a) => {
+    const line = a.map(String).join(' ');
+    if (MEDIAPIPE_LOG_LINE.test(line)) {
+      runtimeLog.push(line);
+      if (runtimeLog.length > 200) runtimeLog.splice(0, runtimeLog.length - 200);
+      console.debug(`[MediaPipe] ${line}`);
+    } else orig.apply(console, a);
+  };
+  console.error = route(saved.error);
+  console.warn = route(saved.warn);
+  const restore = () => {
+    console.error = saved.error;
+    console.warn = saved.warn;
+  };
+  let r;
+  try {
+    r = fn();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  if (r && typeof r.then === 'function') return r.finally(restore);
+  restore();
+  return r;
+}
+
+class MediaPipeEngine {
+  static async open(bytes, fileName) {
+    let mod, fileset;
+    try {
+      ({ mod, fileset } = await quietMediaPipe(() => loadMediaPipe()));
+    } catch (e) {
+      throw new EngineError(`MediaPipe Tasks ${VERSIONS.mediapipe} did not start in this browser: ${reasonOf(e)}`);
+    }
+    let segmenter;
+    try {
+      ({ value: segmenter } = await capturingLogs(() => quietMediaPipe(() => mod.ImageSegmenter.createFromOptions(fileset, {
+        baseOptions: { modelAssetBuffer: new Uint8Array(bytes), delegate: 'CPU' },
+        runningMode: 'IMAGE', outputConfidenceMasks: true, outputCategoryMask: false,
+      }))));
+    } catch (e) {
+      // its error is the graph's status, then a source-location trace (and the same again in its log)
+      const why = String(e?.message ?? e).split('\n=== Source Location Trace')[0].replace(/[\s.;]+$/, '');
+      throw new EngineError(`MediaPipe Tasks ${VERSIONS.mediapipe} cannot run ${fileName}: ${why}.`);
+    }
+    const engine = new MediaPipeEngine();
+    engine.segmenter = segmenter;
+    engine.inputs = null; // the ImageSegmenter reports no tensors (only its labels)
+    engine.outputs = null;
+    engine.labels = segmenter.getLabels();
+    engine.threads = 1;
+    engine.backend = `MediaPipe Tasks ${VERSIONS.mediapipe} · ImageSegmenter, wasm (CPU, 1 thread)`;
+    engine.kind = 'tflite';
+    engine.runtime = 'mediapipe';
+    engine.takes = 'image';
+    return engine;
+  }
+
+  /** ImageData (RGBA) -> the first confidence mask, a Float32Array at the image's size. */
+  async run(image) {
+    const result = quietMediaPipe(() => this.segmenter.segment(image));
+    try {
+      const mask = result.confidenceMasks?.[0];
+      if (!mask) throw new Error('the ImageSegmenter returned no confidence mask');
+      if (mask.width !== image.width || mask.height !== image.height) {
+        throw new Error(`the ImageSegmenter returned a ${mask.width}x${mask.height} mask for a ${image.width}x${image.height} image`);
+      }
+      return mask.getAsFloat32Array().slice();
+    } finally {
+      result.close();
+    }
+  }
+
+  close() {
+    this.segmenter?.close();
+    this.segmenter = null;
+  }
+}
+
 /** 'tflite' or 'onnx' from a file name; null for anything else. */
 export function kindOf(fileName) {
   const n = fileName.toLowerCase();
@@ -252,8 +372,14 @@ export function kindOf(fileName) {
   return null;
 }
 
-/** Open `bytes` (a .tflite or .onnx file) on its runtime with `threads` wasm threads (at most). */
-export async function openEngine(kind, bytes, fileName, { threads = THREADING.default } = {}) {
+/** Open `bytes` (a .tflite or .onnx file) on `runtime` (RUNTIMES; default the kind's first)
+ *  with `threads` wasm threads (at most). */
+export async function openEngine(kind, bytes, fileName, { threads = THREADING.default, runtime = null } = {}) {
+  const ids = (RUNTIMES[kind] ?? []).map(([id]) => id);
+  if (runtime !== null && ids.length && !ids.includes(runtime)) {
+    throw new EngineError(`${fileName}: a ${kind} model runs on ${ids.join(' or ')}, not ${runtime}`);
+  }
+  if (kind === 'tflite' && runtime === 'mediapipe') return MediaPipeEngine.open(bytes, fileName);
   if (kind === 'tflite') return LiteRtEngine.open(bytes, fileName, threads);
   if (kind === 'onnx') return OrtEngine.open(bytes, fileName, threads);
   throw new EngineError(`${fileName}: the browser runs .tflite (LiteRT.js) and .onnx (onnxruntime-web) models only`);
@@ -265,6 +391,7 @@ export async function openEngine(kind, bytes, fileName, { threads = THREADING.de
  */
 export function contractMismatches(engine, c, inputShape) {
   const problems = [];
+  if (engine.inputs === null) return problems; // MediaPipe Tasks: no tensors to compare
   if (engine.inputs.length !== 1) problems.push(`the model has ${engine.inputs.length} inputs, the sidecar describes one`);
   if (engine.outputs.length < 1) problems.push('the model has no output');
   if (problems.length) return problems;

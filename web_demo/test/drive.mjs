@@ -19,6 +19,10 @@
 // Every step that changes the page first marks body[data-state] "pending", so a following
 // "wait" sees the new outcome, not an old one. Console errors and warnings are saved too, as
 // {phase, type, text} (phase "normal" until a "phase" step), and page errors.
+//
+// Every http(s) request of the browser context (pages and their workers) is seen: its origin
+// goes to `origins`, and one to any host but 127.0.0.1 / localhost is aborted before it leaves
+// the machine and recorded in `outside` as {phase, url} (a test fails on either).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +31,7 @@ import { chromium } from 'playwright-core';
 
 const [planPath, outPath] = process.argv.slice(2);
 const plan = JSON.parse(fs.readFileSync(planPath, 'utf8'));
-const result = { saved: {}, console: [], pageErrors: [], origins: [], steps: 0 };
+const result = { saved: {}, console: [], pageErrors: [], origins: [], outside: [], steps: 0 };
 let phase = 'normal';
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgematting-chromium-'));
 
@@ -39,6 +43,17 @@ const ARGS = [
 
 let context = null;
 let page = null;
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+function isHttp(u) {
+  return u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'ws:' || u.protocol === 'wss:';
+}
+
+function noteRequest(r) {
+  const u = new URL(r.url());
+  if (isHttp(u) && !result.origins.includes(u.origin)) result.origins.push(u.origin);
+}
 
 async function markPending() {
   await page.evaluate(() => { document.body.dataset.state = 'pending'; });
@@ -55,10 +70,7 @@ async function run(step) {
         if (m.type() === 'error' || m.type() === 'warning') result.console.push({ phase, type: m.type(), text: m.text() });
       });
       page.on('pageerror', (e) => result.pageErrors.push(`[${phase}] ${e}`));
-      page.on('request', (r) => {
-        const u = new URL(r.url());
-        if ((u.protocol === 'http:' || u.protocol === 'https:') && !result.origins.includes(u.origin)) result.origins.push(u.origin);
-      });
+      page.on('request', noteRequest);
       await page.goto(step.url, { waitUntil: 'load' });
       return;
     }
@@ -123,6 +135,12 @@ context = await chromium.launchPersistentContext(userDataDir, {
   viewport: { width: 1100, height: 900 },
   acceptDownloads: true,
   timeout: 60000,
+});
+context.on('request', noteRequest); // workers' requests too
+// nothing leaves the machine: a request to another host is recorded and aborted
+await context.route((u) => isHttp(u) && !LOCAL_HOSTS.has(u.hostname), (route) => {
+  result.outside.push({ phase, url: route.request().url() });
+  return route.abort('blockedbyclient');
 });
 let code = 0;
 try {

@@ -11,6 +11,11 @@ For each thread count N and each .tflite / .onnx artifact:
 * Python: ``edgematting.runners.open(path, num_threads=N)`` (ai-edge-litert / onnxruntime),
   median of 20 ``model.run_raw(model.inputs([photo]))`` after 3 warm-ups.
 
+With ``--mediapipe`` each .tflite is also run on the page's MediaPipe Tasks runtime
+(``?runtime=mediapipe``: its ImageSegmenter, single-threaded wasm, given the model-size image;
+the figure covers its whole ``segment`` call: image upload, normalization, inference and the
+mask), once, beside Python on 1 thread.
+
 Inference only, as the bench's model column. With ``--rounds R`` the whole is repeated R
 times (browser and Python alternate) and the median of the R medians is reported, which
 steadies the figures on a busy machine; the JSON also keeps each round's figures and the best
@@ -52,13 +57,15 @@ def python_latency(artifact: Path, photo: np.ndarray, threads: int, runs: int = 
             "runs": runs, "warmups": warmups, "engine": model.engine}
 
 
-def browser_latency(artifacts: list[Path], threads: int, chromium: str) -> dict[str, dict]:
-    """{artifact name: the page's timing() for it} at `threads` threads."""
+def browser_latency(artifacts: list[Path], threads: int, chromium: str, runtime: str | None = None) -> dict[str, dict]:
+    """{artifact name: the page's timing() for it} at `threads` threads (on `runtime` for
+    .tflite files: 'litert', the default, or 'mediapipe')."""
     from edgematting.web_demo import DemoServer, ensure_npm_packages
 
     ensure_npm_packages()
     srv = DemoServer(artifacts, port=0).start()
-    steps = [{"do": "goto", "url": srv.url + f"?model={artifacts[0].name}&threads={threads}"},
+    chosen = f"&runtime={runtime}" if runtime else ""
+    steps = [{"do": "goto", "url": srv.url + f"?model={artifacts[0].name}&threads={threads}{chosen}"},
              {"do": "wait", "states": ["ready", "error"], "timeout_ms": 120000},
              {"do": "eval", "expr": "crossOriginIsolated", "save": "isolated"},
              {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]},
@@ -107,6 +114,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1, help="repeat everything R times, report the median (default 1)")
     ap.add_argument("--chromium", default=os.environ.get("EDGEMATTING_CHROMIUM", "/usr/bin/chromium"))
     ap.add_argument("--out", type=Path, default=None, help="JSON output (default MODEL_DIR/bench/browser.json)")
+    ap.add_argument("--mediapipe", action="store_true",
+                    help="also run each .tflite on MediaPipe Tasks (one thread), beside Python on 1 thread")
     args = ap.parse_args(argv)
 
     from edgematting import contract
@@ -116,14 +125,19 @@ def main(argv=None) -> int:
     artifacts = resolve_artifacts(args.artifacts)
     thread_counts = [int(t) for t in args.threads.split(",")]
     photo = read_image(PHOTO)
-    samples: dict[tuple[str, int], dict[str, list]] = {}
+    tflites = [a for a in artifacts if a.suffix == ".tflite"]
+    if args.mediapipe and not tflites:
+        sys.exit("--mediapipe: no .tflite among the artifacts")
+    # (artifact, threads, page runtime): LiteRT.js / onnxruntime-web at each count, MediaPipe on 1
+    runs = [(artifacts, n, None) for n in thread_counts] + ([(tflites, 1, "mediapipe")] if args.mediapipe else [])
+    samples: dict[tuple[str, int, str | None], dict[str, list]] = {}
     load_before = os.getloadavg()
     for _ in range(args.rounds):
-        for n in thread_counts:
-            browser = browser_latency(artifacts, n, args.chromium)
-            for a in artifacts:
+        for arts, n, runtime in runs:
+            browser = browser_latency(arts, n, args.chromium, runtime)
+            for a in arts:
                 py = python_latency(a, photo, n)
-                s = samples.setdefault((a.name, n), {"browser": [], "python": []})
+                s = samples.setdefault((a.name, n, runtime), {"browser": [], "python": []})
                 s["browser"].append(browser[a.name])
                 s["python"].append(py)
     load_after = os.getloadavg()
@@ -135,25 +149,24 @@ def main(argv=None) -> int:
         return round(float(min(x["median"] for x in xs)), 3)
 
     rows = []
-    for a in artifacts:
-        meta = contract.read_sidecar(a)
-        for n in thread_counts:
-            s = samples[(a.name, n)]
-            b, p = s["browser"], s["python"]
-            row = {"artifact": a.name, "precision": meta.get("precision"), "target": meta.get("target"),
-                   "input": f"{meta['input']['height']}x{meta['input']['width']}", "input_dtype": meta["input"]["dtype"],
-                   "threads": n, "rounds": args.rounds,
-                   "browser": {"first_ms": med(b, "first"), "median_ms": med(b, "median"), "p90_ms": med(b, "p90"),
-                               "runs": b[0]["runs"], "warmups": b[0]["warmups"], "threads": b[0]["threads"],
-                               "backend": b[0]["backend"], "cross_origin_isolated": b[0]["crossOriginIsolated"]},
-                   "python": {"median_ms": med(p, "median"), "p90_ms": med(p, "p90"), "runs": RUNS,
-                              "warmups": WARMUPS, "engine": p[0]["engine"]}}
-            row["ratio"] = round(row["browser"]["median_ms"] / row["python"]["median_ms"], 2)
-            row["best_round"] = {"browser_median_ms": best(b), "python_median_ms": best(p),
-                                 "ratio": round(best(b) / best(p), 2)}
-            row["round_medians"] = {"browser_ms": [round(x["median"], 3) for x in b],
-                                    "python_ms": [round(x["median"], 3) for x in p]}
-            rows.append(row)
+    order = {a.name: i for i, a in enumerate(artifacts)}
+    for (name, n, runtime), s in sorted(samples.items(), key=lambda kv: (order[kv[0][0]], kv[0][2] or "", kv[0][1])):
+        meta = contract.read_sidecar(artifacts[order[name]])
+        b, p = s["browser"], s["python"]
+        row = {"artifact": name, "precision": meta.get("precision"), "target": meta.get("target"),
+               "input": f"{meta['input']['height']}x{meta['input']['width']}", "input_dtype": meta["input"]["dtype"],
+               "threads": n, "runtime": b[0].get("runtime"), "rounds": args.rounds,
+               "browser": {"first_ms": med(b, "first"), "median_ms": med(b, "median"), "p90_ms": med(b, "p90"),
+                           "runs": b[0]["runs"], "warmups": b[0]["warmups"], "threads": b[0]["threads"],
+                           "backend": b[0]["backend"], "cross_origin_isolated": b[0]["crossOriginIsolated"]},
+               "python": {"median_ms": med(p, "median"), "p90_ms": med(p, "p90"), "runs": RUNS,
+                          "warmups": WARMUPS, "engine": p[0]["engine"]}}
+        row["ratio"] = round(row["browser"]["median_ms"] / row["python"]["median_ms"], 2)
+        row["best_round"] = {"browser_median_ms": best(b), "python_median_ms": best(p),
+                             "ratio": round(best(b) / best(p), 2)}
+        row["round_medians"] = {"browser_ms": [round(x["median"], 3) for x in b],
+                                "python_ms": [round(x["median"], 3) for x in p]}
+        rows.append(row)
     print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} cores); "
           f"median of {args.rounds} round(s)")
     print("| artifact | input | threads | browser first call ms | browser steady median / p90 ms | "
