@@ -165,7 +165,7 @@ def test_json_csv_markdown_agree(bench_report):
                 assert float(r[k]) == pytest.approx(v)
             else:
                 assert r[k] == ("" if v is None else str(v))
-    md = (out / "bench.md").read_text().splitlines()
+    md = (out / "bench.md").read_text().split("\n## ")[0].splitlines()  # the artifacts' table (then the pipeline's)
     table = [l for l in md if l.startswith("| ")][1:]
     assert len(table) == len(flat)
     for line, f in zip(table, flat):
@@ -174,6 +174,12 @@ def test_json_csv_markdown_agree(bench_report):
         i = list(f).index("model_ms_t1")
         assert cells[i] == ("" if f["model_ms_t1"] is None else str(f["model_ms_t1"]))
     assert (out / "latency_vs_accuracy.png").stat().st_size > 1000
+    # the photo pipeline's per-stage table, beside the int8 model's own time (bench.pipeline)
+    pipe = on_disk["pipeline"]
+    assert pipe["model"].endswith("_int8.tflite") and set(pipe["model_ms"]) == {"1", "2"}
+    assert set(pipe["sizes"]) == {"600x800", "12MP"} and all(b["within"] for b in pipe["bounds"].values())
+    assert pipe["sizes"]["12MP"]["composite over a colour"]["definition"] is None  # 600x800 only: seconds at 12 MP
+    assert "## Photo pipeline per stage" in (out / "bench.md").read_text()
 
 
 def test_peer_row_measured_in_the_same_run(bench_report):

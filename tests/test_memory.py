@@ -22,6 +22,7 @@ from PIL import Image
 
 from edgematting import imageops
 from edgematting import imageops_fast as fast
+from edgematting import imageops_cv as cvops
 from edgematting import refine as R
 from edgematting.modelio import ModelSpec
 
@@ -94,10 +95,13 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("pipeline", ["opencv", "exact"])
 @pytest.mark.parametrize("unsure", [False, True])
 @pytest.mark.parametrize("output,background,upsample,refine", CASES)
 def test_strips_write_the_whole_frame_files(portrait, tmp_path, monkeypatch, unsure, output, background, upsample,
-                                            refine):
+                                            refine, pipeline):
+    monkeypatch.setenv(cvops.ENV, pipeline)  # the whole frame and the strips both run it
+    monkeypatch.setattr(cvops, "WHOLE_PIXELS", 0)  # the OpenCV alpha as for a large photo: by rows
     if refine is not None and refine.enabled:
         pytest.importorskip("pymatting")
     from edgematting.data.io import write_png
@@ -121,6 +125,11 @@ def test_strips_write_the_whole_frame_files(portrait, tmp_path, monkeypatch, uns
     seen = []
     rows = fast.AlphaRows.rows_at
     monkeypatch.setattr(fast.AlphaRows, "rows_at", lambda self, idx: seen.append(len(idx)) or rows(self, idx))
+    # the OpenCV path's rows (its default; bilinear): its rows() reads a slice, not rows_at
+    cv_rows, cv_rows_at = cvops.AlphaRows.rows, cvops.AlphaRows.rows_at
+    monkeypatch.setattr(cvops.AlphaRows, "rows", lambda self, y0, y1: seen.append(y1 - y0) or cv_rows(self, y0, y1))
+    monkeypatch.setattr(cvops.AlphaRows, "rows_at",
+                        lambda self, idx: seen.append(len(idx)) or cv_rows_at(self, idx))
     predict_images(fn, [photo], tmp_path / "strips", output=output, background=background, spec=spec,
                    progress=False, guided=guided, refine=refine)
     small = [n for n in seen if n <= 2 + 2 * (2 * R.Foreground.N_BIG + 1)]  # a strip (and the halo)

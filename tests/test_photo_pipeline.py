@@ -86,31 +86,40 @@ def test_composite_hard_threshold_is_exact_at_its_edges():
         np.testing.assert_array_equal(fast.composite(photo, alpha, bg), imageops.composite(photo, alpha, bg))
 
 
-def test_fast_paths_of_the_runtime_match_the_contract(tiny_artifacts):
-    """The runtime's stages (fast paths) == contract.model_input / output_to_alpha (definition)."""
-    from edgematting import runners
+@pytest.mark.parametrize("pipeline", ["exact", "opencv"])
+def test_fast_paths_of_the_runtime_match_the_contract(tiny_artifacts, pipeline):
+    """The runtime's stages == contract.model_input / output_to_alpha (definition): bit for
+    bit on the exact path, within `imageops_cv`'s bounds on the OpenCV one (the default)."""
+    from edgematting import imageops_cv, runners
     from edgematting.contract import model_input, output_to_alpha, read_sidecar
 
     rgb = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
     for key in ("tflite_fp32", "tflite_int8"):
         meta = read_sidecar(tiny_artifacts[key])
-        model = runners.open(tiny_artifacts[key])
+        model = runners.open(tiny_artifacts[key], pipeline=pipeline)
         x = model.inputs([rgb])
-        np.testing.assert_array_equal(x, model_input(rgb, meta))
         raw = np.random.default_rng(1).random((1, 64, 64, 1)).astype(np.float32)
         if meta["output"]["dtype"] != "float32":
             raw = (raw * 255).astype(np.uint8 if meta["output"]["dtype"] == "uint8" else np.int8)
         model.run_raw = lambda _x, raw=raw: raw  # the stages after the model, on a known output
-        np.testing.assert_array_equal(_bits(model.predict_photo(rgb)), _bits(output_to_alpha(raw, meta, (120, 90))))
+        a, ref = model.predict_photo(rgb), output_to_alpha(raw, meta, (120, 90))
+        if pipeline == "exact":
+            np.testing.assert_array_equal(x, model_input(rgb, meta))
+            np.testing.assert_array_equal(_bits(a), _bits(ref))
+        else:  # float input: (pixel - 127.5) / 127.5, so the pixel bound over 127.5
+            assert np.abs(x - model_input(rgb, meta)).max() < imageops_cv.PIXEL_BOUND / 127.5 + 1e-6
+            assert np.abs(a - ref).max() <= imageops_cv.ALPHA_BOUND
 
 
 def test_pipeline_benchmark_runs(capsys):
     from edgematting.bench.pipeline import measure, to_markdown
 
-    r = measure(None, runs=1, sizes={"tiny": (60, 40)})
+    r = measure(None, runs=1, sizes={"tiny": (60, 40)}, threads=(1, 2))
     row = r["sizes"]["tiny"]
     assert {"photo -> model input", "output -> alpha at photo size", "composite over a colour"} <= set(row)
-    assert all(v["definition"] > 0 and v["fast"] > 0 for v in row.values())
+    assert all((v["definition"] is None or v["definition"] > 0) and v["fast"] > 0 for v in row.values())
+    assert all(v["opencv"]["1"] > 0 and v["opencv"]["2"] > 0 for v in row.values())
+    assert r["bounds"]["tiny"]["within"]
     assert "| tiny | composite over a colour |" in to_markdown(r)
 
 

@@ -47,6 +47,7 @@ class BenchConfig:
     keep_float: int = 0  # >0: also build a TFLite int8 model with the N worst layers float
     int8_debug: bool = True  # per-layer int8 error report for full-integer TFLite
     photo_size: tuple[int, int] = (720, 960)  # synthetic photo when no --data
+    pipeline: bool = True  # the photo pipeline's per-stage table (bench.pipeline)
 
     def __post_init__(self):
         from ..formats import Precision, get_format
@@ -328,6 +329,29 @@ def _derive(rows: list[BenchRow], threads: list[int], flops: int | None, peaks: 
         r.flags = list(dict.fromkeys(r.flags))
 
 
+def _pipeline_table(cfg: BenchConfig, artifacts: list[Path], console) -> dict | None:
+    """The photo pipeline's per-stage table (`bench.pipeline`: definition, numpy, OpenCV at
+    each --threads count, 600x800 and 12 MP) beside the full-int8 TFLite model's own time (the
+    float-I/O file when there is one). The definition is timed on the 600x800 photo only (it
+    takes seconds a stage at 12 MP). A failure is reported in the table's place."""
+    from ..contract import read_sidecar
+    from ..formats import target_of
+    from .pipeline import measure as measure_pipeline
+
+    def meta(p):
+        return read_sidecar(p, required=False) or {}
+
+    int8 = [p for p in artifacts if target_of(p) == "tflite" and meta(p).get("precision") == "int8"]
+    float_io = [p for p in int8 if (meta(p).get("input") or {}).get("dtype") == "float32"]
+    art = (float_io or int8 or [None])[0]
+    try:
+        return measure_pipeline(str(art) if art else None, runs=max(3, min(cfg.runs, 10)), threads=cfg.threads,
+                                definition_max_pixels=2e6)
+    except Exception as e:  # the artifact table stands without it
+        console.print(f"[yellow]photo pipeline table: {type(e).__name__}: {e}")
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 # ------------------------------------------------------------------------------ main
 def resolve_model(path: str) -> tuple[Path, Path]:
     """(model dir, export dir) from a model directory or its export folder."""
@@ -377,6 +401,7 @@ def measure(cfg: BenchConfig, console, out: Path) -> dict:
     rows += failed_rows
     rows += _peer_rows(cfg, photos, gts)
     _derive(rows, cfg.threads, flops, peaks)
+    pipeline = _pipeline_table(cfg, artifacts, console) if cfg.pipeline else None
     if cfg.peer and not any(r.target == "peer" for r in rows):
         console.print(f"[yellow]peer '{cfg.peer}' not available: no peer rows. Run `edgematting peer fetch` first.")
     return {
@@ -387,4 +412,5 @@ def measure(cfg: BenchConfig, console, out: Path) -> dict:
         "photo_size": list(photos[0].shape[:2]), "data": cfg.data,
         "config": {"threads": cfg.threads, "runs": cfg.runs, "warmup": cfg.warmup},
         "rows": [r.to_dict() for r in rows],
+        "pipeline": pipeline,
     }

@@ -1,20 +1,27 @@
-"""Per-stage timing of the Python photo pipeline: the definition vs the fast paths.
+"""Per-stage timing of the Python photo pipeline: the definition, the numpy fast path and the
+OpenCV path, beside the model's own time.
 
-    python -m edgematting.bench.pipeline [--artifact MODEL_int8.tflite] [--runs N] [--json FILE]
+    python -m edgematting.bench.pipeline [--artifact MODEL_int8.tflite] [--threads 1,2] [--runs N] [--json FILE]
 
 For a 600x800 photo and a 12 MP (3000x4000) one, the best-of-N milliseconds of each stage
-around the model, computed by the exact definitions of `edgematting.imageops` (before)
-and by `edgematting.imageops_fast` (after; bit for bit the same outputs, checked here
-too): photo -> model input, model output -> alpha at photo size, composite over a colour,
-RGBA cut-out, and the sum of the stages an app runs per photo (input + alpha + composite).
-With ``--artifact``, the model alone is timed in the same process (1 thread), so the
-pipeline's overhead can be read against it. Times are the minimum over N runs, the
-definition and the fast path alternating, so that load from other processes on a shared
-machine affects both alike (compare ratios, not absolute figures, across machines).
+around the model, computed by the exact definitions of `edgematting.imageops`, by
+`edgematting.imageops_fast` (numpy; bit for bit the definition's outputs, checked here) and
+by `edgematting.imageops_cv` (OpenCV, the runtime's default; within its stated bounds of the
+definition, measured here and printed), the OpenCV path at each ``--threads`` count: photo
+-> model input, model output -> alpha at photo size, composite over a colour, the same with
+an uncertain alpha (worst case), RGBA cut-out, the overhead an app pays per photo (input +
+alpha + composite) and predict's way of doing alpha + composite (a strip of rows at a time,
+into the PIL image it writes). With ``--artifact`` the model alone is timed in the same
+process at each thread count, and the overhead is printed as a multiple of it.
+
+Times are the minimum over N runs, all variants alternating (within one round per thread
+count; the definition's and numpy's best over all rounds), so that load from other
+processes on a shared machine affects them alike (compare ratios, not absolute figures,
+across machines). The definition and the numpy path are single-threaded whatever the count.
 
 The alpha is a synthetic portrait's matte at model size, kept off exact 0/1 as a trained
 model's is (``clip(alpha, 1e-4, 1 - 1e-4)``); the "uncertain alpha" row is the worst case
-for the fast composite (an untrained model, every pixel soft).
+for the composites (an untrained model, every pixel soft).
 """
 from __future__ import annotations
 
@@ -29,6 +36,9 @@ import numpy as np
 from .. import imageops, imageops_fast
 
 SIZES = {"600x800": (800, 600), "12MP": (4000, 3000)}
+OVERHEAD = ("photo -> model input", "output -> alpha at photo size", "composite over a colour")
+OVERHEAD_ROW = "overhead per photo (input + alpha + composite)"
+STRIPS_ROW = "alpha + composite a strip at a time (predict)"
 
 
 def _photo(hw: tuple[int, int]) -> np.ndarray:
@@ -54,89 +64,210 @@ def _contract(artifact: str | None):
         from .. import runners
 
         pm = runners.open(artifact)
-        return pm.contract, pm
+        return pm.contract
     from ..modelio import ModelSpec
     from ..runners.photo import keras_contract
 
-    return keras_contract(ModelSpec(architecture="fast-scnn", config={}, input_size=(256, 256))), None
+    return keras_contract(ModelSpec(architecture="fast-scnn", config={}, input_size=(256, 256)))
+
+
+def _best_of_many(variants: dict, n: int) -> dict:
+    """Best (minimum) ms of `n` runs of each ``name: (setup, fn)`` (setup untimed, may be
+    None), all alternating so that they see the same load from whatever else runs."""
+    for setup, fn in variants.values():
+        if setup:
+            setup()
+        fn()
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(n):
+        for name, (setup, fn) in variants.items():
+            if setup:
+                setup()
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {k: round(v * 1e3, 3) for k, v in best.items()}
 
 
 def _best_of(ref, fast, n: int) -> tuple[float, float]:
-    """Best (minimum) ms of `n` runs of each, alternating ref and fast so that both see the
-    same load from whatever else runs on the machine."""
-    ref(), fast()
-    best = [float("inf"), float("inf")]
-    for _ in range(n):
-        for k, fn in enumerate((ref, fast)):
-            t0 = time.perf_counter()
-            fn()
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return round(best[0] * 1e3, 3), round(best[1] * 1e3, 3)
+    """Best ms of `n` runs of two functions, alternating."""
+    r = _best_of_many({"a": (None, ref), "b": (None, fast)}, n)
+    return r["a"], r["b"]
 
 
-def measure(artifact: str | None = None, runs: int = 20, sizes=None) -> dict:
-    """{"model_ms": .., "sizes": {name: {stage: {"definition": ms, "fast": ms}}}}."""
+def _model_ms(artifact: str, threads, runs: int) -> tuple[dict, str]:
+    from .. import runners
+
+    models = {str(t): runners.open(artifact, num_threads=t) for t in threads}
+    x = next(iter(models.values())).inputs([_photo((800, 600))])
+    got = _best_of_many({t: (None, lambda pm=pm: pm.run_raw(x)) for t, pm in models.items()}, runs * 2)
+    return got, next(iter(models.values())).engine.split(" (")[0]
+
+
+def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1, 2),
+            definition_max_pixels: float | None = None) -> dict:
+    """{"model_ms": {threads: ms}, "sizes": {name: {stage: {"definition": ms, "fast": ms,
+    "opencv": {threads: ms}}}}, "bounds": {name: {...}}, "overhead_vs_model": {name: {threads:
+    x}}}. The definition is timed on photos of at most `definition_max_pixels` (None: all);
+    above, its column is None (the numpy path, checked equal to it, stands in for the checks)."""
+    from .. import imageops_cv as cvops
     from ..contract import decode_output, encode_pixels, model_input
+    from ..predict import render_strips
 
-    contract, pm = _contract(artifact)
+    threads = [int(t) for t in threads]
+    contract = _contract(artifact)
     h, w = contract["height"], contract["width"]
     raw = _lowres_alpha(h, w)
-    result: dict = {"model": str(artifact) if artifact else None, "model_input": [h, w], "runs": runs, "sizes": {}}
-    if pm is not None:
-        x = pm.inputs([_photo((800, 600))])
-        result["model_ms"] = round(min(_best_of(lambda: pm.run_raw(x), lambda: pm.run_raw(x), runs * 2)), 3)
-        result["engine"] = pm.engine
+    result: dict = {"model": str(artifact) if artifact else None, "model_input": [h, w], "runs": runs,
+                    "threads": threads, "sizes": {}, "bounds": {}}
+    if artifact:
+        result["model_ms"], result["engine"] = _model_ms(artifact, threads, runs)
     colour = (0, 255, 0)
+    ops = cvops.get_ops("opencv")
+
     for name, hw in (sizes or SIZES).items():
         rgb = _photo(hw)
-        a_def = imageops.alpha_to_photo(decode_output(raw, contract)[0], hw)
+        low = decode_output(raw, contract)[0]
+        with_def = definition_max_pixels is None or hw[0] * hw[1] <= definition_max_pixels
+        a_fast = imageops_fast.alpha_to_photo(low, hw)
         a_unc = np.full(hw, 0.5, np.float32) + np.float32(0.1) * np.sin(np.arange(hw[1], dtype=np.float32))[None]
-        # the fast paths must give the definition's bytes
-        assert np.array_equal(model_input(rgb, contract),
-                              encode_pixels(imageops_fast.resize_bilinear(rgb, h, w)[None], contract))
-        assert np.array_equal(a_def, imageops_fast.alpha_to_photo(decode_output(raw, contract)[0], hw))
-        assert np.array_equal(imageops.composite(rgb, a_def, colour), imageops_fast.composite(rgb, a_def, colour))
+        # the numpy path gives the definition's bytes; the OpenCV path is within its bounds
+        x_fast = encode_pixels(imageops_fast.resize_bilinear(rgb, h, w)[None], contract)
+        comp_fast = imageops_fast.composite(rgb, a_fast, colour)
+        if with_def:
+            assert np.array_equal(model_input(rgb, contract), x_fast)
+            assert np.array_equal(imageops.alpha_to_photo(low, hw), a_fast)
+            assert np.array_equal(imageops.composite(rgb, a_fast, colour), comp_fast)
+        cvops.set_threads(threads[0])
+        a_cv = cvops.alpha_to_photo(low, hw)
+        px_ref = imageops_fast.resize_bilinear(rgb, h, w)
+        bounds = {
+            "model_pixels": float(np.abs(cvops.model_pixels(rgb, h, w) - px_ref).max()),
+            "alpha": float(np.abs(a_cv - a_fast).max()),
+            "composite": int(np.abs(cvops.composite(rgb, a_cv, colour).astype(np.int16) - comp_fast).max()),
+            "composite_same_alpha_equal": bool(np.array_equal(cvops.composite(rgb, a_fast, colour), comp_fast)),
+        }
+        bounds["within"] = bool(bounds["model_pixels"] < cvops.PIXEL_BOUND and bounds["alpha"] <= cvops.ALPHA_BOUND
+                                and bounds["composite"] <= cvops.COMPOSITE_BOUND
+                                and bounds["composite_same_alpha_equal"])
+        result["bounds"][name] = bounds
         n = max(3, runs if hw[0] * hw[1] < 2e6 else runs // 4)
+
+        def variants(definition, fast, opencv):
+            v = {"definition": definition} if with_def and definition else {}
+            if fast:
+                v["fast"] = fast
+            v["opencv"] = opencv
+            return v
+
         stages = {
-            "photo -> model input": (
+            "photo -> model input": variants(
                 lambda: model_input(rgb, contract),
-                lambda: encode_pixels(imageops_fast.resize_bilinear(rgb, h, w)[None], contract)),
-            "output -> alpha at photo size": (
+                lambda: encode_pixels(imageops_fast.resize_bilinear(rgb, h, w)[None], contract),
+                lambda: encode_pixels(cvops.model_pixels(rgb, h, w)[None], contract)),
+            "output -> alpha at photo size": variants(
                 lambda: imageops.alpha_to_photo(decode_output(raw, contract)[0], hw),
-                lambda: imageops_fast.alpha_to_photo(decode_output(raw, contract)[0], hw)),
-            "composite over a colour": (
-                lambda: imageops.composite(rgb, a_def, colour),
-                lambda: imageops_fast.composite(rgb, a_def, colour)),
-            "composite, uncertain alpha (worst case)": (
+                lambda: imageops_fast.alpha_to_photo(decode_output(raw, contract)[0], hw),
+                lambda: cvops.alpha_to_photo(decode_output(raw, contract)[0], hw)),
+            "composite over a colour": variants(
+                lambda: imageops.composite(rgb, a_fast, colour),
+                lambda: imageops_fast.composite(rgb, a_fast, colour),
+                lambda: cvops.composite(rgb, a_fast, colour)),
+            "composite, uncertain alpha (worst case)": variants(
                 lambda: imageops.composite(rgb, a_unc, colour),
-                lambda: imageops_fast.composite(rgb, a_unc, colour)),
-            "RGBA cut-out": (
-                lambda: imageops.rgba_cutout(rgb, a_def),
-                lambda: imageops_fast.rgba_cutout(rgb, a_def, as_image=True)),
+                lambda: imageops_fast.composite(rgb, a_unc, colour),
+                lambda: cvops.composite(rgb, a_unc, colour)),
+            "RGBA cut-out": variants(
+                lambda: imageops.rgba_cutout(rgb, a_fast),
+                lambda: imageops_fast.rgba_cutout(rgb, a_fast, as_image=True),
+                lambda: cvops.rgba_cutout(rgb, a_fast, as_image=True)),
+            STRIPS_ROW: variants(
+                None,
+                lambda: render_strips("composite", rgb, imageops_fast.AlphaRows(low, rgb), colour,
+                                      ops=cvops.EXACT),
+                lambda: render_strips("composite", rgb, ops.alpha_rows(low, rgb), colour, ops=ops)),
         }
         row = {}
-        for stage, (ref, fast) in stages.items():
-            d, f = _best_of(ref, fast, n)
-            row[stage] = {"definition": d, "fast": f}
-        keys = ("photo -> model input", "output -> alpha at photo size", "composite over a colour")
-        row["overhead per photo (input + alpha + composite)"] = {
-            k: round(sum(row[s][k] for s in keys), 3) for k in ("definition", "fast")}
+        for stage, v in stages.items():
+            # one round per thread count, all variants alternating within it: switching OpenCV's
+            # pool size between calls would time its threads starting, not the stage
+            got = {}
+            for t in threads:
+                cvops.set_threads(t)
+                for k, ms in _best_of_many({k: (None, fn) for k, fn in v.items()}, n).items():
+                    key = f"opencv t{t}" if k == "opencv" else k
+                    got[key] = min(got.get(key, ms), ms)
+            row[stage] = {"definition": got.get("definition"), "fast": got.get("fast"),
+                          "opencv": {str(t): got[f"opencv t{t}"] for t in threads}}
+        total = {k: (None if any(row[s][k] is None for s in OVERHEAD) else round(sum(row[s][k] for s in OVERHEAD), 3))
+                 for k in ("definition", "fast")}
+        total["opencv"] = {str(t): round(sum(row[s]["opencv"][str(t)] for s in OVERHEAD), 3) for t in threads}
+        row[OVERHEAD_ROW] = total
         result["sizes"][name] = row
+        if result.get("model_ms"):
+            result.setdefault("overhead_vs_model", {})[name] = {
+                str(t): round(total["opencv"][str(t)] / result["model_ms"][str(t)], 2) for t in threads}
+        result.setdefault("megapixels", {})[name] = round(hw[0] * hw[1] / 1e6, 3)
     return result
 
 
+def _f(v) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
 def to_markdown(result: dict) -> str:
+    threads = [str(t) for t in result.get("threads", [1])]
     lines = []
-    if result.get("model_ms") is not None:
-        lines.append(f"model alone: {result['model_ms']:.3f} ms ({Path(result['model']).name}, {result['engine']})")
+    if result.get("model_ms"):
+        lines.append(f"model alone ({Path(result['model']).name}, {result.get('engine', '')}): "
+                     + ", ".join(f"{result['model_ms'][t]:.3f} ms at {t} thread{'s' if t != '1' else ''}"
+                                 for t in threads))
         lines.append("")
-    lines.append("| photo | stage | definition ms | fast ms | x faster |")
-    lines.append("|---|---|---:|---:|---:|")
+    cols = ["photo", "stage", "definition ms", "numpy ms"] + [f"opencv t{t} ms" for t in threads]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|---|---|" + "---:|" * (len(cols) - 2))
     for name, row in result["sizes"].items():
         for stage, v in row.items():
-            x = v["definition"] / v["fast"] if v["fast"] else float("inf")
-            lines.append(f"| {name} | {stage} | {v['definition']:.2f} | {v['fast']:.2f} | {x:.1f} |")
+            lines.append(f"| {name} | {stage} | {_f(v['definition'])} | {_f(v['fast'])} | "
+                         + " | ".join(_f(v["opencv"][t]) for t in threads) + " |")
+    lines.append("")
+    for name, row in result["sizes"].items():
+        total, mp = row[OVERHEAD_ROW], result.get("megapixels", {}).get(name)
+        per_mp = ", ".join(f"t{t} {total['opencv'][t] / mp:.2f}" for t in threads) if mp else ""
+        text = f"{name}: overhead per photo, OpenCV path, ms per megapixel: {per_mp}"
+        if result.get("overhead_vs_model", {}).get(name):
+            text += "; overhead / model alone: " + ", ".join(
+                f"t{t} {result['overhead_vs_model'][name][t]:.2f}x" for t in threads)
+        lines.append(text)
+    for name, b in result.get("bounds", {}).items():
+        lines.append(f"{name}: OpenCV vs definition: model input {b['model_pixels']:.3f} levels, alpha "
+                     f"{b['alpha']:.2g}, composite {b['composite']} level(s), same-alpha composite "
+                     f"{'equal' if b['composite_same_alpha_equal'] else 'DIFFERENT'}: "
+                     f"{'within the bounds' if b['within'] else 'OUT OF BOUNDS'}")
     return "\n".join(lines) + "\n"
+
+
+def print_table(result: dict, console) -> None:
+    """The per-stage table as a rich table (Markdown when it does not fit or is not a
+    terminal), then the overhead / model and bound lines."""
+    from rich.table import Table
+
+    from ..console import show_table
+
+    threads = [str(t) for t in result.get("threads", [1])]
+    title = "photo pipeline per stage (ms, best of N): definition, numpy, OpenCV"
+    if result.get("model_ms"):
+        title += "; model alone " + ", ".join(f"{result['model_ms'][t]:.2f} ms t{t}" for t in threads)
+    tab = Table(title=title)
+    for c in ["photo", "stage", "definition", "numpy"] + [f"opencv t{t}" for t in threads]:
+        tab.add_column(c, justify="left" if c in ("photo", "stage") else "right")
+    for name, row in result["sizes"].items():
+        for stage, v in row.items():
+            tab.add_row(name, stage, _f(v["definition"]), _f(v["fast"]), *[_f(v["opencv"][t]) for t in threads])
+    show_table(tab, console)
+    for line in to_markdown(result).splitlines():
+        if line and not line.startswith("|") and not line.startswith("model alone"):
+            console.print(line, highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,9 +276,15 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--artifact", default=None, help="also time this artifact alone (e.g. an int8 .tflite)")
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--threads", default="1,2", help="OpenCV (and model) thread counts, e.g. 1,2")
+    ap.add_argument("--sizes", default=",".join(SIZES), help=f"comma list of {', '.join(SIZES)}")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
-    result = measure(args.artifact, args.runs)
+    unknown = [s for s in args.sizes.split(",") if s and s not in SIZES]
+    if unknown:
+        ap.error(f"--sizes takes {', '.join(SIZES)}, not {', '.join(unknown)}")
+    sizes = {s: SIZES[s] for s in args.sizes.split(",") if s}
+    result = measure(args.artifact, args.runs, sizes, [int(t) for t in args.threads.split(",") if t])
     sys.stdout.write(to_markdown(result))
     if args.json:
         from ..atomic import write_json

@@ -20,6 +20,10 @@ def write_report(report: dict, out: Path, console) -> dict:
     atomic.write_bytes(out / "bench.csv", to_csv(report).encode())
     png = plot_pareto(report, out / "latency_vs_accuracy.png")
     print_table(report, console)
+    if report.get("pipeline") and not report["pipeline"].get("error"):
+        from .pipeline import print_table as print_pipeline
+
+        print_pipeline(report["pipeline"], console)
     for line in report["peer_comparison"]:
         console.print(line)
     console.print(f"written: {out / 'bench.md'}, bench.json, bench.csv" + (f", {png.name}" if png else ""))
@@ -86,7 +90,12 @@ def to_markdown(report: dict) -> str:
         + (f"; model FLOPs {report['flops'] / 1e9:.3f} G" if report.get("flops") else ""),
         "",
     ]
-    return "\n".join(head + lines) + "\n"
+    tail = []
+    if report.get("pipeline") and not report["pipeline"].get("error"):
+        from .pipeline import to_markdown as pipeline_markdown
+
+        tail = ["", "## Photo pipeline per stage (ms, best of N)", "", pipeline_markdown(report["pipeline"]).rstrip()]
+    return "\n".join(head + lines + tail) + "\n"
 
 
 def to_csv(report: dict) -> str:

@@ -107,7 +107,8 @@ def open_artifact(path: str | os.PathLike, num_threads: int = 1, **runner_kw) ->
     return from_runner(runner, target_of(p), p, meta)
 
 
-def open(source, *, num_threads: int = 1, foreign=None, spec=None, **runner_kw) -> PhotoRunner:  # noqa: A001
+def open(source, *, num_threads: int = 1, foreign=None, spec=None, pipeline: str | None = None,  # noqa: A001
+         **runner_kw) -> PhotoRunner:
     """The one runtime: `source` -> `PhotoRunner` (photo in, alpha out).
 
     `source`: a model directory (or ``model.keras``), a converted artifact with its sidecar,
@@ -115,9 +116,21 @@ def open(source, *, num_threads: int = 1, foreign=None, spec=None, **runner_kw) 
     sidecar would), an open `PhotoRunner` (returned as it is), or a Runner / callable taking
     the Keras model's normalized input together with its `spec` (`modelio.ModelSpec`).
     `runner_kw` go to the format's runner (e.g. ``engine="interpreter"`` for Core ML).
+    `pipeline`: the photo-size stages, "opencv" or "exact" (`imageops_cv.get_ops`; None: the
+    default), run with `num_threads` OpenCV threads.
     """
     if isinstance(source, PhotoRunner):
         return source
+    if pipeline is not None:
+        from ..imageops_cv import check_pipeline
+
+        pipeline = check_pipeline(pipeline)  # a wrong name fails before a model loads
+    pm = _open(source, num_threads=num_threads, foreign=foreign, spec=spec, **runner_kw)
+    pm.pipeline, pm.num_threads = pipeline, max(1, int(num_threads))
+    return pm
+
+
+def _open(source, *, num_threads: int, foreign, spec, **runner_kw) -> PhotoRunner:
     if not isinstance(source, (str, os.PathLike)):
         return from_callable(source, spec if spec is not None else getattr(source, "spec", None))
     p = Path(source)

@@ -9,8 +9,10 @@ peer), the distillation teacher and verify all go through it, stage by stage:
     photos --inputs()--> native input tensor --run_raw()--> raw output
            --run() (decode_output)--> alpha at model size --upsample_alpha()--> alpha at photo size
 
-The stages use the fast paths of `edgematting.imageops_fast`, bit for bit equal to the
-definitions in `edgematting.imageops` that the Android core reproduces.
+The photo-size stages are `ops` (`edgematting.imageops_cv.get_ops`): by default the OpenCV
+path, within the bounds stated in `edgematting.imageops_cv` of the definitions in
+`edgematting.imageops` that the Android core reproduces; ``pipeline="exact"`` runs
+`edgematting.imageops_fast`, bit for bit those definitions.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def keras_contract(spec: ModelSpec) -> dict:
     meaning = spec.output_meaning if spec.output_meaning in OUTPUT_MEANINGS else next(iter(OUTPUT_MEANINGS))
     return validate_metadata({
         "format_version": 1,
-        "input": {"height": h, "width": w, "channels": 3, "channel_order": spec.channel_order, "layout": "NHWC",
+        "input": {"height": h, "width": w, "channels": spec.channels, "channel_order": spec.channel_order, "layout": "NHWC",
                   "dtype": "float32", "mean": list(spec.mean), "std": list(spec.std),
                   "normalization_in_model": False, "quantization": None},
         "output": {"height": h, "width": w, "channels": 1, "dtype": "float32", "meaning": meaning,
@@ -54,7 +56,8 @@ def artifact_spec(meta: dict, contract: dict) -> ModelSpec:
 def upsample_alpha(alpha, photo: np.ndarray, guided=None) -> np.ndarray:
     """A model-resolution alpha -> the photo's size: bilinear, or the edge-aware guided
     filter (`imageops.guided_upsample`, guided by the photo) when `guided` (an
-    `imageops.GuidedFilter`) is given."""
+    `imageops.GuidedFilter`) is given. The exact path (`imageops_fast`); a runner's own
+    pipeline is ``PhotoRunner.ops.upsample_alpha``."""
     a = np.asarray(alpha, np.float32)
     if guided is None:
         return imageops_fast.alpha_to_photo(a, photo.shape[:2])
@@ -89,12 +92,52 @@ class PhotoRunner:
         self.metadata = metadata or {}
         #: what a NonFiniteError tells the user to do (None: judged from `kind`)
         self.nonfinite_hint: str | None = None
+        #: the photo-size stages: "opencv", "exact" (`imageops_fast`), None: the default
+        #: (`imageops_cv.default_pipeline`); `runners.open` sets it and the thread count
+        self.pipeline: str | None = None
+        self.num_threads = 1
 
-    def inputs(self, photos: Sequence[np.ndarray]) -> np.ndarray:
-        """Photos (HxWx3 uint8) -> the stacked native input tensor (`contract.model_input`)."""
+    @property
+    def ops(self):
+        """The photo-size stages this runner runs (`imageops_cv.PhotoOps`), OpenCV's threads
+        set to the runner's."""
+        from ..imageops_cv import get_ops
+
+        return get_ops(self.pipeline, self.num_threads)
+
+    @property
+    def takes_prior(self) -> bool:
+        """A prior-frame model: its 4th input channel is the previous frame's alpha
+        (`edgematting.prior`; the contract's channel order "RGB+prior")."""
+        return bool(self.contract.get("prior"))
+
+    def model_prior(self, prior) -> np.ndarray | None:
+        """A previous alpha (HxW or HxWx1 in [0, 1], at model size or any other size, e.g. the
+        photo's) -> (h, w, 1) at model size (bilinear); None stays None (zeros: a first frame)."""
+        if prior is None:
+            return None
         c = self.contract
-        px = np.stack([imageops_fast.resize_bilinear(np.asarray(p)[..., :3], c["height"], c["width"]) for p in photos])
-        return contract.encode_pixels(px, c)
+        p = np.asarray(prior, np.float32)
+        p = p[..., 0] if p.ndim == 3 else p
+        if p.shape != (c["height"], c["width"]):
+            p = imageops_fast.resize_bilinear(p, c["height"], c["width"])
+        return np.clip(p, 0.0, 1.0)[..., None]
+
+    def inputs(self, photos: Sequence[np.ndarray], priors=None) -> np.ndarray:
+        """Photos (HxWx3 uint8) -> the stacked native input tensor (`contract.model_input`).
+        `priors`: a prior-frame model's previous alphas, one per photo (`model_prior`; None or
+        a None entry: zeros, a first frame); ignored by any other model."""
+        c = self.contract
+        ops = self.ops
+        px = np.stack([ops.model_pixels(np.asarray(p), c["height"], c["width"]) for p in photos])
+        if not c.get("prior"):
+            return contract.encode_pixels(px, c)
+        ps = [None] * len(photos) if priors is None else list(priors)
+        if len(ps) != len(photos):
+            raise ValueError(f"{len(photos)} photos but {len(ps)} priors")
+        p = np.stack([np.zeros((c["height"], c["width"], 1), np.float32) if q is None else self.model_prior(q)
+                      for q in ps])
+        return contract.encode_pixels(px, c, prior=p)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Native input batch -> float alpha (N, h, w, 1) on the [0, 1] scale (not clipped).
@@ -122,24 +165,28 @@ class PhotoRunner:
         """The Keras model's input ((N, H, W, 3) float32, normalized as in model.json) -> float
         alpha (N, h, w, 1): how verify feeds the Keras model and the artifact the same data."""
         x = np.asarray(x, np.float32)
+        if self.contract.get("prior") and x.shape[-1] == 3:  # a prior-frame model: zeros (a first frame)
+            x = np.concatenate([x, np.zeros(x.shape[:-1] + (1,), np.float32)], axis=-1)
         if self.kind in ("keras", "callable"):  # the normalized input is their native input
             return self.run(x)
         return self.run(contract.encode_normalized(x, self.contract))
 
     __call__ = run_normalized
 
-    def predict_photo(self, rgb: np.ndarray, guided=None) -> np.ndarray:
+    def predict_photo(self, rgb: np.ndarray, guided=None, prior=None) -> np.ndarray:
         """Photo (HxWx3 uint8 RGB) -> alpha (HxW float32) at the photo's size; `guided`: an
         `imageops.GuidedFilter` for edge-aware upsampling (the sidecar's own choice is
-        ``contract["guided_filter"]``), None for bilinear."""
-        return upsample_alpha(self.run(self.inputs([rgb]))[0], rgb, guided)
+        ``contract["guided_filter"]``), None for bilinear. `prior`: for a prior-frame model,
+        the previous frame's alpha (any size, `model_prior`); None: zeros (a single photo)."""
+        return self.ops.upsample_alpha(self.run(self.inputs([rgb], None if prior is None else [prior]))[0], rgb, guided)
 
     def predict_photos(self, photos: Sequence[np.ndarray], guided=None) -> list[np.ndarray]:
         """`predict_photo` of each photo, the model run once on the whole batch."""
         if not photos:
             return []
         lowres = self.run(self.inputs(photos))
-        return [upsample_alpha(lowres[i], p, guided) for i, p in enumerate(photos)]
+        ops = self.ops
+        return [ops.upsample_alpha(lowres[i], p, guided) for i, p in enumerate(photos)]
 
 
 def from_keras(model, spec: ModelSpec, path=None) -> PhotoRunner:
