@@ -53,6 +53,10 @@ class ModelSpec:
     output_range: tuple[float, float] = (0.0, 1.0)
     threshold: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)
+    # the monotone map alpha' = clip((alpha - lo) / (hi - lo), 0, 1) folded into model.keras as its
+    # last layers (`edgematting.alpha_calibration`): lo, hi, what it was fitted on, figures before
+    # and after; None when the model was never calibrated (and in model.json files written before it)
+    alpha_calibration: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -62,6 +66,10 @@ class ModelSpec:
         self.output_range = tuple(float(v) for v in self.output_range)
         if not self.name:
             self.name = self.architecture
+        if (self.config or {}).get("prior"):  # the previous frame's alpha as channel 4 (edgematting.prior)
+            from .prior import PRIOR_ORDER
+
+            self.channels, self.channel_order = 4, PRIOR_ORDER
         if not self.output_meaning:
             from .models.registry import find_architecture
 

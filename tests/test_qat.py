@@ -71,12 +71,15 @@ def test_policy_reasons_match_tfmot_registry():
         "Activation": L.Activation("sigmoid"), "Add": L.Add(), "Concatenate": L.Concatenate(),
         "AveragePooling2D": L.AveragePooling2D(), "UpSampling2D": L.UpSampling2D(interpolation="bilinear"),
         "Resizing": L.Resizing(8, 8), "BatchNormalization": L.BatchNormalization(),
+        "Rescaling": L.Rescaling(1.25, -0.125),  # the alpha calibration's map (edgematting.alpha_calibration)
     }
     for cls, layer in samples.items():
         if POLICY[cls].treatment == "quantize":
             assert reg.supports(layer), cls
     assert reg.supports(samples["UpSampling2D"])  # listed by tfmot; we keep it float on purpose
     assert not reg.supports(samples["Resizing"])  # not in the registry at all
+    assert not reg.supports(samples["Rescaling"])  # nor is this
+    assert reg.supports(L.ReLU(max_value=1.0))  # the calibration's clip: quantized as any ReLU
     assert not reg.supports(samples["BatchNormalization"])  # handled by the fold transforms
 
 

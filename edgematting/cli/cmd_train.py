@@ -93,6 +93,11 @@ def register(sub):
     d.add_argument("--teacher-edges", action="store_true", default=None,
                    help="binary labels in --data take the teacher's soft matte inside their edge band (hair, soft "
                    "edges), the label everywhere else")
+    p.add_argument("--calibrate-alpha", action=argparse.BooleanOptionalAction, default=None,
+                   help="at the end of the run, fit alpha' = clip((alpha - lo) / (hi - lo), 0, 1) on the "
+                   "validation split (lowest SAD with boundary F, IoU and near-edge SAD kept) and fold it into the "
+                   "exported model, so that the alpha is 0 or 1 away from the edge (default: on; "
+                   "docs/experiments.md, A decisive alpha). `edgematting calibrate` does it for a trained model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -148,6 +153,7 @@ def config_from_args(args):
         "teacher_output": args.teacher_output,
         "teacher_size": args.teacher_size,
         "teacher_edges": args.teacher_edges,
+        "calibrate_alpha": args.calibrate_alpha,
     }
     if args.val_ratio is not None and (args.data or ("" if args.unlabelled else "synthetic")) == "synthetic" \
             and not args.resume:
@@ -192,6 +198,14 @@ def run(args) -> int:
     table.add_row("replicas", str(result.num_replicas))
     if result.stopped_early:
         table.add_row("stopped", "time limit reached")
+    cal = result.alpha_calibration
+    if cal:
+        b, a = cal.get("before") or {}, cal.get("after") or {}
+        change = (f" (SAD {b['sad']:.3f} -> {a['sad']:.3f}, boundary F {b['boundary_f']:.3f} -> "
+                  f"{a['boundary_f']:.3f})" if b.get("sad") is not None and a.get("sad") is not None
+                  and b.get("boundary_f") is not None and a.get("boundary_f") is not None else "")
+        table.add_row("alpha calibration", "identity (model unchanged)" if cal.get("identity")
+                      else f"lo {cal['lo']:.2f}, hi {cal['hi']:.2f}{change}")
     from ._console import next_hint, show_table
 
     show_table(table, console)

@@ -107,6 +107,14 @@ POLICY: dict[str, Rule] = {
         "scale (bilinear output stays within the input range), adding no extra rounding "
         "step.",
     ),
+    "Rescaling": Rule(
+        FLOAT,
+        "Not in tfmot 0.8.1's Default8BitQuantizeRegistry. It appears only as the alpha "
+        "calibration's affine map after the output sigmoid (`alpha_calibration_scale`, no "
+        "weights; edgematting.alpha_calibration): kept float in the QAT graph, the ReLU(max_value=1) "
+        "after it carries the output fake-quant, and the converter quantizes its MUL/ADD from "
+        "calibration ranges like any other op without a QAT range.",
+    ),
     "Resizing": Rule(
         FLOAT,
         "Not in tfmot 0.8.1's Default8BitQuantizeRegistry at all (annotating it without a "

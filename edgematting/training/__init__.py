@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .config import Strategy, TrainConfig
 from .init_weights import InitWeightsReport, load_init_weights
-from .loop import TrainResult, train
+from .loop import TrainResult, train, validation_dataset
 from .rundir import STATE_FILE, load_run_config, resumable
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "load_run_config",
     "resumable",
     "train",
+    "validation_dataset",
 ]

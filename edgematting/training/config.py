@@ -115,6 +115,9 @@ class TrainConfig:
     # progressive resizing, "SIZE:EPOCHS": first EPOCHS epochs at SIZE (at `lr`), then `epochs`
     # at `input_size` from those weights at lr x PROGRESSIVE_LR_FACTOR
     progressive: str | None = None
+    # at the end of the run, fit alpha' = clip((alpha - lo) / (hi - lo), 0, 1) on the validation split
+    # and fold it into the exported model (`edgematting.alpha_calibration`; --no-calibrate-alpha)
+    calibrate_alpha: bool = True
 
     def __post_init__(self):
         self.model = get_architecture(self.model, what="model").name
@@ -193,6 +196,8 @@ class TrainConfig:
                 raise InputError(f"{self.spec.name} has no loss term {', '.join(map(repr, unknown))}. "
                                  f"Its terms: {', '.join(known)}.")
             cls(**self.loss_weights)  # validates the values
+        if not isinstance(self.calibrate_alpha, bool):
+            raise InputError(f"calibrate_alpha must be True or False, got {self.calibrate_alpha!r}.")
         self.model_options = dict(self.model_options or {})
         # Validates model options (InputError for unknown ones) without building anything.
         architecture_config(self.model, self.input_size, self.width, **self.model_options)

@@ -11,12 +11,14 @@ from .losses import describe_loss
 from .rundir import BACKUP_DIR
 
 
-def export_model(run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, ips=None):
+def export_model(run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, ips=None, finish=None):
     """Write model.keras + model.json with the best weights (a clean, uncompiled float32
     model) into ``run.out`` and return the model.
 
     `run` is the training loop's state of the run (`loop.TrainingRun`): its config, its
-    model and optimizer, the best-epoch bookkeeping and what it adds to model.json."""
+    model and optimizer, the best-epoch bookkeeping and what it adds to model.json.
+    `finish(model, spec) -> model`, when given, runs before anything is written (the alpha
+    calibration of the end of a run)."""
     cfg = run.cfg
     with dtype_policy("float32"):  # float32 whatever the training (or the caller's global) policy
         model = build_model(arch, **arch_cfg)
@@ -50,5 +52,7 @@ def export_model(run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, ip
     }
     if run.compute_policy is not None:
         spec.training.update(run.compute_policy.to_dict(cfg))
+    if finish is not None:
+        model = finish(model, spec)
     save_model_dir(model, spec, run.out)
     return model

@@ -74,6 +74,7 @@ class TrainResult:
     model: Any = field(default=None, repr=False)  # the exported (best) Keras model
     epochs_planned: int = 0  # the run's --epochs (of the stage this result is of)
     stage: str = ""  # progressive runs: which stage this result is of, e.g. "1/2 at 128x128"
+    alpha_calibration: dict | None = None  # model.json's record of the end-of-run alpha calibration
 
 
 # -- learning rate -------------------------------------------------------------------
@@ -306,6 +307,7 @@ def _datasets(cfg: TrainConfig, spec: ModelSpec, strategy_name: Strategy, taught
         teacher_pairs=list(taught),
         teacher_weight=cfg.distill_weight,
         soft_edges=dict(soft_edges or {}),
+        prior=bool(spec.config.get("prior")),  # a prior-frame model: simulated priors (edgematting.prior)
     )
     # Unset: 0.5 for synthetic data (the pool recomposites foregrounds onto other samples'
     # backgrounds, no folder needed) or when the user gave background photos; else none.
@@ -418,7 +420,7 @@ def _train_progressive(cfg: TrainConfig, progress: bool) -> TrainResult:
         if stage_state is None and stage_dir.exists():
             shutil.rmtree(stage_dir)  # killed before its first epoch was committed: nothing to keep
         low = replace(cfg, input_size=(h, w), epochs=low_epochs, progressive=None, out=str(stage_dir),
-                      resume=stage_state is not None)
+                      resume=stage_state is not None, calibrate_alpha=False)  # only the final model is calibrated
         say(f"progressive: stage 1 of 2, {low_epochs} epochs at {h}x{w} -> {stage_dir}")
         first = _train_one(low, progress, teacher_root=out, stage=f"1/2 at {h}x{w}", user_out=out)
         left = remaining_minutes()
@@ -562,11 +564,14 @@ def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = Non
         raise
 
     ips = run.timed_images / run.timed_seconds if run.timed_seconds > 0 else None
-    exported = None
+    exported = alpha_record = None
     if chief and initial_epoch >= cfg.epochs and (out / MODEL_FILE).is_file() and (out / SPEC_FILE).is_file():
         exported = load_model_dir(out)[0]  # finished and exported: leave the user's model files as they are
     elif chief:
-        exported = export_model(run, arch, arch_cfg, spec, steps, ips)
+        calibration: dict = {}
+        finish = _calibrate_alpha(cfg, val_ds, say, calibration)
+        exported = export_model(run, arch, arch_cfg, spec, steps, ips, finish=finish)
+        alpha_record = calibration.get("record")
     if not chief:
         shutil.rmtree(work, ignore_errors=True)
     return TrainResult(
@@ -585,4 +590,44 @@ def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = Non
         model=exported,
         epochs_planned=cfg.epochs,
         stage=stage,
+        alpha_calibration=alpha_record,
     )
+
+
+def validation_dataset(run_dir):
+    """The validation split of a run directory's training (what `train` calibrates the alpha
+    on at the end), as the run's dataset of (x, y) batches. InputError when `run_dir` is no run
+    directory (no state.json), has no validation split, or validates on a teacher's mattes."""
+    from ..modelio import load_spec
+    from .rundir import load_run_config
+
+    cfg = replace(load_run_config(run_dir), synthetic_pool=0)  # no training pool: only the split is read
+    if cfg.teacher:
+        raise InputError(f"{run_dir} was trained with a teacher; its validation split needs the teacher's "
+                         "mattes. Pass --data DIR (a labelled held-out folder).")
+    _, val_ds, _ = _datasets(cfg, load_spec(run_dir), Strategy.DEFAULT)
+    if val_ds is None:
+        raise InputError(f"{run_dir} has no validation split (--val-ratio 0). Pass --data DIR.")
+    return val_ds
+
+
+def _calibrate_alpha(cfg: TrainConfig, val_ds, say, into: dict):
+    """`export_model`'s finish step: the alpha calibration of the best model on the validation
+    split (`edgematting.alpha_calibration`), reported in the log; None when it is off or there
+    is no validation data. `into["record"]` receives model.json's record."""
+    if not cfg.calibrate_alpha:
+        return None
+    if val_ds is None:
+        say("note: no validation data: the alpha calibration is skipped.")
+        return None
+
+    def finish(model, spec):
+        from ..alpha_calibration import calibrate_model, dataset_batches
+
+        model, result = calibrate_model(model, spec, dataset_batches(val_ds), source="validation")
+        for line in result.lines():
+            say(line)
+        into["record"] = spec.alpha_calibration
+        return model
+
+    return finish
