@@ -153,6 +153,9 @@ def convert_model(
     module = target_module(config.target)
     if model is None:
         model, spec = status.run(f"Loading {model_dir}", lambda: load_model_dir(model_dir))
+    from ..prior import model_channels
+
+    model_channels(spec, config.channels)  # PriorChannelError: a prior-frame model wrapped as RGBA
     from ..calibration import default_source
 
     # unset: the photos the model was trained on (model.json), else synthetic

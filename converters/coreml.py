@@ -51,6 +51,7 @@ from typing import Any
 
 from ..errors import ConversionError, DependencyError, InputError, UnsupportedError
 from ..formats import COREML_TARGETS, METADATA_KEY, parse_coreml_target
+from ..prior import PriorChannelError, is_prior_spec, model_channels
 
 log = logging.getLogger("edgematting.converters.coreml")
 
@@ -113,7 +114,7 @@ def _wrap(model, spec, config, fold_normalization: bool):
     k = keras()
     L = k.layers
     h, w = spec.input_size
-    inp = L.Input(shape=(h, w, 3), dtype="float32", name=spec.input_name)
+    inp = L.Input(shape=(h, w, model_channels(spec)), dtype="float32", name=spec.input_name)
     x = inp
     if fold_normalization:
         std = np.asarray(spec.std, np.float32)
@@ -143,7 +144,7 @@ def _flat_metadata(md: dict[str, Any]) -> dict[str, str]:
                 "normalization_in_model"):
         if key in inp:
             out[f"{METADATA_KEY}.input.{key}"] = str(inp[key])
-    for key in ("mean", "std"):
+    for key in ("mean", "std", "prior"):
         if key in inp:
             out[f"{METADATA_KEY}.input.{key}"] = json.dumps(inp[key])
     for key in ("name", "meaning", "dtype", "threshold"):
@@ -215,13 +216,17 @@ def convert(model, spec, config, out_path) -> dict[str, Any]:
         )
     h, w = spec.input_size
     image_in = config.input_type == "uint8"
+    if image_in and is_prior_spec(spec):
+        raise PriorChannelError(
+            "A Core ML ImageType input is an RGB image: it cannot carry a prior-frame model's 4th channel "
+            "(the previous frame's alpha). Convert it with --input float (a (1, H, W, 4) multiarray).")
     scale, bias, fold = _image_scale_bias(spec) if image_in else (None, None, False)
     graph = _wrap(model, spec, config, fold_normalization=fold)
     if image_in:
         inputs = [ct.ImageType(name=spec.input_name, shape=(1, h, w, 3), scale=scale, bias=bias,
                                color_layout=ct.colorlayout.RGB)]
     else:
-        inputs = [ct.TensorType(name=spec.input_name, shape=(1, h, w, 3), dtype=np.float32)]
+        inputs = [ct.TensorType(name=spec.input_name, shape=(1, h, w, model_channels(spec)), dtype=np.float32)]
     if config.coreml.alpha_image:
         outputs = [ct.ImageType(color_layout=ct.colorlayout.GRAYSCALE)]
     else:

@@ -59,7 +59,7 @@ def _to_onnx(model, spec, config: ExportConfig):
     h, w = spec.input_size
     dtype = tf.uint8 if config.input_type == "uint8" else tf.float32
     batch = None if config.onnx.dynamic_batch else 1
-    sig = (tf.TensorSpec((batch, h, w, config.channels), dtype, name=spec.input_name),)
+    sig = (tf.TensorSpec((batch, h, w, int(km.input_shape[-1])), dtype, name=spec.input_name),)
     try:
         proto, _ = tf2onnx.convert.from_keras(
             km, input_signature=sig, opset=int(config.onnx.opset),
@@ -141,11 +141,13 @@ class _Reader:
     """onnxruntime CalibrationDataReader over the shared calibration images."""
 
     def __init__(self, spec, config: ExportConfig, input_name: str):
-        from edgematting.calibration import calibration_images
+        from edgematting.calibration import calibration_images, calibration_priors
 
         px = calibration_images(spec, config.calib, config.calib_samples)
-        # the fp32 graph's own input: pixels (uint8) or normalized float, in its layout
-        x = encode_pixels(px, artifact_metadata(spec, config, "calibration"))
+        # the fp32 graph's own input: pixels (uint8) or normalized float (+ a prior-frame
+        # model's simulated priors), in its layout
+        x = encode_pixels(px, artifact_metadata(spec, config, "calibration"),
+                          prior=calibration_priors(spec, len(px)))
         self._items = iter([{input_name: x[i : i + 1]} for i in range(len(x))])
 
     def get_next(self):

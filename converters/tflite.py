@@ -87,15 +87,16 @@ def check_config(config: ExportConfig) -> None:
 
 
 def _representative(spec, config: ExportConfig, pixels_input: bool):
-    from ..calibration import calibration_images
+    from ..calibration import calibration_images, calibration_priors
 
     px = calibration_images(spec, config.calib, config.calib_samples).copy()
+    prior = calibration_priors(spec, len(px))  # None unless a prior-frame model
     if pixels_input:
         # Anchor the input range to exactly [0, 255] -> uint8 scale 1, zero point 0.
         px[0, 0, 0, :] = 0
         px[0, 0, 1, :] = 255
     # The float graph's input, before the converter adds input quantization.
-    x = encode_pixels(px, artifact_metadata(spec, config, "calibration"), quantized=False)
+    x = encode_pixels(px, artifact_metadata(spec, config, "calibration"), quantized=False, prior=prior)
 
     def gen():
         for i in range(len(x)):
@@ -127,7 +128,7 @@ def make_converter(model, spec, config: ExportConfig):
                              pixels_dtype="float32" if pixels_float else "uint8")
     h, w = spec.input_size
     in_dtype = tf.uint8 if (config.input_type == "uint8" and not pixels_float) else tf.float32
-    sig = tf.TensorSpec([1, h, w, config.channels], in_dtype, name=spec.input_name)
+    sig = tf.TensorSpec([1, h, w, int(keras_model.input_shape[-1])], in_dtype, name=spec.input_name)
 
     @tf.function(input_signature=[sig])
     def serve(x):

@@ -15,6 +15,10 @@ Only plain ops (Cast, Mul, Add, Conv2D) are added; all three targets convert and
 them (a 1x1 conv with weights exactly 0/1 quantizes losslessly per-channel, unlike a
 slice, which some delegates reject). The wrapper is built at conversion time and never
 saved, so it needs no custom objects.
+
+A prior-frame model (`edgematting.prior`) already takes 4 channels, RGB + the previous
+frame's alpha: it is never given the RGBA wrapper (`PriorChannelError`), and with uint8
+input its 4th channel is the prior as a byte, ``round(prior * 255)``, scaled by 1/255.
 """
 from __future__ import annotations
 
@@ -31,14 +35,16 @@ def wrap_model(model, spec, input_type: str = "float", channels: int = 3, pixels
     scale 1, zero point 0).
     """
     from edgematting._tf import keras
+    from edgematting.prior import model_channels
 
+    prior = model_channels(spec, channels) == 4 and channels == 3  # PriorChannelError for RGBA
     if input_type == "float" and channels == 3 and batch_size is None:
         return model
     k = keras()
     L = k.layers
     h, w = spec.input_size
     dtype = pixels_dtype if input_type == "uint8" else "float32"
-    inp = L.Input(shape=(h, w, channels), batch_size=batch_size, dtype=dtype, name=spec.input_name)
+    inp = L.Input(shape=(h, w, 4 if prior else channels), batch_size=batch_size, dtype=dtype, name=spec.input_name)
     x = inp
     if input_type == "uint8":
         scale = [1.0 / s for s in spec.std]
@@ -48,6 +54,8 @@ def wrap_model(model, spec, input_type: str = "float", channels: int = 3, pixels
             # at 0..255 beside RGB in -1..1, full-int8 quantized the tensor per-tensor at
             # scale ~1, which left RGB 3 levels: IoU 0.78 against the Keras model.)
             scale, offset = scale + [0.0], offset + [0.0]
+        elif prior:  # the prior byte round(prior * 255) -> [0, 1], as the model was trained
+            scale, offset = scale + [1.0 / 255.0], offset + [0.0]
         x = L.Rescaling(scale=scale, offset=offset, name="input_normalize")(x)
     if channels == 4:
         conv = L.Conv2D(3, 1, use_bias=False, name="input_drop_alpha", trainable=False)

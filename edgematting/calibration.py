@@ -11,6 +11,13 @@ labelled dataset folder, whose image/ subfolder is used)
 consumer maps the pixels to its graph's input with `contract.encode_pixels`.
 Verification uses a different synthetic seed (`VERIFY_SEED`) so an artifact is never
 checked on the very images it was calibrated on.
+
+A prior-frame model (`edgematting.prior`) also takes the previous frame's alpha:
+`calibration_priors` / `verification_priors` give ``(n, H, W, 1)`` simulated priors
+(`prior.sample_priors`, as training makes them, about a quarter empty) of the synthetic
+portraits' exact mattes of the same seed: for synthetic images, the very images' own truth,
+perturbed; for a folder, person-shaped synthetic mattes. Never random noise, which would
+calibrate and check the 4th channel on values no app feeds.
 """
 from __future__ import annotations
 
@@ -141,3 +148,32 @@ def verification_images(spec, data: str | None = None, n: int = 8) -> np.ndarray
     if data != "synthetic":
         return folder_images(spec, data, n, from_end=True)
     return _synthetic(tuple(spec.input_size), int(n), VERIFY_SEED)
+
+
+def _priors(spec, n: int, seed: int) -> np.ndarray | None:
+    from .data.synthetic import SyntheticPortraits
+    from .imageops import resize_bilinear
+    from .prior import is_prior_spec, sample_priors
+
+    if not is_prior_spec(spec) or n < 1:
+        return None
+    size = tuple(spec.input_size)
+    gen = SyntheticPortraits(size=size, seed=seed)
+    alphas = []
+    for i in range(int(n)):
+        a = np.asarray(gen.sample(i)["alpha"], np.float32)
+        if a.shape[:2] != size:
+            a = resize_bilinear(a, size[0], size[1])
+        alphas.append(a.reshape(size))
+    return sample_priors(np.stack(alphas), seed)
+
+
+def calibration_priors(spec, n: int, seed: int = CALIB_SEED) -> np.ndarray | None:
+    """The 4th channel a prior-frame model is calibrated with, (n, H, W, 1) in [0, 1]; None
+    for any other model (see the module docstring)."""
+    return _priors(spec, n, seed)
+
+
+def verification_priors(spec, n: int) -> np.ndarray | None:
+    """The 4th channel a prior-frame model is verified with (`VERIFY_SEED`); None otherwise."""
+    return _priors(spec, n, VERIFY_SEED)

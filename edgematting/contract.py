@@ -34,6 +34,7 @@ import numpy as np
 from . import imageops
 from .errors import InputError
 from .formats import target_of  # noqa: F401 - part of the contract's file API
+from .prior import PRIOR_ORDER, is_prior_spec, model_channels, prior_description
 
 SIDECAR_SUFFIX = ".json"
 FORMAT = "edgematting-artifact"
@@ -43,7 +44,9 @@ SIDECAR_ONLY_KEYS = ("conversion", "verification")
 
 DTYPES = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8}
 QRANGE = {"uint8": (0, 255), "int8": (-128, 127)}
-CHANNEL_ORDERS = ("RGB", "BGR", "RGBA", "BGRA")
+#: "RGBA"/"BGRA": a bitmap whose 4th byte is ignored (`converters.wrappers`); "RGB+prior": the
+#: 4th channel is the previous frame's alpha in [0, 1], zeros on a first frame (`edgematting.prior`)
+CHANNEL_ORDERS = ("RGB", "BGR", "RGBA", "BGRA", PRIOR_ORDER)
 LAYOUTS = ("NHWC", "NCHW")
 
 
@@ -101,6 +104,8 @@ def artifact_metadata(spec, config, filename: str, **io) -> dict[str, Any]:
 
     h, w = spec.input_size
     uint8 = config.input_type == "uint8"
+    prior = is_prior_spec(spec)
+    channels = model_channels(spec, config.channels)  # PriorChannelError: a prior model as RGBA
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -114,8 +119,9 @@ def artifact_metadata(spec, config, filename: str, **io) -> dict[str, Any]:
             "name": spec.input_name,
             "height": h,
             "width": w,
-            "channels": config.channels,
-            "channel_order": "RGBA" if config.channels == 4 else spec.channel_order,
+            "channels": channels,
+            "channel_order": PRIOR_ORDER if prior else "RGBA" if config.channels == 4 else spec.channel_order,
+            **({"prior": prior_description()} if prior else {}),
             "layout": config.layout,
             "dtype": io.get("input_dtype", "uint8" if uint8 else "float32"),
             "mean": list(spec.mean),
@@ -259,9 +265,15 @@ def validate_metadata(meta: Any, layouts: tuple[str, ...] = LAYOUTS) -> dict:
     if c["channels"] not in (3, 4):
         raise MetadataError("input.channels", f"must be 3 or 4, got {c['channels']}")
     order = _str(inp, "channel_order", "input.").upper()
-    if order not in CHANNEL_ORDERS:
+    c["prior"] = order == PRIOR_ORDER.upper()
+    if c["prior"]:
+        order = PRIOR_ORDER
+        if c["channels"] != 4:
+            raise MetadataError("input.channels", f'"{PRIOR_ORDER}" (RGB + the previous frame\'s alpha) needs 4 channels, '
+                                f'got {c["channels"]}')
+    elif order not in CHANNEL_ORDERS:
         raise MetadataError("input.channel_order", f'unknown order "{order}"; expected one of {list(CHANNEL_ORDERS)}')
-    if len(order) != c["channels"]:
+    if not c["prior"] and len(order) != c["channels"]:
         raise MetadataError("input.channel_order", f'"{order}" does not match input.channels={c["channels"]}')
     c["channel_order"] = order
     layout = inp.get("layout", "NHWC")
@@ -381,10 +393,28 @@ def dequantize(q: np.ndarray, scale, zero_point: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # input and output mapping
 # --------------------------------------------------------------------------------------
-def _finish_input(real: np.ndarray, c: dict, fill: float, quantized: bool) -> np.ndarray:
-    """Real-valued NHWC input in the artifact's channel order -> 4th channel, dtype, layout."""
+def _prior_channel(prior, real: np.ndarray, c: dict, pixels: bool) -> np.ndarray:
+    """A prior-frame model's 4th channel: `prior` ((N, H, W[, 1]) or (H, W) in [0, 1]; None:
+    zeros, a first frame), times 255 and rounded when `pixels` (raw uint8 input)."""
+    shape = real.shape[:-1] + (1,)
+    if prior is None:
+        return np.zeros(shape, np.float32)
+    p = np.asarray(prior, np.float32)
+    if p.size != int(np.prod(shape)):
+        raise InputError(f"the prior (previous frame's alpha) has shape {p.shape}; this model takes "
+                         f"{c['height']}x{c['width']} (one per image: {shape})")
+    p = np.clip(p.reshape(shape), 0.0, 1.0)
+    return imageops.round_to_uint8(p * np.float32(255.0)).astype(np.float32) if pixels else p
+
+
+def _finish_input(real: np.ndarray, c: dict, fill, quantized: bool) -> np.ndarray:
+    """Real-valued NHWC input in the artifact's channel order -> 4th channel (`fill`: a
+    value, or the prior channel itself), dtype, layout."""
     if c["channels"] == 4:
-        real = np.concatenate([real, np.full(real.shape[:-1] + (1,), np.float32(fill), np.float32)], axis=-1)
+        if not np.isscalar(fill):
+            real = np.concatenate([real, np.asarray(fill, np.float32)], axis=-1)
+        else:
+            real = np.concatenate([real, np.full(real.shape[:-1] + (1,), np.float32(fill), np.float32)], axis=-1)
     if quantized and c["dtype"] != "float32":
         if c["input_quant"] is None:  # raw uint8 pixels, normalization folded into the model
             out = imageops.round_to_uint8(real)
@@ -398,7 +428,22 @@ def _finish_input(real: np.ndarray, c: dict, fill: float, quantized: bool) -> np
     return np.ascontiguousarray(out)
 
 
-def encode_pixels(pixels: np.ndarray, meta_or_contract, *, quantized: bool = True) -> np.ndarray:
+def _normalize(px: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(px - mean) / std`` per channel in float32, the same values as the broadcast
+    expression, without numpy's slow broadcast over a last axis of 3 (1 ms at 256x256): one
+    scalar pass each when the channels share mean and std (the default), else channel by
+    channel."""
+    if np.all(mean == mean[0]) and np.all(std == std[0]):
+        real = np.subtract(px, mean[0], dtype=np.float32)
+        return np.divide(real, std[0], out=real)
+    real = np.empty(px.shape, np.float32)
+    for k in range(px.shape[-1]):
+        np.subtract(px[..., k], mean[k], out=real[..., k])
+        np.divide(real[..., k], std[k], out=real[..., k])
+    return real
+
+
+def encode_pixels(pixels: np.ndarray, meta_or_contract, *, quantized: bool = True, prior=None) -> np.ndarray:
     """RGB pixels at model size, (N, H, W, 3) uint8 or float32 in 0..255 -> the artifact's
     input tensor: ``(pixel - mean) / std`` (or raw pixels rounded with ``floor(x + 0.5)``
     when the normalization is in the model), channel order, 4th channel (255 for pixels, 0
@@ -406,6 +451,9 @@ def encode_pixels(pixels: np.ndarray, meta_or_contract, *, quantized: bool = Tru
 
     ``quantized=False`` stops before input quantization (float32 values): what a quantizer
     calibrates the float graph with.
+
+    A prior-frame model ("RGB+prior") takes `prior` as its 4th channel: the previous frame's
+    alpha at model size in [0, 1] ((N, H, W[, 1])); None feeds zeros (a first frame).
     """
     c = _contract(meta_or_contract)
     px = np.asarray(pixels, np.float32)[..., :3]
@@ -416,17 +464,24 @@ def encode_pixels(pixels: np.ndarray, meta_or_contract, *, quantized: bool = Tru
     if c["normalization_in_model"] and c["dtype"] == "uint8" and c["input_quant"] is None:
         real = imageops.round_to_uint8(px).astype(np.float32)
     else:
-        real = ((px - mean) / std).astype(np.float32)
+        real = _normalize(px, mean, std)
+    if c.get("prior"):
+        raw = c["normalization_in_model"] and c["dtype"] == "uint8" and c["input_quant"] is None
+        return _finish_input(real, c, _prior_channel(prior, real, c, raw), quantized)
     return _finish_input(real, c, 255.0 if c["normalization_in_model"] else 0.0, quantized)
 
 
-def encode_normalized(x: np.ndarray, meta_or_contract, *, quantized: bool = True) -> np.ndarray:
+def encode_normalized(x: np.ndarray, meta_or_contract, *, quantized: bool = True, prior=None) -> np.ndarray:
     """The Keras model's input ((N, H, W, 3) float32, normalized as in model.json) -> the
     artifact's input tensor. When the normalization is folded into the artifact, the pixels
     are recovered as ``round_to_uint8(x * std + mean)`` (exact for inputs made from uint8
-    pixels, which is what verification feeds)."""
+    pixels, which is what verification feeds). For a prior-frame model, the Keras input's
+    4th channel is the prior (or `prior`; neither: zeros)."""
     c = _contract(meta_or_contract)
-    x = np.asarray(x, np.float32)[..., :3]
+    x = np.asarray(x, np.float32)
+    if c.get("prior") and prior is None and x.shape[-1] == 4:
+        prior = x[..., 3:4]
+    x = x[..., :3]
     if c["normalization_in_model"]:
         if c["model_mean"] is None:
             raise MetadataError("input.mean", "missing; needed to turn normalized input back into pixels")
@@ -437,6 +492,9 @@ def encode_normalized(x: np.ndarray, meta_or_contract, *, quantized: bool = True
     else:
         real = x[..., ::-1] if c["channel_order"].startswith("BGR") else x
         fill = 0.0
+    if c.get("prior"):
+        raw = c["normalization_in_model"] and c["dtype"] == "uint8" and c["input_quant"] is None
+        fill = _prior_channel(prior, real, c, raw)
     return _finish_input(np.ascontiguousarray(real), c, fill, quantized)
 
 
@@ -465,12 +523,13 @@ def decode_output(raw: np.ndarray, meta_or_contract) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # the photo pipeline (what the Android core reproduces)
 # --------------------------------------------------------------------------------------
-def model_input(rgb: np.ndarray, meta: dict) -> np.ndarray:
+def model_input(rgb: np.ndarray, meta: dict, prior=None) -> np.ndarray:
     """Photo (HxWx3 uint8 RGB) -> the (1, h, w, c) input tensor the sidecar `meta` describes
-    (bilinear resize with half-pixel centres, then `encode_pixels`)."""
+    (bilinear resize with half-pixel centres, then `encode_pixels`; `prior`: a prior-frame
+    model's previous alpha at model size, None for zeros)."""
     c = _contract(meta)
     px = imageops.resize_bilinear(np.asarray(rgb)[..., :3], c["height"], c["width"])
-    return encode_pixels(px[None], c)
+    return encode_pixels(px[None], c, prior=prior)
 
 
 def output_to_alpha(raw: np.ndarray, meta: dict, photo_hw: tuple[int, int], *,

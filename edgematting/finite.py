@@ -137,7 +137,9 @@ def check_keras_model(model, spec, data: str | None = None) -> None:
         if weights:
             raise NonFiniteError(_message(f"The Keras model {spec.name}", None, weights))
         return
-    x = spec.normalize(px).astype(np.float32)
+    from .prior import with_prior
+
+    x = with_prior(spec, spec.normalize(px).astype(np.float32))  # a prior-frame model: zeros (a first frame)
     y = np.asarray(model(x, training=False))
     if weights or not np.all(np.isfinite(y)):
         layer = first_nonfinite_layer(model, x) if not np.all(np.isfinite(y)) else None

@@ -32,8 +32,9 @@ with ``.run(x) -> alpha`` (an `edgematting.runners.base.Runner`) or a plain call
 mapping a normalized float NHWC batch to (N, H, W, 1) works in place of a model directory.
 
 Memory budget. Everything at the photo's size runs a strip of rows at a time
-(`imageops_fast.STRIP_PIXELS`, 1 MP): the alpha upsampled (`imageops_fast.AlphaRows`,
-bilinear or guided), the refinement's photo-size steps and the foreground colours
+(`imageops_fast.STRIP_PIXELS`, 1 MP): the alpha upsampled (the runner's
+``ops.alpha_rows``: `imageops_cv.AlphaRows` by default, `imageops_fast.AlphaRows` for
+``EDGEMATTING_PIPELINE=exact`` and the guided filter), the refinement's photo-size steps and the foreground colours
 (`refine.apply_rows`), the composite and cut-out (`render_strips`), the decode
 (`data.io.upright_rgb`); each strip is bit for bit those rows of the whole-frame functions,
 and no photo-size float array is made. What is at the photo's size is uint8: the photo (3
@@ -324,22 +325,26 @@ def _check_output(output: str) -> str:
 
 
 # -- main entry --------------------------------------------------------------------------
-def render(output: str, rgb: np.ndarray, alpha: np.ndarray, background=None, foreground=None):
-    """The PIL image written for one photo (`OUTPUTS`), with the fast paths of
-    `imageops_fast` (bit for bit the definitions `imageops.rgba_cutout`, ``round(255 *
-    alpha)`` and `imageops.composite`). `foreground`: the person's estimated colours
-    (`refine.estimate_foreground`) in place of the photo's."""
+def render(output: str, rgb: np.ndarray, alpha: np.ndarray, background=None, foreground=None, ops=None):
+    """The PIL image written for one photo (`OUTPUTS`), by `ops` (`imageops_cv.PhotoOps`;
+    None: the default pipeline, OpenCV, within `imageops_cv`'s bounds of the definitions
+    `imageops.rgba_cutout`, ``round(255 * alpha)`` and `imageops.composite`; "exact": bit for
+    bit). `foreground`: the person's estimated colours (`refine.estimate_foreground`) in place
+    of the photo's."""
     from PIL import Image
 
+    from .imageops_cv import get_ops
+
+    ops = ops or get_ops()
     if output == "rgba":
-        return imageops_fast.rgba_cutout(rgb if foreground is None else foreground, alpha, as_image=True)
+        return ops.rgba_cutout(rgb if foreground is None else foreground, alpha, as_image=True)
     if output == "alpha":
-        return Image.fromarray(imageops_fast.alpha_to_uint8(alpha), "L")
-    return imageops_fast.composite(rgb, alpha, background, as_image=True, foreground=foreground)
+        return Image.fromarray(ops.alpha_to_uint8(alpha), "L")
+    return ops.composite(rgb, alpha, background, as_image=True, foreground=foreground)
 
 
 def render_strips(output: str, rgb: np.ndarray, alpha_rows, background=None, foreground=None,
-                  strip_pixels: int | None = None):
+                  strip_pixels: int | None = None, ops=None):
     """`render` of the whole photo, made a strip of rows at a time: the same PIL image, bit
     for bit (every output pixel is a function of its own pixel's alpha, photo, foreground
     and background values; the background's rows come from
@@ -359,7 +364,7 @@ def render_strips(output: str, rgb: np.ndarray, alpha_rows, background=None, for
         a = alpha_rows.rows(y0, y1)
         fg = None if foreground is None else foreground.rows(y0, y1)
         bg = None if bg_rows is None else bg_rows(y0, y1)
-        im.paste(render(output, rgb[y0:y1], a, bg, foreground=fg), (0, y0))
+        im.paste(render(output, rgb[y0:y1], a, bg, foreground=fg, ops=ops), (0, y0))
     return im
 
 
@@ -486,12 +491,12 @@ def predict_images(
                     from .components import keep_person_components
 
                     low = keep_person_components(low, keep_largest)
-                alpha = imageops_fast.AlphaRows(low, rgb, guided)  # = upsample_alpha, a strip at a time
+                alpha = model.ops.alpha_rows(low, rgb, guided)  # = upsample_alpha, a strip at a time
                 fg = None
                 if refine is not None:
                     alpha, fg = refine_mod.apply_rows(rgb, alpha, refine, output,
                                                       target.with_name(target.name[: -len(SUFFIX[output] + ".png")]))
-                write_pil_png(target, render_strips(output, rgb, alpha, bg, foreground=fg))
+                write_pil_png(target, render_strips(output, rgb, alpha, bg, foreground=fg, ops=model.ops))
                 written.append(target)
                 if grid is not None and len(shown) < GRID_ROWS:
                     shown.append((p.name, *_grid_copy(rgb, alpha)))

@@ -186,7 +186,11 @@ def verify_artifact(
     tol = tolerance or tolerance_for(target, precision)
     data = default_source(spec, data)  # unset: the model's training photos, else synthetic
     pixels = verification_images(spec, data, n)
-    x = spec.normalize(pixels).astype(np.float32)
+    from .calibration import verification_priors
+    from .prior import with_prior
+
+    # a prior-frame model: simulated previous-frame alphas (a quarter of them empty), not noise
+    x = with_prior(spec, spec.normalize(pixels).astype(np.float32), verification_priors(spec, len(pixels)))
     ref_out = ref.run_normalized(x)  # NonFiniteError naming the Keras layer
     art = from_runner(runner, target, artifact, meta)
     if art.contract["output_quant"] is not None:  # an integer (e.g. 8-bit image) output

@@ -29,6 +29,10 @@ model-size frame changed by less than `SmoothConfig.motion` since the previous f
 moving pixels, dilated by one, keep this frame's alpha). It removes flicker where the scene
 is still and lags nowhere the person moves; a baseline for a model that sees the previous
 frame.
+
+A prior-frame model (`edgematting.prior`, contract channel order "RGB+prior") is fed, frame
+by frame in order, the alpha it produced for the previous frame at model resolution (its
+own output, clipped to [0, 1], before any smoothing); zeros on the first frame.
 """
 from __future__ import annotations
 
@@ -288,6 +292,9 @@ class _Job:
         self.frames_dir: Path | None = None
         self.stem = ""
         self._last_pts = None
+        #: a prior-frame model's previous alpha at model size (None: the first frame)
+        self.prior = None
+        self.takes_prior = bool(runner.contract.get("prior"))
 
     def run(self, emit, audio_sink=None) -> None:
         t0 = time.perf_counter()
@@ -317,7 +324,14 @@ class _Job:
             # the last, short batch padded with its last frame: a Keras model retraces (seconds)
             # for every new batch size
             frames += [frames[-1]] * (self.per_batch - len(frames))
-        lowres = r.run(r.inputs(frames))  # the model once per batch
+        if self.takes_prior:  # one frame at a time: each frame's input holds the previous output
+            lowres = []
+            for rgb, _ in batch:
+                a = r.run(r.inputs([rgb], [self.prior]))[0]
+                self.prior = np.clip(a, 0.0, 1.0)
+                lowres.append(a)
+        else:
+            lowres = r.run(r.inputs(frames))  # the model once per batch
         c = r.contract
         for i, (rgb, pts) in enumerate(batch):
             a_lr = lowres[i]

@@ -22,8 +22,8 @@ from .. import __version__
 from ..errors import EdgemattingError, InputError
 
 # Order shown in --help; any other cmd_* module is appended after these.
-ORDER = ["quickstart", "train", "evaluate", "predict", "summary", "convert", "verify", "inspect", "bench", "peer",
-         "android", "web_demo"]
+ORDER = ["quickstart", "train", "evaluate", "calibrate", "predict", "summary", "convert", "verify", "inspect", "bench",
+         "peer", "android", "web_demo"]
 
 EPILOG = """\
 exit codes: 0 ok, 1 unexpected error, 2 bad input, 3 bad dataset, 4 unsupported
@@ -77,7 +77,7 @@ _default_showwarning = warnings.showwarning
 
 
 #: Arguments that name a file or folder: an empty string would silently mean the current folder.
-_PATH_ARGS = ("out", "data", "grid", "calib", "verify_data", "model", "unlabelled", "teacher", "init_weights")
+_PATH_ARGS = ("out", "data", "clips", "grid", "calib", "verify_data", "model", "unlabelled", "teacher", "init_weights")
 
 
 def _check_no_empty_paths(args) -> None:

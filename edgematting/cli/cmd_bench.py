@@ -25,7 +25,8 @@ def register(sub):
     p.add_argument("model", metavar="MODEL_OR_EXPORT_DIR", help="model dir (with model.json) or its export/ folder")
     p.add_argument("--targets", type=_csv, default=None, help="comma list, e.g. tflite,onnx (default: all)")
     p.add_argument("--precisions", type=_csv, default=None, help="comma list (default: fp32,fp16,dynamic,int8,int16x8)")
-    p.add_argument("--threads", type=_csv, default=["1"], help="comma list of thread counts, e.g. 1,2")
+    p.add_argument("--threads", type=_csv, default=None, help="comma list of thread counts, e.g. 1,2 (default 1; "
+                   "1,2 with --video)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per measurement")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
     p.add_argument("--data", default=None, help="labelled folder (image/ + alpha/) for accuracy and photos")
@@ -40,6 +41,10 @@ def register(sub):
                    help="instead: peak memory and seconds per megapixel of `predict` with this model on 12, 27 "
                    "and 108 MP photos it makes, each in a fresh process, with and without --refine trimap "
                    "(python -m edgematting.bench.memory, which also runs without a model)")
+    p.add_argument("--video", action="store_true",
+                   help="instead: frames/s of `predict VIDEO` end to end (decode -> model -> composite -> encode) "
+                   "on a synthetic 1280x720 clip of 60 frames, and ms per frame of each stage, per --threads "
+                   "(python -m edgematting.bench.video, which also runs without a model)")
     p.set_defaults(func=run)
     return p
 
@@ -54,12 +59,19 @@ def run(args) -> int:
         check_model_path(args.model)
         run_memory(args.model)
         return 0
-    from ..bench.run import BenchConfig, run_bench
-
     try:
-        threads = [int(t) for t in args.threads]
+        threads = [int(t) for t in args.threads or (["1", "2"] if args.video else ["1"])]
     except ValueError:
         raise InputError(f"--threads takes integers, e.g. 1,2 (got {','.join(args.threads)})") from None
+    if args.video:
+        from ..bench.video import run as run_video
+        from ..predict import check_model_path
+
+        check_model_path(args.model)
+        run_video(args.model, threads, json_path=args.out and f"{args.out}/video.json")
+        return 0
+    from ..bench.run import BenchConfig, run_bench
+
     cfg = BenchConfig(
         model=args.model, targets=args.targets, precisions=args.precisions, threads=threads,
         runs=args.runs, warmup=args.warmup, data=args.data, data_limit=args.limit, peer=args.peer,

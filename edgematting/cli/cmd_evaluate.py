@@ -12,12 +12,22 @@ def register(sub):
         "Matting errors SAD, MSE, MAD, Grad and Conn over the whole image and over an "
         "automatically derived unknown band around the person's edge and away from it, and stray "
         "regions (predicted parts where there is no person, people missed). Prints a table and "
-        "writes a JSON report with a row per image.",
+        "writes a JSON report with a row per image. With --clips DIR instead: video clips with a matte "
+        "per frame, streamed frame by frame, with IoU, boundary F and SAD per frame and flicker and dtSSD "
+        "per clip (--smooth: also with temporal smoothing).",
     )
     p.add_argument("model", metavar="MODEL", help="model directory (model.keras + model.json), or a converted "
                    ".tflite/.onnx/.mlpackage with its sidecar (what the phone computes)")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder with image/ and alpha/")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N images only")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="DIR", help="dataset folder with image/ and alpha/")
+    src.add_argument("--clips", metavar="DIR", help="instead: video clips with a matte per frame (DIR/<clip>.mp4 + "
+                     "DIR/<clip>/alpha/*.png; `edgematting clips make DIR`): IoU, boundary F, SAD per frame, "
+                     "flicker and dtSSD per clip")
+    p.add_argument("--smooth", type=float, nargs="?", const=0.5, default=None, metavar="W",
+                   help="with --clips: also score with predict's --smooth (temporal smoothing, W the current "
+                   "frame's share; default when given: 0.5), beside the model's own alpha")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="evaluate the first N images only (with --clips: the first N clips)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable or unpaired files instead of stopping")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="JSON report (default: MODEL/eval-<data folder>-<hash>.json, named by the data set; "
@@ -53,6 +63,12 @@ def run(args) -> int:
     from .cmd_predict import keep_largest_from_args
 
     console = Console()
+    if args.clips is not None:
+        return _run_clips(args, console)
+    if args.smooth is not None:
+        from ..errors import InputError
+
+        raise InputError("--smooth applies to --clips (it smooths the alpha from frame to frame).")
     guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
     teacher = None
     if args.teacher:
@@ -83,4 +99,26 @@ def run(args) -> int:
         print(next_hint("edgematting", "convert", args.model, "--target", "all"))
     else:
         print(next_hint("edgematting", "bench", Path(args.model).resolve().parent.parent))
+    return 0
+
+
+def _run_clips(args, console) -> int:
+    from ..errors import InputError
+    from ..evaluation.clips import evaluate_clips, print_report
+    from ..imageops import parse_upsample
+
+    for flag, on in (("--skip-bad", args.skip_bad), ("--teacher", args.teacher),
+                     ("--refine", args.refine not in (None, "none")), ("--keep-largest", args.keep_largest)):
+        if on:
+            raise InputError(f"{flag} is not available with --clips (it scores the model's alpha, upsampled as "
+                             "--upsample says, with and without --smooth); drop it.")
+    guided = parse_upsample(args.upsample, args.guided_radius, args.guided_eps)
+    result = evaluate_clips(args.model, args.clips, smooth=args.smooth, out=args.out, num_threads=args.threads,
+                            batch_size=args.batch_size, limit=args.limit, progress=console.is_terminal,
+                            guided=guided)
+    print_report(result, console)
+    console.print(f"report: {result['json']}", highlight=False, soft_wrap=True)
+    from ._console import next_hint
+
+    print(next_hint("edgematting", "predict", args.model, "VIDEO.mp4", "--out", "cut.mp4", "--smooth"))
     return 0

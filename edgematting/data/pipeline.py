@@ -17,6 +17,11 @@ augmented in numpy inside `tf.numpy_function` (slow: it holds the GIL). Folder d
 decoded once, resized to the model input (the same bilinear resize as inference,
 `imageops.resize_bilinear`) and cached in memory when it fits in `CACHE_BUDGET_BYTES`.
 Validation is never augmented, always in the same order, and cached.
+
+For a prior-frame model (``DataConfig.prior``, `edgematting.prior`) x has a 4th channel:
+a simulated previous-frame alpha made from the batch's true alpha by `prior.simulate_priors`
+(stateless, keyed by ``Dataset.random(seed + _PRIOR_SEED_OFFSET)``: new every epoch for
+training, the same every epoch for validation).
 """
 from __future__ import annotations
 
@@ -53,6 +58,7 @@ _POOL_FORMAT = 1
 #: Worker processes for generating the pool (at most; fewer on fewer cores).
 POOL_MAX_WORKERS = 8
 _VAL_SEED_OFFSET = 1_000_003
+_PRIOR_SEED_OFFSET = 2_700_027
 _MASK = 0xFFFFFFFFFFFF
 
 
@@ -82,6 +88,10 @@ class DataConfig:
     teacher_weight: float = 1.0
     # photo path -> a teacher's soft matte of it: binary labels take it inside their edge band
     soft_edges: dict = field(default_factory=dict)
+    # a prior-frame model: x gets a 4th channel, the true alpha perturbed (`edgematting.prior`);
+    # prior_sim: `prior.PriorSimConfig` fields (None: its defaults)
+    prior: bool = False
+    prior_sim: dict | None = None
 
     def __post_init__(self):
         if isinstance(self.augment, dict):
@@ -534,6 +544,25 @@ def _folder_val(cfg: DataConfig, samples: list[Sample]):
                    [(h, w, 3), (h, w), (h, w, 3), (h, w, 3)])
 
 
+def with_priors(ds, cfg: DataConfig, rerandomize: bool):
+    """Batches ``(x, y[, w])`` -> ``(concat(x, prior), y[, w])``: the prior simulated from
+    ``y[..., :1]`` (the true alpha), one stateless key per batch (`prior.simulate_priors`)."""
+    from ..prior import PriorSimConfig, simulate_priors
+
+    T = tf()
+    sim = PriorSimConfig(**cfg.prior_sim) if cfg.prior_sim else PriorSimConfig()
+    keys = T.data.Dataset.random(seed=cfg.seed + _PRIOR_SEED_OFFSET, rerandomize_each_iteration=rerandomize)
+
+    def add(xy, key):
+        x, y = xy[0], xy[1]
+        seed = T.stack([T.cast(key, T.int64), T.constant(27, T.int64)])
+        p = simulate_priors(y[..., :1], seed, sim)
+        return (T.concat([x, p], -1), *xy[1:])
+
+    add = T.autograph.experimental.do_not_convert(add)
+    return T.data.Dataset.zip((ds, keys)).map(add, num_parallel_calls=T.data.AUTOTUNE, deterministic=True)
+
+
 def make_datasets(cfg: DataConfig, mean=DEFAULT_MEAN, std=DEFAULT_STD):
     """Build ``(train, val, info)``; info has n_train, n_val, steps_per_epoch, val_steps.
 
@@ -573,8 +602,12 @@ def make_datasets(cfg: DataConfig, mean=DEFAULT_MEAN, std=DEFAULT_STD):
     drop = n_train >= bs
     to_xy = _to_xy(mean, std)
     train = train.batch(bs, drop_remainder=drop).map(to_xy, num_parallel_calls=T.data.AUTOTUNE)
+    val = val.batch(bs).map(to_xy)
+    if cfg.prior:
+        train = with_priors(train, cfg, rerandomize=True)
+        val = with_priors(val, cfg, rerandomize=False)
     train = train.prefetch(T.data.AUTOTUNE)
-    val = val.batch(bs).map(to_xy).prefetch(T.data.AUTOTUNE)
+    val = val.prefetch(T.data.AUTOTUNE)
     info = {
         "n_train": int(n_train),
         "n_val": int(n_val),

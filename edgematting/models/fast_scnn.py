@@ -38,12 +38,14 @@ from __future__ import annotations
 
 from .._tf import keras
 from ..errors import InputError
-from .layers import conv_bn, dsconv, dw_bn, inverted_residual, pyramid_pooling, resize_to, scaled, spatial
+from .layers import check_prior, conv_bn, dsconv, dw_bn, inverted_residual, pyramid_pooling, resize_to, scaled, spatial
 
 NAME = "fast-scnn"
 #: head: "plain" (classifier at 1/8, the paper's) or "fused" (see the module docstring).
 #: detail_stride: the fused head's resolution, 4 (default) or 2; only with head="fused".
-DEFAULT_OPTIONS = {"ppm_bins": (1, 2, 3, 6), "ffm_dilation": 1, "head": "plain", "detail_stride": None}
+#: prior: take the previous frame's alpha as a 4th input channel (`edgematting.prior`).
+DEFAULT_OPTIONS = {"ppm_bins": (1, 2, 3, 6), "ffm_dilation": 1, "head": "plain", "detail_stride": None,
+                   "prior": False}
 HEADS = ("plain", "fused")
 DETAIL_STRIDES = (4, 2)
 
@@ -81,16 +83,18 @@ def check_options(merged: dict) -> dict:
                 f"head's resolution, 1/4 or 1/2), got {stride!r}."
             )
         merged["detail_stride"] = int(stride)
+    merged["prior"] = check_prior(merged["prior"])
     return merged
 
 
-def build(input_size, width=1.0, ppm_bins=(1, 2, 3, 6), ffm_dilation=1, head="plain", detail_stride=None):
+def build(input_size, width=1.0, ppm_bins=(1, 2, 3, 6), ffm_dilation=1, head="plain", detail_stride=None,
+          prior=False):
     k = keras()
     L = k.layers
     h, w = int(input_size[0]), int(input_size[1])
     c = lambda n: scaled(n, width)  # noqa: E731
 
-    inp = L.Input(shape=(h, w, 3), dtype="float32", name="image")
+    inp = L.Input(shape=(h, w, 4 if prior else 3), dtype="float32", name="image")
 
     # Learning to downsample (1/8).
     x = conv_bn(inp, c(32), 3, "ltd_conv1", strides=2)

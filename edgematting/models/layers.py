@@ -149,3 +149,18 @@ def pyramid_pooling(x, bins, name, out_filters=None):
         branches.append(p)
     y = L.Concatenate(name=f"{name}_concat")(branches)
     return conv_bn(y, out_filters, 1, f"{name}_out")
+
+
+def check_prior(value) -> bool:
+    """The ``prior`` option (the previous frame's alpha as a 4th input channel, see
+    `edgematting.prior`): true/false, also as a string (``--model-option prior=true``)."""
+    from ..errors import InputError
+
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", "none"):
+        return False
+    raise InputError(f"prior must be true or false (the previous frame's alpha as a 4th input channel), got {value!r}.")

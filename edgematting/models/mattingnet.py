@@ -35,10 +35,11 @@ import numbers
 
 from .._tf import keras
 from ..errors import InputError
-from .layers import conv_bn, dsconv, dw_bn, inverted_residual, resize_to, scaled, spatial
+from .layers import check_prior, conv_bn, dsconv, dw_bn, inverted_residual, resize_to, scaled, spatial
 
 NAME = "mattingnet"
-DEFAULT_OPTIONS = {"refine_channels": 16}
+#: prior: take the previous frame's alpha as a 4th input channel (`edgematting.prior`).
+DEFAULT_OPTIONS = {"refine_channels": 16, "prior": False}
 
 
 def check_options(merged: dict) -> dict:
@@ -46,6 +47,7 @@ def check_options(merged: dict) -> dict:
     rc = merged["refine_channels"]
     if not isinstance(rc, numbers.Integral) or isinstance(rc, bool) or not 8 <= rc <= 64:
         raise InputError(f"refine_channels must be an integer in 8..64, got {rc!r}.")
+    merged["prior"] = check_prior(merged["prior"])
     return merged
 
 # (stage, out channels at width 1, number of encoder blocks after the strided step,
@@ -79,13 +81,13 @@ def encoder_block(x, name, dilations, expansion):
     return L.Add(name=f"{name}_add")([x, y])
 
 
-def build(input_size, width=1.0, refine_channels=16):
+def build(input_size, width=1.0, refine_channels=16, prior=False):
     k = keras()
     L = k.layers
     h, w = int(input_size[0]), int(input_size[1])
     c = lambda n: scaled(n, width)  # noqa: E731
 
-    inp = L.Input(shape=(h, w, 3), dtype="float32", name="image")
+    inp = L.Input(shape=(h, w, 4 if prior else 3), dtype="float32", name="image")
 
     # Encoder.
     x = conv_bn(inp, c(32), 3, "stem", strides=2, relu6=True)  # 1/2

@@ -1,0 +1,248 @@
+"""A prior-frame model (issue 27): the previous frame's alpha as a 4th input channel.
+
+Builds with 4 inputs, simulated priors (empty share, shift bounds, determinism), the
+training pipeline's 4th channel, the contract ("RGB+prior"), export + verification on every
+target with realistic priors, runners and predict_video feeding the previous alpha, and the
+refusal of an RGBA wrap.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgematting.errors import UnsupportedError
+from edgematting.prior import PRIOR_ORDER, PriorChannelError, PriorSimConfig, sample_priors
+
+SIZE = (64, 64)
+
+
+def _square_masks(n=64, size=SIZE):
+    a = np.zeros((n,) + size, np.float32)
+    a[:, 16:48, 20:44] = 1.0
+    return a
+
+
+# -- model ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["fast-scnn", "mattingnet"])
+def test_prior_model_takes_four_channels(arch):
+    from edgematting.modelio import ModelSpec
+    from edgematting.models import architecture_config, build_model
+
+    cfg = architecture_config(arch, SIZE, 0.25, prior=True)
+    model = build_model(arch, **cfg)
+    assert model.input_shape == (None, 64, 64, 4) and model.output_shape == (None, 64, 64, 1)
+    spec = ModelSpec(architecture=arch, config=cfg, input_size=SIZE)
+    assert spec.channels == 4 and spec.channel_order == PRIOR_ORDER
+    plain = architecture_config(arch, SIZE, 0.25)
+    assert build_model(arch, **plain).input_shape[-1] == 3
+    assert ModelSpec(architecture=arch, config=plain, input_size=SIZE).channel_order == "RGB"
+
+
+# -- simulated priors ----------------------------------------------------------------------
+def test_simulated_priors_empty_share_and_determinism():
+    a = _square_masks(200)
+    p = sample_priors(a, seed=5)
+    assert p.shape == (200, 64, 64, 1) and p.min() >= 0 and p.max() <= 1
+    empty = (p.reshape(200, -1).max(axis=1) == 0).mean()
+    assert 0.15 <= empty <= 0.35, empty  # PriorSimConfig.p_empty = 0.25
+    np.testing.assert_array_equal(p, sample_priors(a, seed=5))
+    assert not np.array_equal(p, sample_priors(a, seed=6))
+    none_empty = sample_priors(a, seed=5, cfg=PriorSimConfig(p_empty=0.0))
+    assert (none_empty.reshape(200, -1).max(axis=1) > 0).all()
+
+
+def test_simulated_priors_shift_and_scale_bounds():
+    """Shift only (no morphology, blur, noise or emptiness): the square's centre moves by at
+    most max_shift of the size, and the prior is not always the truth itself."""
+    a = _square_masks(100)
+    cfg = PriorSimConfig(p_empty=0.0, max_shift=0.05, scale_range=(1.0, 1.0), p_morph=0.0, p_blur=0.0, p_noise=0.0)
+    p = sample_priors(a, seed=1, cfg=cfg)[..., 0]
+    ys, xs = np.mgrid[0:64, 0:64]
+    cy = (p * ys).sum(axis=(1, 2)) / p.sum(axis=(1, 2))
+    cx = (p * xs).sum(axis=(1, 2)) / p.sum(axis=(1, 2))
+    assert np.abs(cy - 31.5).max() <= 0.05 * 64 + 0.5 and np.abs(cx - 31.5).max() <= 0.05 * 64 + 0.5
+    assert np.abs(cx - 31.5).max() > 1.0  # it does shift
+    # scale only: the area changes by at most the scale range squared
+    cfg = PriorSimConfig(p_empty=0.0, max_shift=0.0, scale_range=(0.9, 1.1), p_morph=0.0, p_blur=0.0, p_noise=0.0)
+    area = sample_priors(a, seed=2, cfg=cfg).sum(axis=(1, 2, 3)) / a[0].sum()
+    assert 0.9**2 - 0.03 <= area.min() and area.max() <= 1.1**2 + 0.03 and area.std() > 0.01
+
+
+def test_training_pipeline_feeds_a_prior_channel():
+    from edgematting.data.augment import AugmentConfig
+    from edgematting.data.pipeline import DataConfig, make_datasets
+
+    cfg = DataConfig(input_size=SIZE, batch_size=4, n_synthetic_train=8, n_synthetic_val=4, synthetic_pool=8,
+                     pool_cache_dir="", augment=AugmentConfig(enabled=False), prior=True)
+    train, val, _ = make_datasets(cfg)
+    x, y = next(iter(train))
+    assert x.shape == (4, 64, 64, 4) and y.shape == (4, 64, 64, 7)
+    prior = x.numpy()[..., 3]
+    assert prior.min() >= 0 and prior.max() <= 1
+    v1 = [b[0].numpy()[..., 3] for b in val]
+    v2 = [b[0].numpy()[..., 3] for b in val]
+    np.testing.assert_array_equal(v1[0], v2[0])  # validation priors: the same every epoch
+
+
+# -- a trained prior model -----------------------------------------------------------------
+def _train_prior_model(out_dir, steps=120):
+    """A tiny prior Fast-SCNN trained a few steps on synthetic portraits + simulated priors
+    (confident, and its output depends on the prior)."""
+    from edgematting._tf import keras, tf
+    from edgematting.calibration import calibration_images
+    from edgematting.data.synthetic import SyntheticPortraits
+    from edgematting.modelio import ModelSpec, save_model_dir
+    from edgematting.models import architecture_config, build_model
+
+    k, T = keras(), tf()
+    k.utils.set_random_seed(1234)
+    config = architecture_config("fast-scnn", SIZE, 0.25, prior=True)
+    spec = ModelSpec(architecture="fast-scnn", config=config, input_size=SIZE)
+    model = build_model("fast-scnn", **config)
+    n = 32
+    rgb = spec.normalize(calibration_images(spec, "synthetic", n, seed=2024)).astype(np.float32)
+    gen = SyntheticPortraits(size=SIZE, seed=2024)
+    y = np.stack([gen.sample(i)["alpha"] for i in range(n)])[..., None].astype(np.float32)
+    x = np.concatenate([rgb, sample_priors(y, seed=3)], axis=-1)
+    opt = k.optimizers.SGD(0.3, momentum=0.9)
+    bce = k.losses.BinaryCrossentropy()
+
+    @T.function
+    def step(xb, yb):
+        with T.GradientTape() as tape:
+            loss = bce(yb, model(xb, training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        idx = rng.choice(n, 8, replace=False)
+        step(x[idx], y[idx])
+    bns = [lyr for lyr in model.layers if isinstance(lyr, k.layers.BatchNormalization)]
+    for lyr in bns:
+        lyr.momentum = 0.0
+    model(x, training=True)
+    fresh = build_model("fast-scnn", **config)
+    fresh.set_weights(model.get_weights())
+    return save_model_dir(fresh, spec, out_dir)
+
+
+@pytest.fixture(scope="module")
+def prior_model_dir(tmp_path_factory):
+    return _train_prior_model(tmp_path_factory.mktemp("prior_model"))
+
+
+def test_prior_model_output_depends_on_the_prior(prior_model_dir):
+    from edgematting.runners import open as open_runner
+
+    r = open_runner(prior_model_dir)
+    assert r.takes_prior
+    from edgematting.data.synthetic import SyntheticPortraits
+
+    s = SyntheticPortraits(size=SIZE, seed=77).sample(0)
+    zero = r.predict_photo(s["image"])
+    given = r.predict_photo(s["image"], prior=s["alpha"])
+    assert np.abs(zero - given).mean() > 1e-3
+
+
+def test_export_and_verify_prior_model_on_every_target(prior_model_dir, tmp_path):
+    """TFLite fp32 and int8 (calibrated with priors), ONNX fp32 and Core ML fp32 (reference
+    interpreter) all pass verification on realistic priors, and every contract says RGB+prior."""
+    from edgematting.calibration import verification_priors
+    from edgematting.contract import validate_metadata
+    from edgematting.converters import ExportConfig, convert
+    from edgematting.modelio import load_spec
+    from edgematting.runners import open as open_runner
+
+    spec = load_spec(prior_model_dir)
+    priors = verification_priors(spec, 8)
+    assert priors.shape == (8, 64, 64, 1)
+    assert 0 < (priors.reshape(8, -1).max(axis=1) == 0).sum() < 8 or priors.max() > 0.9  # mattes, not noise
+    configs = [ExportConfig(target=t, precision=p, calib_samples=16, verify_samples=8)
+               for t, p in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("coreml", "fp32"))]
+    run = convert(prior_model_dir, configs, tmp_path / "export", progress=False)
+    run.raise_for_failures()
+    assert len(run.artifacts) == 4
+    for art in run.artifacts:
+        side = json.loads(art.sidecar.read_text())
+        assert side["verification"]["passed"] is True, (art.target, art.precision, side["verification"])
+        inp = side["input"]
+        assert inp["channels"] == 4 and inp["channel_order"] == PRIOR_ORDER, art.path
+        assert inp["prior"]["range"] == [0.0, 1.0] and "zeros" in inp["prior"]["first_frame"]
+        assert validate_metadata(side)["prior"] is True
+        r = open_runner(art.path)
+        assert r.takes_prior
+        x = r.inputs([np.zeros((80, 70, 3), np.uint8)], [np.ones((64, 64))])
+        assert x.shape == (1, 64, 64, 4)
+    # the Android app has no prior-frame path: refused before anything is copied
+    from edgematting.android_assets import android_assets
+    from edgematting.contract import MetadataError
+
+    tfl = next(a.path for a in run.artifacts if a.target == "tflite")
+    with pytest.raises(MetadataError, match="prior-frame"):
+        android_assets([tfl], tmp_path / "assets")
+
+
+def test_rgba_wrap_of_a_prior_model_is_refused(prior_model_dir, tmp_path):
+    from edgematting.converters import ExportConfig, convert_model
+
+    with pytest.raises(PriorChannelError, match="prior-frame") as e:
+        convert_model(prior_model_dir, ExportConfig(target="tflite", precision="fp32", channels=4, verify=False),
+                      out_dir=tmp_path, progress=False)
+    assert isinstance(e.value, UnsupportedError)
+    assert not list(tmp_path.iterdir())
+
+
+def test_plain_rgba_and_prior_contracts_differ():
+    from edgematting.contract import MetadataError, encode_pixels, validate_metadata
+
+    base = {"format_version": 1,
+            "input": {"height": 4, "width": 4, "channels": 4, "channel_order": "RGBA", "layout": "NHWC",
+                      "dtype": "float32", "mean": [127.5] * 3, "std": [127.5] * 3, "normalization_in_model": False},
+            "output": {"height": 4, "width": 4, "channels": 1, "dtype": "float32", "meaning": "alpha_matte"}}
+    rgba = validate_metadata(base)
+    assert rgba["prior"] is False
+    px = np.full((1, 4, 4, 3), 255, np.uint8)
+    assert (encode_pixels(px, rgba)[..., 3] == 0).all()
+    prior_meta = json.loads(json.dumps(base))
+    prior_meta["input"]["channel_order"] = "RGB+prior"
+    c = validate_metadata(prior_meta)
+    assert c["prior"] is True and c["channel_order"] == PRIOR_ORDER
+    p = np.full((1, 4, 4, 1), 0.25, np.float32)
+    np.testing.assert_array_equal(encode_pixels(px, c, prior=p)[..., 3], 0.25)
+    assert (encode_pixels(px, c)[..., 3] == 0).all()  # no prior: zeros (a first frame)
+    prior_meta["input"]["channels"] = 3
+    with pytest.raises(MetadataError, match="input.channels"):
+        validate_metadata(prior_meta)
+
+
+# -- video -----------------------------------------------------------------------------------
+def test_predict_video_feeds_the_previous_alpha(tmp_path):
+    """A model whose alpha is 0.5 + 0.5 * prior: frames get 0.5, 0.75, 0.875, ... only if each
+    frame is fed the previous frame's output (zeros on the first)."""
+    from PIL import Image
+
+    from edgematting.data.clip import synthetic_clip, write_clip
+    from edgematting.modelio import ModelSpec
+    from edgematting.models import architecture_config
+    from edgematting.video import predict_video
+
+    frames, _ = synthetic_clip(5, SIZE, seed=3, motion="still", background="static")
+    src = write_clip(tmp_path / "still.mp4", frames, fps=25)
+    seen = []
+
+    def model(x):
+        x = np.asarray(x)
+        assert x.shape[-1] == 4
+        seen.append(float(x[..., 3].mean()))
+        return (0.5 + 0.5 * x[..., 3:4]).astype(np.float32)
+
+    spec = ModelSpec(architecture="fast-scnn", config=architecture_config("fast-scnn", SIZE, 0.25, prior=True),
+                     input_size=SIZE)
+    out = tmp_path / "frames"
+    predict_video(model, src, f"{out}/", output="alpha", spec=spec, progress=False, batch_size=4)
+    want = [0.0, 0.5, 0.75, 0.875, 0.9375]
+    np.testing.assert_allclose(seen, want, atol=1e-6)
+    mattes = [np.asarray(Image.open(p), np.float32).mean() / 255 for p in sorted(out.glob("*_alpha.png"))]
+    np.testing.assert_allclose(mattes, [0.5 + 0.5 * w for w in want], atol=1 / 255)
