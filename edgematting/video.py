@@ -246,6 +246,7 @@ def predict_video(
         if isinstance(bg, np.ndarray):  # resized once: the same rows `background_rows` gives each frame
             bg = imageops_fast.resize_bilinear(bg[..., :3], info.height, info.width)
         job = _Job(runner, reader, output, bg, guided, refine, smooth, batch_size, progress)
+        t0 = time.perf_counter()  # the frames/s said covers the encoder's final flush too
         if kind == "video":
             result = VideoResult(out, kind, output, 0, 0.0, info.rate, info.rotation)
 
@@ -263,9 +264,10 @@ def predict_video(
             job.frames_dir = out
             job.stem = src.stem
             job.run(job.write_png)
+        seconds = time.perf_counter() - t0
     finally:
         reader.close()
-    result.frames, result.seconds, result.truncated = job.count, job.seconds, reader.truncated
+    result.frames, result.seconds, result.truncated = job.count, seconds, reader.truncated
     if result.truncated:
         warnings.warn(f"{src}: {result.truncated}; wrote the {result.frames} frames decoded, a complete "
                       f"{'video' if kind == 'video' else 'set of frames'} up to there.", EdgemattingWarning,
