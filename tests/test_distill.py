@@ -126,7 +126,7 @@ def test_model_dir_teacher(teacher_dir, photos):
     assert a.std() > 0  # soft values, not a constant
 
 
-def test_artifact_teacher_runs_through_its_contract(teacher_dir, photos, tmp_path):
+def test_artifact_teacher_runs_through_its_contract(teacher_dir, photos, tmp_path, monkeypatch):
     from edgematting.contract import model_input, output_to_alpha
     from edgematting.converters import ExportConfig, convert_model
     from edgematting.data.io import read_image
@@ -140,7 +140,13 @@ def test_artifact_teacher_runs_through_its_contract(teacher_dir, photos, tmp_pat
     r = load_runner(art.path)
     want = np.clip(output_to_alpha(r.run_raw(model_input(rgb, r.contract)), r.contract, rgb.shape[:2]), 0, 1)
     assert t.kind == "artifact"
-    np.testing.assert_array_equal(t.predict_photo(rgb), want)
+    # the default photo pipeline (OpenCV) is within its stated bound of the definition ...
+    from edgematting import imageops_cv
+
+    np.testing.assert_allclose(t.predict_photo(rgb), want, rtol=0, atol=imageops_cv.ALPHA_BOUND)
+    # ... and the exact pipeline is the definition, bit for bit
+    monkeypatch.setenv(imageops_cv.ENV, "exact")
+    np.testing.assert_array_equal(resolve_teacher(str(art.path)).predict_photo(rgb), want)
 
 
 @pytest.mark.parametrize("nchw,two_class", [(False, False), (True, True)])
