@@ -43,29 +43,16 @@ CONFIDENT_STEPS = 200
 CONFIDENT_BATCH = 8
 
 
-def train_confident(architecture, out_dir, input_size=(64, 64), width=0.25, **options):
-    """Train a tiny model the confident way (recipe in conftest) and save it to `out_dir`;
-    `options` are architecture options (e.g. head="fused"). Returns the CPU seconds taken."""
-    import time
-
+def fit_confident(model, x, y, steps: int, batch: int, seed: int) -> None:
+    """The confident recipe's fit: `steps` of SGD (lr 0.3, momentum 0.9) on binary cross-entropy
+    over random batches of (x, y), then the BatchNormalization statistics set to these
+    images' own (one pass with momentum 0), so the saved model is as sure at inference as
+    in training."""
     import numpy as np
 
     from edgematting._tf import keras, tf
-    from edgematting.calibration import calibration_images
-    from edgematting.data.synthetic import SyntheticPortraits
-    from edgematting.modelio import ModelSpec, save_model_dir
-    from edgematting.models import architecture_config, build_model
 
-    t0 = time.process_time()
     k, T = keras(), tf()
-    k.utils.set_random_seed(1234)
-    config = architecture_config(architecture, input_size=input_size, width=width, **options)
-    spec = ModelSpec(architecture=architecture, config=config, input_size=tuple(input_size))
-    model = build_model(architecture, **config)
-    n = CONFIDENT_TRAIN_IMAGES
-    x = spec.normalize(calibration_images(spec, "synthetic", n, seed=CONFIDENT_TRAIN_SEED)).astype(np.float32)
-    gen = SyntheticPortraits(size=tuple(input_size), seed=CONFIDENT_TRAIN_SEED)
-    y = np.stack([gen.sample(i)["alpha"] for i in range(n)])[..., None].astype(np.float32)
     opt = k.optimizers.SGD(0.3, momentum=0.9)
     bce = k.losses.BinaryCrossentropy()
 
@@ -77,9 +64,9 @@ def train_confident(architecture, out_dir, input_size=(64, 64), width=0.25, **op
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    rng = np.random.default_rng(CONFIDENT_TRAIN_SEED)
-    for _ in range(CONFIDENT_STEPS):
-        idx = rng.choice(n, CONFIDENT_BATCH, replace=False)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        idx = rng.choice(len(x), batch, replace=False)
         step(x[idx], y[idx])
     bns = [lyr for lyr in model.layers if isinstance(lyr, k.layers.BatchNormalization)]
     momenta = [lyr.momentum for lyr in bns]
@@ -88,6 +75,31 @@ def train_confident(architecture, out_dir, input_size=(64, 64), width=0.25, **op
     model(x, training=True)  # momentum 0: moving statistics := these images' statistics
     for lyr, m in zip(bns, momenta):
         lyr.momentum = m
+
+
+def train_confident(architecture, out_dir, input_size=(64, 64), width=0.25, **options):
+    """Train a tiny model the confident way (recipe in conftest) and save it to `out_dir`;
+    `options` are architecture options (e.g. head="fused"). Returns the CPU seconds taken."""
+    import time
+
+    import numpy as np
+
+    from edgematting._tf import keras
+    from edgematting.calibration import calibration_images
+    from edgematting.data.synthetic import SyntheticPortraits
+    from edgematting.modelio import ModelSpec, save_model_dir
+    from edgematting.models import architecture_config, build_model
+
+    t0 = time.process_time()
+    keras().utils.set_random_seed(1234)
+    config = architecture_config(architecture, input_size=input_size, width=width, **options)
+    spec = ModelSpec(architecture=architecture, config=config, input_size=tuple(input_size))
+    model = build_model(architecture, **config)
+    n = CONFIDENT_TRAIN_IMAGES
+    x = spec.normalize(calibration_images(spec, "synthetic", n, seed=CONFIDENT_TRAIN_SEED)).astype(np.float32)
+    gen = SyntheticPortraits(size=tuple(input_size), seed=CONFIDENT_TRAIN_SEED)
+    y = np.stack([gen.sample(i)["alpha"] for i in range(n)])[..., None].astype(np.float32)
+    fit_confident(model, x, y, CONFIDENT_STEPS, CONFIDENT_BATCH, CONFIDENT_TRAIN_SEED)
     fresh = build_model(architecture, **config)
     fresh.set_weights(model.get_weights())
     save_model_dir(fresh, spec, out_dir)

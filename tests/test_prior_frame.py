@@ -90,14 +90,15 @@ def test_training_pipeline_feeds_a_prior_channel():
 def _train_prior_model(out_dir, steps=120):
     """A tiny prior Fast-SCNN trained a few steps on synthetic portraits + simulated priors
     (confident, and its output depends on the prior)."""
-    from edgematting._tf import keras, tf
+    from edgematting._tf import keras
     from edgematting.calibration import calibration_images
     from edgematting.data.synthetic import SyntheticPortraits
     from edgematting.modelio import ModelSpec, save_model_dir
     from edgematting.models import architecture_config, build_model
 
-    k, T = keras(), tf()
-    k.utils.set_random_seed(1234)
+    from export_helpers import fit_confident
+
+    keras().utils.set_random_seed(1234)
     config = architecture_config("fast-scnn", SIZE, 0.25, prior=True)
     spec = ModelSpec(architecture="fast-scnn", config=config, input_size=SIZE)
     model = build_model("fast-scnn", **config)
@@ -106,23 +107,7 @@ def _train_prior_model(out_dir, steps=120):
     gen = SyntheticPortraits(size=SIZE, seed=2024)
     y = np.stack([gen.sample(i)["alpha"] for i in range(n)])[..., None].astype(np.float32)
     x = np.concatenate([rgb, sample_priors(y, seed=3)], axis=-1)
-    opt = k.optimizers.SGD(0.3, momentum=0.9)
-    bce = k.losses.BinaryCrossentropy()
-
-    @T.function
-    def step(xb, yb):
-        with T.GradientTape() as tape:
-            loss = bce(yb, model(xb, training=True))
-        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-
-    rng = np.random.default_rng(0)
-    for _ in range(steps):
-        idx = rng.choice(n, 8, replace=False)
-        step(x[idx], y[idx])
-    bns = [lyr for lyr in model.layers if isinstance(lyr, k.layers.BatchNormalization)]
-    for lyr in bns:
-        lyr.momentum = 0.0
-    model(x, training=True)
+    fit_confident(model, x, y, steps, batch=8, seed=0)
     fresh = build_model("fast-scnn", **config)
     fresh.set_weights(model.get_weights())
     return save_model_dir(fresh, spec, out_dir)
