@@ -43,12 +43,11 @@ def load_sidecar(artifact: str | os.PathLike) -> dict:
     if meta.get("target") != "tflite":
         raise MetadataError("target", f'{sc} describes a {meta.get("target")!r} artifact; the app needs "tflite"')
     try:
-        c = validate_metadata(meta, layouts=LAYOUTS)
+        validate_metadata(meta, layouts=LAYOUTS)
     except MetadataError as e:
         raise MetadataError(e.key, f"in {sc}: {str(e).split(': ', 1)[1]}") from None
-    if c.get("prior"):  # the Java core has no prior-frame path yet (ModelMetadata.java rejects it too)
-        raise MetadataError("input.channel_order", f'in {sc}: "RGB+prior" (a prior-frame model, its 4th channel '
-                            "the previous frame's alpha) is not supported by the Android app yet")
+    # a prior-frame model ("RGB+prior") is taken: the camera screen feeds it the previous
+    # frame's alpha, the photo screen zeros (FrameProcessor.prepareFrame / prepare)
     return meta
 
 

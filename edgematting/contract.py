@@ -395,7 +395,7 @@ def dequantize(q: np.ndarray, scale, zero_point: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 def _prior_channel(prior, real: np.ndarray, c: dict, pixels: bool) -> np.ndarray:
     """A prior-frame model's 4th channel: `prior` ((N, H, W[, 1]) or (H, W) in [0, 1]; None:
-    zeros, a first frame), times 255 and rounded when `pixels` (raw uint8 input)."""
+    zeros, a first frame), times 255 and rounded when `pixels` (`_prior_in_pixels`)."""
     shape = real.shape[:-1] + (1,)
     if prior is None:
         return np.zeros(shape, np.float32)
@@ -405,6 +405,14 @@ def _prior_channel(prior, real: np.ndarray, c: dict, pixels: bool) -> np.ndarray
                          f"{c['height']}x{c['width']} (one per image: {shape})")
     p = np.clip(p.reshape(shape), 0.0, 1.0)
     return imageops.round_to_uint8(p * np.float32(255.0)).astype(np.float32) if pixels else p
+
+
+def _prior_in_pixels(c: dict) -> bool:
+    """Is a prior-frame model's 4th channel on the pixel scale, ``round(prior * 255)``? Whenever
+    the normalization is in the model: its input is pixels 0..255 (raw uint8, or uint8/int8
+    quantized with scale 1, as LiteRT reports a uint8 pixel input), and the wrapper scales the
+    prior byte by 1/255 (`converters.wrappers`)."""
+    return bool(c["normalization_in_model"])
 
 
 def _finish_input(real: np.ndarray, c: dict, fill, quantized: bool) -> np.ndarray:
@@ -466,8 +474,7 @@ def encode_pixels(pixels: np.ndarray, meta_or_contract, *, quantized: bool = Tru
     else:
         real = _normalize(px, mean, std)
     if c.get("prior"):
-        raw = c["normalization_in_model"] and c["dtype"] == "uint8" and c["input_quant"] is None
-        return _finish_input(real, c, _prior_channel(prior, real, c, raw), quantized)
+        return _finish_input(real, c, _prior_channel(prior, real, c, _prior_in_pixels(c)), quantized)
     return _finish_input(real, c, 255.0 if c["normalization_in_model"] else 0.0, quantized)
 
 
@@ -493,8 +500,7 @@ def encode_normalized(x: np.ndarray, meta_or_contract, *, quantized: bool = True
         real = x[..., ::-1] if c["channel_order"].startswith("BGR") else x
         fill = 0.0
     if c.get("prior"):
-        raw = c["normalization_in_model"] and c["dtype"] == "uint8" and c["input_quant"] is None
-        fill = _prior_channel(prior, real, c, raw)
+        fill = _prior_channel(prior, real, c, _prior_in_pixels(c))
     return _finish_input(np.ascontiguousarray(real), c, fill, quantized)
 
 

@@ -1,7 +1,9 @@
 """Golden vectors for the Android demo's plain-Java core (`android_demo/core`).
 
 `write_golden_vectors` writes test cases computed with the Python definition of the photo
-pipeline (`edgematting.contract`: `model_input`, `output_to_alpha` (plain and guided-filter
+pipeline (`edgematting.contract`: `model_input` (a prior-frame model's previous alpha
+included, and camera streams whose every frame holds the previous frame's
+``clip(decode_output(raw), 0, 1)``), `output_to_alpha` (plain and guided-filter
 upsampling), `quantize`, `validate_metadata`; `edgematting.imageops`: compositing, blur,
 the comic effect (`comic`, `comic_style` and its parts with their parameters), bounded decode
 sizes, EXIF orientation; `edgematting.runners.tflite.check_tensor`: the
@@ -21,11 +23,13 @@ import numpy as np
 from edgematting import imageops
 from edgematting.contract import (
     MetadataError,
+    decode_output,
     model_input,
     output_to_alpha,
     quantize,
     validate_metadata,
 )
+from edgematting.prior import PRIOR_ORDER, prior_description
 from edgematting.models.registry import get_architecture
 from edgematting.runners.tflite import check_tensor
 
@@ -101,19 +105,43 @@ def _metadata(
     }
 
 
-def _schema_metadata() -> dict:
-    """A sidecar made by the converters' own `contract.artifact_metadata`."""
+def _schema_metadata(prior: bool = False, **io) -> dict:
+    """A sidecar made by the converters' own `contract.artifact_metadata`: a 4-channel RGBA
+    bitmap model, uint8 in, uint8 out; with `prior`, a prior-frame model ("RGB+prior", 4
+    channels, ``input.prior``), uint8 in as LiteRT reports it (scale 1, zero point 0) unless
+    `io` says otherwise."""
     from edgematting.converters.base import ExportConfig
 
     from edgematting.contract import artifact_metadata
     from edgematting.modelio import ModelSpec
 
-    spec = ModelSpec(architecture="fast-scnn", config={}, input_size=(24, 40))
-    cfg = ExportConfig(target="tflite", precision="int8", input_type="uint8", channels=4, verify=False)
-    meta = artifact_metadata(spec, cfg, "fast-scnn_int8_uint8_4ch.tflite",
-                             output_dtype="uint8", output_quant={"scale": 1.0 / 256.0, "zero_point": 0})
+    spec = ModelSpec(architecture="fast-scnn", config={"prior": True} if prior else {}, input_size=(24, 40))
+    cfg = ExportConfig(target="tflite", precision="int8", input_type="uint8", channels=3 if prior else 4, verify=False)
+    if prior:
+        io = {"input_quant": {"scale": 1.0, "zero_point": 0}, **io}
+    meta = artifact_metadata(spec, cfg, "fast-scnn_int8_uint8" + ("" if prior else "_4ch") + ".tflite",
+                             output_dtype="uint8", output_quant={"scale": 1.0 / 256.0, "zero_point": 0}, **io)
     meta["created"] = "2024-01-01T00:00:00+00:00"
     return meta
+
+
+def _prior_metadata(h: int, w: int, **kw) -> dict:
+    """A prior-frame model's sidecar (`_metadata` with channel order "RGB+prior" and
+    ``input.prior``, as `contract.artifact_metadata` writes them)."""
+    meta = _metadata(h, w, channels=4, order=PRIOR_ORDER, **kw)
+    meta["input"]["prior"] = prior_description()
+    return meta
+
+
+def _prior_values(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A previous alpha at model size for the prior-channel goldens: a soft blob, values a
+    little outside [0, 1] (clipped), and exact halves of a uint8 step (k + 0.5) / 255, where
+    ``round(prior * 255)`` rounds half up."""
+    a = _fake_alpha(rng, h, w).reshape(-1)
+    k = rng.integers(0, 255, a.size // 4)
+    a[: k.size] = ((k + 0.5) / 255.0).astype(np.float32)
+    a[k.size: k.size + 4] = [-0.25, 1.5, 0.0, 1.0]
+    return rng.permutation(a).astype(np.float32).reshape(h, w)
 
 
 # imagenet-style statistics: unequal per colour, so a channel swap that forgets to swap the
@@ -151,6 +179,10 @@ BAD_METADATA = [
     ("guided_radius_huge", "postprocess.guided_filter.radius",
      lambda m: m.__setitem__("postprocess", {"guided_filter": {"radius": 10**400, "eps": 1e-3}})),
     ("height_huge", "input.height", lambda m: m["input"].__setitem__("height", 10**400)),
+    # a prior-frame model's order needs 4 channels (RGB + the previous alpha); RGB+alpha is no order
+    ("prior_3_channels", "input.channels", lambda m: m["input"].__setitem__("channel_order", "RGB+prior")),
+    ("prior_misspelt", "input.channel_order",
+     lambda m: m["input"].update(channels=4, channel_order="RGB+alpha")),
 ]
 
 #: (h, w, max_side) for the bounded-decode sizes: the issue's 4000x3000 photo, exact powers
@@ -286,6 +318,64 @@ def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     for name, photo, meta in inputs:
         x = model_input(photos[photo], meta)
         add("input", name, photo=photo_refs[photo], metadata=meta, expected=w.array(f"in_{name}", x[0]))
+
+    # -- stage: model input of a prior-frame model ("RGB+prior"), with a given previous alpha --
+    # contract.model_input(photo, meta, prior=): the prior clipped to [0, 1], round(prior * 255)
+    # when the normalization is in the model, then quantized as the colours. prior None: zeros.
+    prior_inputs = [
+        ("prior_float_imagenet", "photo_64x48", _prior_metadata(24, 40, mean=IMAGENET_MEAN, std=IMAGENET_STD), True),
+        ("prior_float_zeros", "photo_37x53", _prior_metadata(32, 32), False),
+        ("prior_uint8_raw", "photo_37x53", _prior_metadata(24, 40, dtype="uint8"), True),
+        ("prior_uint8_schema", "gradient_40x30", _schema_metadata(prior=True), True),  # scale 1, zero point 0
+        ("prior_uint8_schema_zeros", "photo_64x48", _schema_metadata(prior=True), False),
+        ("prior_uint8_quant_normalized", "photo_64x48", _prior_metadata(32, 32, dtype="uint8", norm_in_model=False,
+                                                                         input_quant=[1.0 / 127.5, 128]), True),
+        ("prior_int8_quant", "photo_64x48", _prior_metadata(24, 40, dtype="int8", input_quant=q_int8), True),
+        ("prior_int8_raw_pixels", "gradient_20x16", _prior_metadata(24, 40, dtype="int8", norm_in_model=True,
+                                                                     input_quant={"scale": 1.0, "zero_point": -128}), True),
+    ]
+    for name, photo, meta, given in prior_inputs:
+        c = validate_metadata(meta)
+        prior = _prior_values(rng, c["height"], c["width"]) if given else None
+        x = model_input(photos[photo], meta, prior=prior)
+        add("input", name, photo=photo_refs[photo], metadata=meta,
+            prior=None if prior is None else w.array(f"prior_{name}", prior), expected=w.array(f"in_{name}", x[0]))
+
+    # -- stage: a camera stream through a prior-frame model ------------------------------------
+    # Frame t's input holds frame t-1's alpha at model size, clip(decode_output(raw), 0, 1) (as
+    # edgematting.video keeps it); zeros on the first frame, after a frame of another size and
+    # after a reset (a new stream: the Java FrameProcessor and the web page start one there).
+    # Frames are (photo, reset before it).
+    seq_cases = [
+        ("float_imagenet_range", _prior_metadata(24, 40, mean=IMAGENET_MEAN, std=IMAGENET_STD, output_range=(-1.0, 1.0)),
+         [("photo_37x53", False), ("photo_37x53", False), ("photo_37x53", False), ("gradient_40x30", False),
+          ("gradient_40x30", False)]),
+        ("uint8_schema", _schema_metadata(prior=True),
+         [("photo_64x48", False), ("photo_64x48", False), ("gradient_20x16", False), ("gradient_20x16", False)]),
+        ("int8_io", _prior_metadata(24, 40, architecture="mattingnet", dtype="int8", input_quant=q_int8,
+                                    output_dtype="int8", output_quant=[1.0 / 256.0, -128]),
+         [("gradient_40x30", False), ("gradient_40x30", False), ("gradient_40x30", True), ("gradient_40x30", False)]),
+    ]
+    for name, meta, frames in seq_cases:
+        c = validate_metadata(meta)
+        h, wd = c["height"], c["width"]
+        steps, prior, shape = [], None, None
+        for t, (photo, reset) in enumerate(frames):
+            if reset or photos[photo].shape != shape:  # a new stream, or a new resolution
+                prior, shape = None, photos[photo].shape
+            x = model_input(photos[photo], meta, prior=prior)
+            a = _fake_alpha(rng, h, wd)
+            if c["range"] != (0.0, 1.0):
+                lo, hi = (np.float32(v) for v in c["range"])
+                raw = (a * (hi - lo) + lo).astype(np.float32)
+            elif c["output_quant"] is not None:
+                raw = quantize(a, *c["output_quant"], c["output_dtype"])
+            else:
+                raw = a
+            steps.append({"photo": photo_refs[photo], "reset": reset, "zeros": prior is None,
+                          "expected": w.array(f"seq_{name}_{t}_in", x[0]), "raw": w.array(f"seq_{name}_{t}_raw", raw)})
+            prior = np.clip(decode_output(raw.reshape(1, h, wd, 1), c)[0], 0.0, 1.0)
+        add("prior_sequence", name, metadata=meta, frames=steps)
 
     # -- stage: model output -> alpha at photo size ----------------------------------------
     out_cases = [
@@ -466,7 +556,10 @@ def write_golden_vectors(out_dir: str | os.PathLike, seed: int = 0) -> Path:
                  ("postprocess_empty", dict(_metadata(32, 32), postprocess={})),
                  ("postprocess_null_filter", dict(_metadata(32, 32), postprocess={"guided_filter": None, "future_key": 1})),
                  ("int8_io", _metadata(24, 40, architecture="mattingnet", dtype="int8", input_quant=q_int8,
-                                       output_dtype="int8", output_quant=[1.0 / 256.0, -128]))]
+                                       output_dtype="int8", output_quant=[1.0 / 256.0, -128])),
+                 ("prior_schema", _schema_metadata(prior=True)),
+                 ("prior_lowercase", _prior_metadata(32, 32) | {"input": dict(_prior_metadata(32, 32)["input"],
+                                                                              channel_order="rgb+PRIOR")})]
     if schema_meta is not None:
         good_meta.append(("schema", schema_meta))
     meta_list = []

@@ -31,9 +31,10 @@ TEST_CLASSES = ["dev.edgematting.core.GoldenVectorsTest", "dev.edgematting.core.
 EXPECTED_STAGES = {"input_float32", "input_uint8", "input_int8", "alpha_float32", "alpha_uint8", "alpha_int8",
                    "composite_color", "composite_image", "composite_blur", "cutout", "blur", "guided",
                    "comic", "comic_style", "comic_smooth", "comic_quantize", "comic_outline",
-                   "orient", "decode", "tensor_check"}
+                   "orient", "decode", "tensor_check",
+                   "prior_sequence_float32", "prior_sequence_uint8", "prior_sequence_int8"}
 INT_STAGES = {"input_uint8", "input_int8", "composite_color", "composite_image", "composite_blur", "cutout",
-              "comic", "orient", "decode", "tensor_check"}
+              "comic", "orient", "decode", "tensor_check", "prior_sequence_uint8", "prior_sequence_int8"}
 
 
 # -- golden generation -----------------------------------------------------------------
@@ -64,6 +65,61 @@ def test_goldens_cover_every_stage_and_variant(tmp_path):
     photo = np.fromfile(tmp_path / case["photo"]["file"], np.uint8).reshape(case["photo"]["shape"])
     got = np.fromfile(tmp_path / case["expected"]["file"], "<f4").reshape(case["expected"]["shape"])
     np.testing.assert_array_equal(got, imageops.to_model_input(photo, (32, 32))[0])
+
+
+def test_goldens_cover_the_prior_channel(tmp_path):
+    """Prior-frame ("RGB+prior") input cases for float32, uint8 and int8 tensors, with a given
+    previous alpha and with none (zeros), and camera streams whose frames carry the previous
+    frame's alpha: the expected values are the contract's own, checked here against hand-made
+    ones so that a wrong encoding in both Python and Java cannot pass."""
+    manifest = json.loads(android_golden.write_golden_vectors(tmp_path).read_text())
+    read = {"float32": "<f4", "uint8": "u1", "int8": "i1"}
+
+    def arr(ref):
+        return np.fromfile(tmp_path / ref["file"], read[ref["dtype"]]).reshape(ref["shape"])
+
+    prior = [c for c in manifest["cases"] if c["stage"] == "input" and c["metadata"]["input"]["channel_order"] == "RGB+prior"]
+    dtypes = {(c["metadata"]["input"]["dtype"], "prior" in c and c["prior"] is not None) for c in prior}
+    assert dtypes >= {("float32", True), ("float32", False), ("uint8", True), ("uint8", False), ("int8", True)}, dtypes
+    for c in prior:
+        x = arr(c["expected"])
+        assert x.shape[-1] == 4 and c["metadata"]["input"]["prior"]["range"] == [0.0, 1.0], c["name"]
+        inp = c["metadata"]["input"]
+        # float32 arithmetic, as the contract's (the halves (k + 0.5) / 255 round up only there)
+        p = np.zeros(x.shape[:-1], np.float32) if c.get("prior") is None else np.clip(arr(c["prior"]), 0, 1)
+        if inp["normalization_in_model"]:  # pixels: the prior as a byte, half up
+            want = np.floor(p * np.float32(255) + np.float32(0.5))
+            q = inp["quantization"]
+            if q is not None:
+                s, z = (q["scale"], q["zero_point"]) if isinstance(q, dict) else q
+                assert s == 1.0
+                want = want + z
+        elif inp["dtype"] == "float32":
+            want = p
+        else:
+            s, z = (inp["quantization"]["scale"], inp["quantization"]["zero_point"]) if isinstance(inp["quantization"], dict) \
+                else inp["quantization"]
+            want = np.clip(np.floor(p / np.float32(s) + np.float32(0.5)) + z, *contract.QRANGE[inp["dtype"]])
+        np.testing.assert_allclose(x[..., 3], want, rtol=0, atol=1e-6 if x.dtype == np.float32 else 0, err_msg=c["name"])
+    # the real TFLite uint8 sidecar (scale 1, zero point 0) is among them
+    assert any(c["metadata"]["input"]["quantization"] == {"scale": 1.0, "zero_point": 0} and c.get("prior") for c in prior)
+
+    seqs = [c for c in manifest["cases"] if c["stage"] == "prior_sequence"]
+    assert {c["metadata"]["input"]["dtype"] for c in seqs} == {"float32", "uint8", "int8"}
+    for c in seqs:
+        meta = contract.validate_metadata(c["metadata"])
+        frames = c["frames"]
+        assert frames[0]["zeros"] and not all(f["zeros"] for f in frames[1:])
+        for prev, cur in zip(frames, frames[1:]):
+            if cur["zeros"]:
+                continue
+            # the second frame's input holds the first's alpha: clip(decode(raw), 0, 1), encoded
+            a = np.clip(contract.decode_output(arr(prev["raw"])[None, ..., None], meta)[0], 0, 1)
+            photo = arr(cur["photo"])
+            np.testing.assert_array_equal(arr(cur["expected"]), contract.model_input(photo, c["metadata"], prior=a)[0])
+            assert not np.array_equal(arr(cur["expected"]), contract.model_input(photo, c["metadata"])[0])
+    assert any(f["reset"] for c in seqs for f in c["frames"]), "a reset mid-stream"
+    assert any(not f["reset"] and f["zeros"] and i > 0 for c in seqs for i, f in enumerate(c["frames"])), "a size change"
 
 
 def test_comic_goldens_cover_sizes_alphas_and_parameters(tmp_path):
@@ -284,7 +340,7 @@ def test_java_frames_after_the_first_allocate_nothing(junit_run):
     run, _ = junit_run
     lines = re.findall(r"FRAME_ALLOCATION model=(\S+) first_frame_bytes=(\d+) second_frame_bytes=(-?\d+) frames=(\d+) "
                        r"zero_frames=(\d+) total_bytes=(-?\d+)", run.stdout)
-    assert len(lines) == 2, run.stdout + run.stderr
+    assert len(lines) == 3, run.stdout + run.stderr  # float, uint8 and a prior-frame model's stream
     for model, first, second, frames, zero, total in lines:
         assert int(first) > 0, "the first frame allocates the buffers"
         assert int(zero) >= int(frames) - 6, f"{model}: only {zero} of {frames} frames allocated nothing"
@@ -353,6 +409,24 @@ def test_app_falls_back_to_the_cpu_when_the_gpu_delegate_cannot_load():
     for caught in ("ModelLoadException", "Exception", "LinkageError"):
         block = load[load.index(f"catch (e: {caught})"):]
         assert "EngineState.Failed" in block[:400], caught
+
+
+def test_camera_screen_feeds_the_prior_and_the_photo_screen_zeros():
+    """The Kotlin sources are not compiled here (no Android SDK), so this reads them: camera
+    frames go through FrameProcessor.prepareFrame (a prior-frame model gets the previous
+    frame's alpha; JUnit and the goldens test that path), a new stream (camera bound again,
+    another orientation) resets it, and the photo screen goes through prepare (zeros)."""
+    src = Path(__file__).resolve().parent.parent / "android_demo/app/src/main/java/dev/edgematting/demo"
+    engine = (src / "SegmentationEngine.kt").read_text()
+    assert "if (stream) processor.prepareFrame(argb, width, height) else processor.prepare(argb, width, height)" in engine
+    assert "stream: Boolean = false" in engine, "a photo (the default) must not get a previous alpha"
+    vm = (src / "CameraViewModel.kt").read_text()
+    draw = vm[vm.index("private fun drawFrame"):vm.index("private var lastOrientation")]
+    assert "eng.alpha(frame, fw, fh, stream = true)" in draw
+    assert draw.index("eng.processor.resetStream()") < draw.index("eng.alpha(frame")
+    assert "model.startStream()" in (src / "CameraActivity.kt").read_text()
+    photo = (src / "PhotoViewModel.kt").read_text()
+    assert "eng.alpha(p.argb, p.width, p.height)" in photo and "stream = true" not in photo
 
 
 def test_one_guided_filter_default_everywhere():

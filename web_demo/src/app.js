@@ -41,7 +41,7 @@ const state = {
   cache: {}, // per photo: rgb, comic, blur, bgImage
   bgImage: null, // {w, h, rgb}
   output: null, // the RGBA bytes on screen
-  camera: null, // {stream, times, frames, t0}
+  camera: null, // {stream, times, frames, t0, priors: C.PriorStream, priorFrames}
   busy: false,
 };
 
@@ -95,6 +95,9 @@ function showStats() {
   const g = guidedFilter();
   s += g ? ` · guided-filter edges (radius ${g.radius}, eps ${g.eps})` : ' · bilinear edges';
   const cam = state.camera;
+  if (m.contract.prior) { // a prior-frame model: what its 4th channel was given
+    s += cam ? ` · prior: the previous frame's alpha (${cam.priorFrames} of ${cam.frames} frames)` : ' · prior: zeros (a single photo)';
+  }
   if (cam && cam.times.length) {
     const sorted = [...cam.times].sort((a, b) => a - b);
     const fps = cam.frames / ((performance.now() - cam.t0) / 1000);
@@ -485,12 +488,17 @@ async function openPhoto(file) {
   return processPhoto();
 }
 
-/** Model input from the photo (or its downscaled copy) -> inference -> alpha at photo size. */
+/**
+ * Model input from the photo (or its downscaled copy) -> inference -> alpha at photo size.
+ * A camera frame of a prior-frame model is given the previous frame's alpha (the camera's
+ * PriorStream), a photo zeros.
+ */
 async function infer(photo) {
   const m = state.model;
   const src = photo.proxy ?? photo;
   const c = m.contract;
-  const x = engineInput(m, src);
+  const priors = photo.live ? state.camera?.priors ?? null : null;
+  const x = engineInput(m, src, priors);
   state.input = x;
   const t0 = performance.now();
   let raw;
@@ -502,6 +510,7 @@ async function infer(photo) {
   state.inferenceMs = performance.now() - t0;
   if (!state.timing) state.timing = { first: state.inferenceMs, median: null, p90: null, runs: 0, warmups: 0 };
   state.raw = raw;
+  priors?.update(raw, m.outContract); // the next camera frame's prior
   return alphaFor(raw, photo);
 }
 
@@ -511,10 +520,13 @@ async function infer(photo) {
  * is made from: the photo resized with the contract's bilinear resize (the twin of
  * `imageops.resize_bilinear`), rounded to bytes (`round_to_uint8`), as ImageData. MediaPipe
  * then resizes nothing and returns its mask at model resolution, comparable with the others'.
+ * `priors`: a camera stream's C.PriorStream (a prior-frame model's previous alpha); null for
+ * a photo (zeros). MediaPipe never gets a prior-frame model (its sidecar verdict refuses
+ * 4-channel input).
  */
-function engineInput(m, src) {
+function engineInput(m, src, priors = null) {
   const c = m.contract;
-  if (m.engine.takes !== 'image') return C.modelInput(src.rgba, src.w, src.h, c);
+  if (m.engine.takes !== 'image') return priors ? priors.input(src.rgba, src.w, src.h, c) : C.modelInput(src.rgba, src.w, src.h, c);
   const px = I.resizeBilinear(I.rgbaToRgb(src.rgba, src.w, src.h), src.h, src.w, 3, c.height, c.width);
   const n = c.height * c.width;
   const rgba = new Uint8ClampedArray(n * 4);
@@ -741,7 +753,8 @@ async function startCamera() {
     stream.getTracks().forEach((t) => t.stop());
     return fail(cameraProblem(e));
   }
-  state.camera = { stream, times: [], frames: 0, t0: performance.now() };
+  // a new stream: a prior-frame model's first frame gets zeros
+  state.camera = { stream, times: [], frames: 0, t0: performance.now(), priors: new C.PriorStream(), priorFrames: 0 };
   state.cache = {};
   setNotes([]);
   $('camera').textContent = 'Stop camera';
@@ -771,6 +784,7 @@ async function cameraFrame() {
     cam.times.push(state.inferenceMs);
     if (cam.times.length > 30) cam.times.shift();
     cam.frames++;
+    if (cam.priors.fedPrior) cam.priorFrames++;
     showStats();
   }
   requestAnimationFrame(cameraFrame);

@@ -1,15 +1,22 @@
 // The model contract, read only from the sidecar (<artifact>.json written by
 // `edgematting convert`): JavaScript twin of edgematting/contract.py's validate_metadata,
-// model_input, quantize, dequantize and output_to_alpha (which the Android app's Java core
-// also reproduces). Bit-exact with Python; test/golden.test.mjs checks it against the
-// Android golden vectors (tests/android_golden.py) and NCHW vectors. Like contract.py and
+// model_input (with a prior-frame model's previous alpha), quantize, dequantize and
+// output_to_alpha (which the Android app's Java core also reproduces). Bit-exact with
+// Python; test/golden.test.mjs checks it against the Android golden vectors
+// (tests/android_golden.py, prior-frame streams included) and NCHW vectors. Like contract.py and
 // unlike the Android app, NCHW input (onnx --nchw) is accepted: onnxruntime-web runs it.
 
 import { alphaToPhoto, guidedUpsample, resizeBilinear, rgbaToRgb, roundToUint8 } from './imageops.js';
 
 const f = Math.fround;
 
-export const CHANNEL_ORDERS = ['RGB', 'BGR', 'RGBA', 'BGRA'];
+/**
+ * input.channel_order of a prior-frame model (edgematting.prior.PRIOR_ORDER): RGB, then the
+ * alpha this model output for the previous frame. Not "RGBA" (a bitmap whose 4th byte the
+ * model ignores).
+ */
+export const PRIOR_ORDER = 'RGB+prior';
+export const CHANNEL_ORDERS = ['RGB', 'BGR', 'RGBA', 'BGRA', PRIOR_ORDER];
 export const KNOWN_MEANINGS = ['person_probability', 'alpha_matte'];
 export const QRANGE = { uint8: [0, 255], int8: [-128, 127] };
 const DTYPES = ['float32', 'uint8', 'int8'];
@@ -64,9 +71,10 @@ export function quantParams(q, key = 'quantization', dtype = 'int8') {
 
 /**
  * Check a sidecar object as contract.validate_metadata does; return the normalized contract:
- * {height, width, channels, channelOrder, layout, dtype, normalizationInModel, mean, std,
- *  inputQuant, outputDtype, outputQuant, meaning, range, threshold, guidedFilter, target,
- *  precision}. guidedFilter is the sidecar's postprocess.guided_filter ({radius, eps}) or null.
+ * {height, width, channels, channelOrder, prior, layout, dtype, normalizationInModel, mean,
+ *  std, inputQuant, outputDtype, outputQuant, meaning, range, threshold, guidedFilter, target,
+ *  precision}. guidedFilter is the sidecar's postprocess.guided_filter ({radius, eps}) or null;
+ * prior is true for a prior-frame model ("RGB+prior": channel 4 is the previous frame's alpha).
  */
 export function validateMetadata(meta) {
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new MetadataError('(root)', 'metadata must be a JSON object');
@@ -84,9 +92,15 @@ export function validateMetadata(meta) {
     channels: int(inp, 'channels', 'input.'),
   };
   if (c.channels !== 3 && c.channels !== 4) throw new MetadataError('input.channels', `must be 3 or 4, got ${c.channels}`);
-  const order = str(inp, 'channel_order', 'input.').toUpperCase();
-  if (!CHANNEL_ORDERS.includes(order)) throw new MetadataError('input.channel_order', `unknown order "${order}"; expected one of ${JSON.stringify(CHANNEL_ORDERS)}`);
-  if (order.length !== c.channels) throw new MetadataError('input.channel_order', `"${order}" does not match input.channels=${c.channels}`);
+  let order = str(inp, 'channel_order', 'input.').toUpperCase();
+  c.prior = order === PRIOR_ORDER.toUpperCase();
+  if (c.prior) {
+    order = PRIOR_ORDER;
+    if (c.channels !== 4) throw new MetadataError('input.channels', `"${PRIOR_ORDER}" (RGB + the previous frame's alpha) needs 4 channels, got ${c.channels}`);
+  } else if (!CHANNEL_ORDERS.includes(order)) {
+    throw new MetadataError('input.channel_order', `unknown order "${order}"; expected one of ${JSON.stringify(CHANNEL_ORDERS)}`);
+  }
+  if (!c.prior && order.length !== c.channels) throw new MetadataError('input.channel_order', `"${order}" does not match input.channels=${c.channels}`);
   c.channelOrder = order;
   const layout = inp.layout ?? 'NHWC';
   if (layout !== 'NHWC' && layout !== 'NCHW') throw new MetadataError('input.layout', `must be NHWC or NCHW, got ${repr(inp.layout)}`);
@@ -191,14 +205,29 @@ export function dequantize(v, q) {
 const TYPED = { float32: Float32Array, uint8: Uint8Array, int8: Int8Array };
 
 /**
+ * contract._prior_channel for one value: a previous alpha clipped to [0, 1], on the pixel
+ * scale (floor(p * 255 + 0.5)) when the normalization is in the model (its input is pixels
+ * 0..255: raw uint8, or uint8/int8 quantized with scale 1), else the alpha itself.
+ */
+export function priorValue(p, c) {
+  const v = Math.min(Math.max(p, 0), 1);
+  return c.normalizationInModel ? roundToUint8(f(v * 255)) : v;
+}
+
+/**
  * contract.model_input: a photo (RGBA bytes, w x h) -> the model's input tensor as a typed
  * array of the sidecar's dtype, in its layout (NHWC, or NCHW for onnx --nchw), batch 1.
+ * A prior-frame model (c.prior) takes `prior` as its 4th channel: the previous frame's alpha
+ * at model size (height*width floats, e.g. from a PriorStream); null: zeros (a first frame,
+ * a single photo). A prior for a model without that channel is a TypeError.
  */
-export function modelInput(rgba, w, h, c) {
+export function modelInput(rgba, w, h, c, prior = null) {
   const px = resizeBilinear(rgbaToRgb(rgba, w, h), h, w, 3, c.height, c.width);
   const n = c.height * c.width;
   const ch = c.channels;
   const bgr = c.channelOrder.startsWith('BGR');
+  if (prior !== null && !c.prior) throw new TypeError(`a previous alpha was given, but the model takes ${c.channelOrder}, not ${PRIOR_ORDER}`);
+  if (prior !== null && prior.length !== n) throw new RangeError(`the prior (previous frame's alpha) has ${prior.length} values; the model takes ${c.height}x${c.width} = ${n}`);
   const real = new Float32Array(n * ch);
   const rawPixels = c.dtype === 'uint8' && c.inputQuant === null;
   const fill = c.normalizationInModel ? 255 : 0;
@@ -208,7 +237,7 @@ export function modelInput(rgba, w, h, c) {
       const v = px[i * 3 + src];
       real[i * ch + k] = rawPixels || c.normalizationInModel ? v : f(f(v - c.mean[src]) / c.std[src]);
     }
-    if (ch === 4) real[i * ch + 3] = fill;
+    if (ch === 4) real[i * ch + 3] = c.prior ? (prior === null ? 0 : priorValue(prior[i], c)) : fill;
   }
   let out;
   if (c.dtype === 'float32') {
@@ -227,6 +256,48 @@ function toNchw(a, h, w, ch) {
   const out = new a.constructor(a.length);
   for (let i = 0; i < h * w; i++) for (let k = 0; k < ch; k++) out[k * h * w + i] = a[i * ch + k];
   return out;
+}
+
+/**
+ * A camera stream through a prior-frame model (the twin of the Android core's
+ * FrameProcessor.prepareFrame and of edgematting.video): each frame's input holds the alpha
+ * the model output for the previous frame, clip(decode_output(raw), 0, 1) at model size;
+ * zeros on the first frame, after reset() (a new stream, another model), after a frame of
+ * another size, and when the previous frame's output never came (update() not called).
+ * For any other model, input() is modelInput().
+ */
+export class PriorStream {
+  constructor() {
+    this.prior = null; // the previous frame's alpha at model size, or null
+    this.w = 0;
+    this.h = 0;
+    this.fedPrior = false; // the last input() was given a previous alpha (not zeros)
+  }
+
+  reset() {
+    this.prior = null;
+  }
+
+  /** The input tensor for this frame (RGBA bytes, w x h). */
+  input(rgba, w, h, c) {
+    if (w !== this.w || h !== this.h) {
+      this.reset(); // a new resolution: the previous alpha is of another picture
+      this.w = w;
+      this.h = h;
+    }
+    const p = c.prior ? this.prior : null;
+    this.prior = null; // consumed: this frame's update() is the next prior
+    this.fedPrior = p !== null;
+    return modelInput(rgba, w, h, c, p);
+  }
+
+  /** The model's raw output for the frame just given: the next frame's prior. */
+  update(raw, c) {
+    if (!c.prior) return;
+    const a = modelAlpha(raw, c);
+    for (let i = 0; i < a.length; i++) a[i] = Math.min(Math.max(a[i], 0), 1);
+    this.prior = a;
+  }
 }
 
 /** The model input's shape in its layout, batch 1. */

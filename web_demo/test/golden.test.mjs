@@ -1,6 +1,7 @@
 // The web demo's JavaScript core (src/imageops.js, src/contract.js) against golden vectors
 // made by the Python reference: the Android golden vectors (tests/android_golden.py,
-// write_golden_vectors: model input, alpha, guided filter, composites, blur, the comic effect
+// write_golden_vectors: model input (a prior-frame model's previous alpha included), camera
+// streams through a prior-frame model, alpha, guided filter, composites, blur, the comic effect
 // and its parts with their parameters, sidecar validation) and the comic-effect and NCHW vectors written by tests/test_web_demo.py.
 // Every stage must match bit for bit, as the Java core does. The few Android stages that are
 // not the page's job are listed in NOT_IN_JS, with the reason, and reported as skipped; any
@@ -106,6 +107,21 @@ for (const [stage, why] of Object.entries(NOT_IN_JS)) {
 for (const c of android?.cases ?? []) {
   if (Object.hasOwn(NOT_IN_JS, c.stage)) continue;
   test(`${c.stage}: ${c.name}`, () => {
+    if (c.stage === 'prior_sequence') { // a camera stream through a prior-frame model (the page's camera loop)
+      const m = C.validateMetadata(c.metadata);
+      assert.ok(m.prior, `${c.name}: not a prior-frame model`);
+      const stream = new C.PriorStream();
+      c.frames.forEach((fr, t) => {
+        const [fh, fw] = fr.photo.shape;
+        if (fr.reset) stream.reset();
+        const x = stream.input(rgbToRgba(load(fr.photo)), fw, fh, m);
+        assert.equal(stream.fedPrior, !fr.zeros, `frame ${t}: ${fr.zeros ? 'zeros expected' : "the previous frame's alpha expected"}`);
+        assert.equal(x.constructor, TYPES[fr.expected.dtype], 'input tensor type');
+        assertSame(x, load(fr.expected), `frame ${t} input`);
+        stream.update(load(fr.raw), m);
+      });
+      return;
+    }
     const expected = load(c.expected);
     if (c.stage === 'comic_quantize') { // a float image (a smoothed photo), with the levels
       assertSame(I.quantizeLevels(load(c.image), c.params.levels), expected, 'quantization');
@@ -120,7 +136,8 @@ for (const c of android?.cases ?? []) {
     const [h, w] = c.photo.shape;
     const photo = rgbToRgba(load(c.photo));
     if (c.stage === 'input') {
-      const x = C.modelInput(photo, w, h, C.validateMetadata(c.metadata));
+      // a prior-frame model's previous alpha, when the case gives one (else zeros)
+      const x = C.modelInput(photo, w, h, C.validateMetadata(c.metadata), c.prior ? load(c.prior) : null);
       assert.equal(x.constructor, TYPES[c.expected.dtype], 'input tensor type');
       assertSame(x, expected, 'model input');
     } else if (c.stage === 'alpha') {

@@ -112,6 +112,7 @@ class CameraActivity : AppCompatActivity() {
                 .build()
             // The analyzer runs on the engine's own worker thread, where the model lives.
             analysis.setAnalyzer(model.executor) { image -> model.analyze(image) }
+            model.startStream() // a prior-frame model starts again from zeros
             val selector = if (model.useFrontCamera) CameraSelector.DEFAULT_FRONT_CAMERA else CameraSelector.DEFAULT_BACK_CAMERA
             provider.unbindAll()
             try {

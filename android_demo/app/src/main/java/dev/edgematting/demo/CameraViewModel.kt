@@ -48,6 +48,8 @@ class CameraViewModel(app: Application) : EngineViewModel(app, Role.CAMERA) {
     private var next = 0
     /** A frame is posted and not yet on screen: skip frames meanwhile (never write a bitmap being shown). */
     private val frameInFlight = AtomicBoolean(false)
+    /** The camera was (re)started: a prior-frame model's next frame gets zeros, not the old stream's alpha. */
+    @Volatile private var newStream = true
     /** The picked background: ARGB at its own size, and as float RGB at the frame size (cached). */
     @Volatile private var background: DecodedPhoto? = null
     private var backgroundRgb: FloatArray? = null
@@ -78,6 +80,11 @@ class CameraViewModel(app: Application) : EngineViewModel(app, Role.CAMERA) {
             }
             mode = Mode.IMAGE
         }
+    }
+
+    /** The camera was bound again (started, flipped, resumed): a new stream of frames. */
+    fun startStream() {
+        newStream = true
     }
 
     /** The UI thread has put the last frame on screen: the next one may be drawn. */
@@ -122,7 +129,12 @@ class CameraViewModel(app: Application) : EngineViewModel(app, Role.CAMERA) {
 
         val useGuided = guided ?: (eng.metadata.guidedFilter != null)
         eng.processor.setGuidedFilter(if (useGuided) eng.metadata.guidedFilter ?: GuidedFilter.defaults() else null)
-        eng.alpha(frame, fw, fh)
+        if (newStream || o !== streamOrientation) { // a prior-frame model's previous alpha is of another picture
+            newStream = false
+            streamOrientation = o
+            eng.processor.resetStream()
+        }
+        eng.alpha(frame, fw, fh, stream = true) // a prior-frame model gets the previous frame's alpha
         val p = eng.processor
         val out = when (mode) {
             Mode.BLUR -> p.overBlur()
@@ -139,6 +151,8 @@ class CameraViewModel(app: Application) : EngineViewModel(app, Role.CAMERA) {
         return true
     }
 
+    /** The orientation of the stream's frames: another one starts a new stream. */
+    private var streamOrientation: Orientation? = null
     private var lastOrientation = Orientation.IDENTITY
     private var lastRotation = 0
     private var lastMirror = false

@@ -91,7 +91,7 @@ class PhotoViewModel(app: Application) : EngineViewModel(app, Role.PHOTO) {
         val useComic = comic
         eng.processor.setGuidedFilter(if (useGuided) eng.metadata.guidedFilter ?: GuidedFilter.defaults() else null)
         val t0 = System.nanoTime()
-        val alpha = eng.alpha(p.argb, p.width, p.height)
+        val alpha = eng.alpha(p.argb, p.width, p.height) // a photo: a prior-frame model gets zeros (no previous frame)
         val bmp = if (useComic) {
             argbBitmap(Comic.comic(p.argb, alpha, p.width, p.height), p.width, p.height, hasAlpha = false)
         } else {

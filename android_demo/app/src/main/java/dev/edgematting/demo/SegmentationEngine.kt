@@ -60,10 +60,14 @@ class SegmentationEngine private constructor(
     /**
      * ARGB pixels (Bitmap.getPixels) of a width x height image -> alpha in [0, 1] at that size
      * (the processor's array: valid until the next call). Then [processor] composites it.
+     *
+     * [stream]: a camera frame. A prior-frame model (sidecar channel order "RGB+prior") is then
+     * given the alpha it output for the previous frame (core `FrameProcessor.prepareFrame`;
+     * zeros on a stream's first frame); a photo (false) always gets zeros.
      */
-    fun alpha(argb: IntArray, width: Int, height: Int): FloatArray {
+    fun alpha(argb: IntArray, width: Int, height: Int, stream: Boolean = false): FloatArray {
         check(!closed) { "the model was closed" }
-        processor.prepare(argb, width, height)
+        if (stream) processor.prepareFrame(argb, width, height) else processor.prepare(argb, width, height)
         val output = processor.output()
         output.rewind() // LiteRT writes the output tensor from the buffer's position
         val t0 = SystemClock.elapsedRealtimeNanos()

@@ -14,6 +14,15 @@ import java.nio.ByteBuffer;
  * per-thread allocation counter). Results are bit-identical to the one-off functions of
  * {@link ModelInput}, {@link ModelOutput} and {@link Compositor}.
  *
+ * <p>A prior-frame model ({@link ModelMetadata#takesPrior}, channel order "RGB+prior") takes
+ * the alpha it output for the previous frame as its 4th input channel. {@link #prepareFrame}
+ * (a camera frame) feeds it: the model-size alpha of the last stream frame whose
+ * {@link #alpha()} was computed, {@code clip(decode_output(raw), 0, 1)} as
+ * {@code edgematting.video} keeps it; zeros on the first frame of a stream, after
+ * {@link #resetStream}, after a frame of another size, and when the previous frame's alpha
+ * was never computed. {@link #prepare} (a single photo) always feeds zeros and ends the
+ * stream. Any other model ignores all this.
+ *
  * <p>Returned arrays belong to the processor and are overwritten by the next frame. Not
  * thread-safe: one processor per thread (the camera's analysis thread).
  */
@@ -25,6 +34,14 @@ public final class FrameProcessor {
     private final int modelW;
     private final float[] rgbLr;
     private final float[] alphaLr;
+    /** A prior-frame model's previous alpha at model size (length 0 for any other model). */
+    private final float[] prior;
+    /** {@link #prior} holds the last stream frame's alpha: the next {@link #prepareFrame} feeds it. */
+    private boolean priorReady;
+    /** The frame last prepared is a stream frame: its {@link #alpha()} becomes the next prior. */
+    private boolean streamFrame;
+    /** The frame last prepared was given a previous alpha (not zeros). */
+    private boolean fedPrior;
     private GuidedFilter guided;
     private final GuidedFilter.Buffers guidedBuffers = new GuidedFilter.Buffers();
     private final ImageOps.BlurBuffers blurBuffers = new ImageOps.BlurBuffers();
@@ -56,6 +73,7 @@ public final class FrameProcessor {
         this.modelW = m.inputWidth;
         this.rgbLr = new float[modelH * modelW * 3];
         this.alphaLr = new float[modelH * modelW];
+        this.prior = new float[m.takesPrior ? modelH * modelW : 0];
         this.guided = null;
     }
 
@@ -87,13 +105,53 @@ public final class FrameProcessor {
     }
 
     /**
-     * Step 1: resizes the frame ({@code argb}, width x height; kept by reference until the
-     * next call, so do not change it before the composite) and encodes it into
-     * {@link #input()}, rewound. Returns the input buffer.
+     * Step 1 for a single photo: resizes it ({@code argb}, width x height; kept by reference
+     * until the next call, so do not change it before the composite) and encodes it into
+     * {@link #input()}, rewound. Returns the input buffer. A prior-frame model gets zeros as
+     * its prior (a photo has no previous frame), and the stream is reset.
      */
     public ByteBuffer prepare(int[] argb, int width, int height) {
+        resetStream();
+        return prepare(argb, width, height, false);
+    }
+
+    /**
+     * Step 1 for a frame of a stream (the camera): as {@link #prepare}, but a prior-frame
+     * model's 4th channel is the previous frame's alpha (model size) when there is one: the
+     * last frame of this stream was the same size and its {@link #alpha()} was computed;
+     * else zeros. This frame's {@link #alpha()} becomes the next frame's prior.
+     */
+    public ByteBuffer prepareFrame(int[] argb, int width, int height) {
+        return prepare(argb, width, height, true);
+    }
+
+    /** A new stream (another camera, a new session): the next {@link #prepareFrame} feeds zeros. */
+    public void resetStream() {
+        priorReady = false;
+        streamFrame = false;
+    }
+
+    /**
+     * The previous alpha (model size, in [0, 1]) that the next {@link #prepareFrame} will feed
+     * a prior-frame model; null when it will feed zeros (or the model takes no prior). The
+     * processor's own array.
+     */
+    public float[] prior() {
+        return priorReady && metadata.takesPrior ? prior : null;
+    }
+
+    /**
+     * true when the frame last prepared was given the previous frame's alpha; false when a
+     * prior-frame model was given zeros (or the model takes no prior).
+     */
+    public boolean fedPrior() {
+        return fedPrior;
+    }
+
+    private ByteBuffer prepare(int[] argb, int width, int height, boolean stream) {
         ImageOps.checkLength(argb, width * height, "frame");
         if (width != this.width || height != this.height || inY == null) {
+            resetStream(); // a new resolution: the previous alpha is of another picture
             this.width = width;
             this.height = height;
             int n = width * height;
@@ -109,7 +167,12 @@ public final class FrameProcessor {
         outX = ImageOps.axisWeights(outX, modelW, width);
         this.frame = argb;
         ImageOps.resizeArgbToRgbInto(argb, height, width, inY, inX, rgbLr);
-        return ModelInput.encode(rgbLr, metadata, input);
+        float[] previous = stream ? prior() : null;
+        ByteBuffer in = ModelInput.encode(rgbLr, previous, metadata, input);
+        priorReady = false; // consumed: this frame's alpha() is the next prior
+        streamFrame = stream;
+        fedPrior = previous != null;
+        return in;
     }
 
     /**
@@ -119,6 +182,10 @@ public final class FrameProcessor {
     public float[] alpha() {
         checkPrepared();
         ModelOutput.modelAlphaInto(output, metadata, alphaLr);
+        if (streamFrame && metadata.takesPrior) { // the next frame's prior, as edgematting.video keeps it
+            for (int i = 0; i < alphaLr.length; i++) prior[i] = Math.min(Math.max(alphaLr[i], 0.0f), 1.0f);
+            priorReady = true;
+        }
         if (guided == null) {
             ModelOutput.alphaToPhotoInto(alphaLr, modelH, modelW, outY, outX, alpha);
         } else {

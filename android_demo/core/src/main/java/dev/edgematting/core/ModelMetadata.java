@@ -55,7 +55,18 @@ public final class ModelMetadata {
     /** Output meanings the core knows how to turn into an alpha matte. */
     public static final List<String> KNOWN_MEANINGS = List.of("person_probability", "alpha_matte");
 
-    public static final List<String> CHANNEL_ORDERS = List.of("RGB", "BGR", "RGBA", "BGRA");
+    /**
+     * {@code input.channel_order} of a prior-frame model (edgematting.prior.PRIOR_ORDER): RGB,
+     * then the alpha this model output for the previous frame. Not "RGBA" (a bitmap whose 4th
+     * byte the model ignores).
+     */
+    public static final String PRIOR_ORDER = "RGB+prior";
+
+    /**
+     * "RGBA"/"BGRA": a bitmap whose 4th byte is ignored; "RGB+prior": the 4th channel is the
+     * previous frame's alpha in [0, 1], zeros on a first frame (edgematting.contract.CHANNEL_ORDERS).
+     */
+    public static final List<String> CHANNEL_ORDERS = List.of("RGB", "BGR", "RGBA", "BGRA", PRIOR_ORDER);
 
     public final String modelName;
     public final String architecture;
@@ -67,6 +78,12 @@ public final class ModelMetadata {
     public final int inputChannels;
     public final String channelOrder;
     private final boolean bgr; // channelOrder starts with BGR (read per pixel: computed once)
+    /**
+     * A prior-frame model ({@link #PRIOR_ORDER}): its 4th input channel is the alpha it output
+     * for the previous frame at model size, zeros on a first frame or a single photo
+     * ({@link ModelInput}, {@link FrameProcessor#prepareFrame}).
+     */
+    public final boolean takesPrior;
     public final DType inputDType;
     /** true: the model takes pixels in [0, 255] (normalization folded into the graph). */
     public final boolean normalizationInModel;
@@ -110,13 +127,21 @@ public final class ModelMetadata {
         if (inputChannels != 3 && inputChannels != 4) {
             throw new MetadataException("input.channels", "must be 3 or 4, got " + inputChannels);
         }
-        channelOrder = string(in, "channel_order", "input.").toUpperCase(Locale.ROOT);
-        if (!CHANNEL_ORDERS.contains(channelOrder)) {
-            throw new MetadataException("input.channel_order", "unknown order \"" + channelOrder + "\"; expected one of " + CHANNEL_ORDERS);
+        String order = string(in, "channel_order", "input.").toUpperCase(Locale.ROOT);
+        takesPrior = order.equals(PRIOR_ORDER.toUpperCase(Locale.ROOT));
+        if (takesPrior) {
+            order = PRIOR_ORDER;
+            if (inputChannels != 4) {
+                throw new MetadataException("input.channels", "\"" + PRIOR_ORDER + "\" (RGB + the previous frame's alpha) needs 4 channels, got "
+                        + inputChannels);
+            }
+        } else if (!CHANNEL_ORDERS.contains(order)) {
+            throw new MetadataException("input.channel_order", "unknown order \"" + order + "\"; expected one of " + CHANNEL_ORDERS);
         }
-        if (channelOrder.length() != inputChannels) {
-            throw new MetadataException("input.channel_order", "\"" + channelOrder + "\" does not match input.channels=" + inputChannels);
+        if (!takesPrior && order.length() != inputChannels) {
+            throw new MetadataException("input.channel_order", "\"" + order + "\" does not match input.channels=" + inputChannels);
         }
+        channelOrder = order;
         bgr = channelOrder.startsWith("BGR");
         Object layout = in.get("layout");
         if (layout != null && !"NHWC".equals(layout)) {
@@ -226,6 +251,15 @@ public final class ModelMetadata {
     /** Bytes of the output tensor (batch 1, one channel). */
     public int outputBytes() {
         return outputHeight * outputWidth * outputDType.bytes;
+    }
+
+    /**
+     * true when a prior-frame model's 4th channel is on the pixel scale, {@code round(prior * 255)}
+     * (contract._prior_in_pixels): whenever the normalization is in the model, whose input is
+     * then pixels 0..255; else the prior itself in [0, 1].
+     */
+    public boolean priorInPixels() {
+        return takesPrior && normalizationInModel;
     }
 
     /** true when channel order puts blue first (BGR, BGRA). */

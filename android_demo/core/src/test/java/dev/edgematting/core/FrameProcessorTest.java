@@ -73,7 +73,7 @@ public class FrameProcessorTest {
         f.orientation.applyInto(f.raw, W, H, f.upright);
         int w = f.orientation.outWidth(W, H);
         int h = f.orientation.outHeight(W, H);
-        r.input = proc.prepare(f.upright, w, h);
+        r.input = proc.metadata.takesPrior ? proc.prepareFrame(f.upright, w, h) : proc.prepare(f.upright, w, h);
         ByteBuffer out = proc.output(); // "inference": the interpreter writes the output tensor
         for (int i = 0; i < f.fakeModelOutput.length; i++) out.put(i, f.fakeModelOutput[i]);
         proc.setGuidedFilter(null);
@@ -100,7 +100,15 @@ public class FrameProcessorTest {
             meta(ModelMetadataTest.FLOAT_IN, ModelMetadataTest.FLOAT_OUT),
             meta(", \"dtype\": \"uint8\", \"normalization_in_model\": true, \"quantization\": null",
                     ", \"dtype\": \"int8\", \"quantization\": [0.00390625, -128]"),
+            priorMeta(", \"dtype\": \"uint8\", \"normalization_in_model\": true, \"quantization\": {\"scale\": 1.0, \"zero_point\": 0}",
+                    ", \"dtype\": \"uint8\", \"quantization\": [0.00390625, 0]"),
         };
+    }
+
+    /** A prior-frame model ("RGB+prior"): camera frames feed it the previous frame's alpha. */
+    private static ModelMetadata priorMeta(String inputExtra, String outputExtra) {
+        return ModelMetadata.parse(ModelMetadataTest.priorSidecar(inputExtra, outputExtra)
+                .replace("\"height\": 4, \"width\": 6", "\"height\": 24, \"width\": 20"));
     }
 
     /** Frames measured after the first. */
@@ -148,7 +156,7 @@ public class FrameProcessorTest {
                 total += b;
                 max = Math.max(max, b);
             }
-            String model = m.inputDType.jsonName + "->" + m.outputDType.jsonName;
+            String model = m.inputDType.jsonName + "->" + m.outputDType.jsonName + (m.takesPrior ? "+prior" : "");
             System.out.println("FRAME_ALLOCATION model=" + model + " first_frame_bytes=" + firstBytes
                     + " second_frame_bytes=" + perFrame[0] + " frames=" + FRAMES + " zero_frames=" + zeroFrames
                     + " total_bytes=" + total + " max_frame_bytes=" + max + " counter_cost=" + counterCost);
@@ -207,6 +215,73 @@ public class FrameProcessorTest {
                 assertArrayEquals(ModelOutput.toAlphaGuided(heapOut, m, argb, w, h, gf), proc.alpha(), 0f);
             }
         }
+    }
+
+    /** Channel 3 of a float32 prior-frame input tensor. */
+    private static float[] priorChannel(ByteBuffer in, ModelMetadata m) {
+        float[] p = new float[m.inputHeight * m.inputWidth];
+        for (int i = 0; i < p.length; i++) p[i] = in.getFloat((i * 4 + 3) * 4);
+        return p;
+    }
+
+    @Test
+    public void cameraFramesFeedThePreviousAlphaAndPhotosZeros() {
+        ModelMetadata m = priorMeta(ModelMetadataTest.FLOAT_IN, ModelMetadataTest.FLOAT_OUT);
+        int n = m.inputHeight * m.inputWidth;
+        FrameProcessor proc = new FrameProcessor(m);
+        Random rnd = new Random(3);
+        int[] frame = new int[W * H];
+        for (int i = 0; i < frame.length; i++) frame[i] = rnd.nextInt();
+        float[] zeros = new float[n];
+        float[] out1 = new float[n];
+        for (int i = 0; i < n; i++) out1[i] = rnd.nextFloat() * 1.4f - 0.2f; // spills outside [0, 1]: clipped
+        float[] clipped = new float[n];
+        for (int i = 0; i < n; i++) clipped[i] = Math.min(Math.max(out1[i], 0f), 1f);
+
+        // first frame of a stream: zeros; its alpha becomes the next frame's prior
+        assertArrayEquals(zeros, priorChannel(proc.prepareFrame(frame, W, H), m), 0f);
+        for (int i = 0; i < n; i++) proc.output().putFloat(i * 4, out1[i]);
+        proc.alpha();
+        assertArrayEquals(clipped, proc.prior(), 0f);
+        ByteBuffer second = proc.prepareFrame(frame, W, H);
+        assertArrayEquals(clipped, priorChannel(second, m), 0f);
+        assertTrue(proc.fedPrior());
+        // the same as the one-off function given that prior
+        ByteBuffer want = ModelInput.create(frame, W, H, clipped, m);
+        for (int i = 0; i < m.inputBytes(); i += 4) assertEquals(want.getFloat(i), second.getFloat(i), 0f);
+        // no alpha computed for the second frame: the third gets zeros (never a stale alpha)
+        assertTrue(proc.prior() == null);
+        assertArrayEquals(zeros, priorChannel(proc.prepareFrame(frame, W, H), m), 0f);
+
+        // a photo in between: zeros, and the stream starts again
+        proc.alpha();
+        assertTrue(proc.prior() != null);
+        assertArrayEquals(zeros, priorChannel(proc.prepare(frame, W, H), m), 0f);
+        assertTrue(!proc.fedPrior());
+        proc.alpha();
+        assertArrayEquals(zeros, priorChannel(proc.prepareFrame(frame, W, H), m), 0f);
+
+        // a reset (another camera): zeros
+        proc.alpha();
+        proc.resetStream();
+        assertArrayEquals(zeros, priorChannel(proc.prepareFrame(frame, W, H), m), 0f);
+
+        // a new resolution (rotated frames): zeros
+        proc.alpha();
+        assertTrue(proc.prior() != null);
+        assertArrayEquals(zeros, priorChannel(proc.prepareFrame(frame, H, W), m), 0f);
+        proc.alpha();
+        assertArrayEquals(clipped, priorChannel(proc.prepareFrame(frame, H, W), m), 0f); // output unchanged: same alpha
+
+        // a model without the prior channel: prepareFrame is prepare
+        ModelMetadata rgba = meta(ModelMetadataTest.FLOAT_IN, ModelMetadataTest.FLOAT_OUT);
+        FrameProcessor plain = new FrameProcessor(rgba);
+        ByteBuffer a = plain.prepareFrame(frame, W, H);
+        plain.alpha();
+        assertTrue(plain.prior() == null);
+        ByteBuffer b = ModelInput.create(frame, W, H, rgba);
+        a = plain.prepareFrame(frame, W, H);
+        for (int i = 0; i < rgba.inputBytes(); i += 4) assertEquals(b.getFloat(i), a.getFloat(i), 0f);
     }
 
     @Test

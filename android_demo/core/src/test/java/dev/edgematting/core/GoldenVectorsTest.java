@@ -28,7 +28,11 @@ import org.junit.Test;
  * filter, blur, comic style and its parts) within the manifest's float tolerance
  * (android_golden.FLOAT_TOLERANCE, 0: bit-exact).
  * Input, alpha and guided cases run both through the one-off functions and through a
- * {@link FrameProcessor}. Prints one line per stage:
+ * {@link FrameProcessor} (an input case with a prior-frame model's previous alpha through
+ * {@link ModelInput#create(int[], int, int, float[], ModelMetadata)} only); prior-frame
+ * streams ({@code prior_sequence}) run frame by frame through
+ * {@link FrameProcessor#prepareFrame}, each frame's raw output fed back as the interpreter
+ * would write it. Prints one line per stage:
  * {@code GOLDEN stage=<name> cases=<n> max_abs_diff=<d> tolerance=<t>}.
  *
  * <p>The golden directory comes from the system property {@code golden.dir}.
@@ -119,15 +123,40 @@ public class GoldenVectorsTest {
         FrameProcessor proc = new FrameProcessor(m);
         proc.setGuidedFilter(gf);
         proc.prepare(argb, w, h);
+        copyRaw(m, raw, proc.output());
+        return proc.alpha().clone();
+    }
+
+    /** A raw model output from the goldens into an output tensor buffer (as the interpreter writes it). */
+    private void copyRaw(ModelMetadata m, Map<String, Object> raw, ByteBuffer out) throws IOException {
+        assertEquals("raw output dtype", m.outputDType.jsonName, raw.get("dtype"));
         ByteBuffer src = bytes(raw);
-        ByteBuffer out = proc.output();
         out.clear();
         if (m.outputDType == ModelMetadata.DType.FLOAT32) {
             while (src.remaining() > 0) out.putFloat(src.getFloat()); // the direct buffer's native order
         } else {
             out.put(src);
         }
-        return proc.alpha().clone();
+    }
+
+    /** Max |got - expected| of an input tensor: float values, or the uint8/int8 integers. */
+    private double inputDiff(ModelMetadata m, ByteBuffer got, Map<String, Object> exp, String name) throws IOException {
+        ByteBuffer want = bytes(exp);
+        assertEquals(name + " dtype", m.inputDType.jsonName, exp.get("dtype"));
+        assertEquals(name + " bytes", want.capacity(), got.capacity());
+        if (m.inputDType == ModelMetadata.DType.FLOAT32) {
+            float[] g = new float[got.capacity() / 4];
+            got.duplicate().order(got.order()).asFloatBuffer().get(g);
+            return maxDiff(g, floats(exp), name);
+        }
+        boolean signed = m.inputDType == ModelMetadata.DType.INT8;
+        double d = 0;
+        for (int i = 0; i < want.capacity(); i++) {
+            int a = signed ? got.get(i) : got.get(i) & 0xFF;
+            int b = signed ? want.get(i) : want.get(i) & 0xFF;
+            d = Math.max(d, Math.abs(a - b));
+        }
+        return d;
     }
 
     @Test
@@ -155,27 +184,40 @@ public class GoldenVectorsTest {
                     case "input": {
                         Map<String, Object> exp = map(c.get("expected"));
                         ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
-                        ByteBuffer want = bytes(exp);
-                        assertEquals(name + " dtype", m.inputDType.jsonName, exp.get("dtype"));
-                        // the one-off path and the frame processor's buffer-reusing path
+                        // a prior-frame model's previous alpha (absent: zeros)
+                        float[] prior = c.get("prior") == null ? null : floats(map(c.get("prior")));
+                        assertTrue(name + ": a prior for a model without the prior channel", prior == null || m.takesPrior);
+                        // the one-off path and the frame processor's buffer-reusing path (a photo: zeros as the prior)
                         FrameProcessor proc = new FrameProcessor(m);
-                        ByteBuffer[] paths = {ModelInput.create(argb, w, h, m), proc.prepare(argb, w, h)};
+                        ByteBuffer[] paths = prior == null ? new ByteBuffer[] {ModelInput.create(argb, w, h, m), proc.prepare(argb, w, h)}
+                                : new ByteBuffer[] {ModelInput.create(argb, w, h, prior, m)};
                         for (ByteBuffer got : paths) {
-                            assertEquals(name + " bytes", want.capacity(), got.capacity());
-                            if (m.inputDType == ModelMetadata.DType.FLOAT32) {
-                                float[] g = new float[got.capacity() / 4];
-                                got.asFloatBuffer().get(g);
-                                record("input_float32", name, maxDiff(g, floats(exp), name), floatTol);
-                            } else {
-                                boolean signed = m.inputDType == ModelMetadata.DType.INT8;
-                                double d = 0;
-                                for (int i = 0; i < want.capacity(); i++) {
-                                    int a = signed ? got.get(i) : got.get(i) & 0xFF;
-                                    int b = signed ? want.get(i) : want.get(i) & 0xFF;
-                                    d = Math.max(d, Math.abs(a - b));
-                                }
-                                record("input_" + m.inputDType.jsonName, name, d, intTol);
-                            }
+                            record("input_" + m.inputDType.jsonName, name, inputDiff(m, got, exp, name),
+                                    m.inputDType == ModelMetadata.DType.FLOAT32 ? floatTol : intTol);
+                        }
+                        break;
+                    }
+                    case "prior_sequence": {
+                        // a camera stream: each frame's input holds the previous frame's alpha (FrameProcessor.prepareFrame)
+                        ModelMetadata m = ModelMetadata.fromMap(map(c.get("metadata")));
+                        assertTrue(name + " is a prior-frame model", m.takesPrior);
+                        FrameProcessor proc = new FrameProcessor(m);
+                        int t = 0;
+                        for (Object fo : list(c.get("frames"))) {
+                            Map<String, Object> f = map(fo);
+                            int[] fhw = new int[2];
+                            int[] frame = photo(map(f.get("photo")), fhw);
+                            if (Boolean.TRUE.equals(f.get("reset"))) proc.resetStream();
+                            boolean zeros = Boolean.TRUE.equals(f.get("zeros"));
+                            ByteBuffer got = proc.prepareFrame(frame, fhw[1], fhw[0]);
+                            // zeros exactly where Python fed none: a first frame, a new size, a reset
+                            boolean fedZeros = zeros == !proc.fedPrior();
+                            double d = fedZeros ? inputDiff(m, got, map(f.get("expected")), name + "/" + t) : 1e9;
+                            record("prior_sequence_" + m.inputDType.jsonName, name + "/frame" + t, d,
+                                    m.inputDType == ModelMetadata.DType.FLOAT32 ? floatTol : intTol);
+                            copyRaw(m, map(f.get("raw")), proc.output());
+                            proc.alpha();
+                            t++;
                         }
                         break;
                     }

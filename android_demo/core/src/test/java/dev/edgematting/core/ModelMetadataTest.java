@@ -157,6 +157,87 @@ public class ModelMetadataTest {
         assertEquals(255, b.get(3) & 0xFF);
     }
 
+    /** A prior-frame model's sidecar: channel order "RGB+prior", 4 channels (edgematting.prior). */
+    static String priorSidecar(String inputExtra, String outputExtra) {
+        return sidecar(inputExtra, outputExtra).replace("\"channels\": 3", "\"channels\": 4").replace("\"RGB\"", "\"RGB+prior\"");
+    }
+
+    @Test
+    public void priorFrameContractIsNotAnRgbaBitmap() {
+        ModelMetadata p = ModelMetadata.parse(priorSidecar(FLOAT_IN, FLOAT_OUT));
+        assertTrue(p.takesPrior);
+        assertEquals(ModelMetadata.PRIOR_ORDER, p.channelOrder);
+        assertEquals(4, p.inputChannels);
+        assertFalse(p.isBgr());
+        assertFalse("float input: the prior in [0, 1]", p.priorInPixels());
+        assertEquals(4 * 6 * 4 * 4, p.inputBytes());
+        // the order is read case-insensitively, as contract.validate_metadata does
+        assertTrue(ModelMetadata.parse(priorSidecar(FLOAT_IN, FLOAT_OUT).replace("RGB+prior", "rgb+PRIOR")).takesPrior);
+        ModelMetadata rgba = ModelMetadata.parse(sidecar(FLOAT_IN, FLOAT_OUT).replace("\"channels\": 3", "\"channels\": 4")
+                .replace("\"RGB\"", "\"RGBA\""));
+        assertFalse(rgba.takesPrior);
+        assertFalse(rgba.priorInPixels());
+        assertFalse(ModelMetadata.parse(sidecar(FLOAT_IN, FLOAT_OUT)).takesPrior);
+        // uint8 pixels (raw, or LiteRT's scale 1 / zero point 0): the prior as a byte
+        assertTrue(ModelMetadata.parse(priorSidecar(", \"dtype\": \"uint8\", \"normalization_in_model\": true,"
+                + " \"quantization\": {\"scale\": 1.0, \"zero_point\": 0}", FLOAT_OUT)).priorInPixels());
+        expectKey(priorSidecar(FLOAT_IN, FLOAT_OUT).replace("\"channels\": 4", "\"channels\": 3"), "input.channels");
+        expectKey(priorSidecar(FLOAT_IN, FLOAT_OUT).replace("RGB+prior", "RGB+alpha"), "input.channel_order");
+    }
+
+    @Test
+    public void priorChannelValuesByInputType() {
+        // hand-computed: prior p clipped to [0, 1]; float input: p itself; pixels in the model:
+        // floor(p * 255 + 0.5); then the input's quantization, floor(x / scale + 0.5) + zero_point
+        float[] prior = {0.25f, 0.5f, 1.5f, -1f, 0.7f, 0f};
+        String[][] cases = {
+            {", \"dtype\": \"float32\", \"normalization_in_model\": false, \"quantization\": null"},
+            {", \"dtype\": \"uint8\", \"normalization_in_model\": true, \"quantization\": null"},
+            {", \"dtype\": \"uint8\", \"normalization_in_model\": true, \"quantization\": {\"scale\": 1.0, \"zero_point\": 0}"},
+            {", \"dtype\": \"int8\", \"normalization_in_model\": true, \"quantization\": [1.0, -128]"},
+            {", \"dtype\": \"int8\", \"normalization_in_model\": false, \"quantization\": [0.0078125, 3]"},
+        };
+        float[][] want = {
+            {0.25f, 0.5f, 1f, 0f, 0.7f, 0f},
+            {64, 128, 255, 0, 179, 0},
+            {64, 128, 255, 0, 179, 0},
+            {64 - 128, 128 - 128, 255 - 128, -128, 179 - 128, -128},
+            {32 + 3, 64 + 3, 127, 3, 90 + 3, 3},
+        };
+        int[] px = new int[6 * 4];
+        java.util.Arrays.fill(px, 0xFF808080);
+        for (int k = 0; k < cases.length; k++) {
+            ModelMetadata m = ModelMetadata.parse(priorSidecar(cases[k][0], FLOAT_OUT));
+            float[] p = new float[24];
+            System.arraycopy(prior, 0, p, 0, prior.length);
+            ByteBuffer b = ModelInput.create(px, 6, 4, p, m);
+            ByteBuffer zeros = ModelInput.create(px, 6, 4, m);
+            for (int i = 0; i < prior.length; i++) {
+                int o = i * 4 + 3;
+                float got = m.inputDType == ModelMetadata.DType.FLOAT32 ? b.getFloat(o * 4)
+                        : m.inputDType == ModelMetadata.DType.UINT8 ? b.get(o) & 0xFF : b.get(o);
+                assertEquals("case " + k + " prior " + prior[i], want[k][i], got, 0f);
+                float zero = m.inputDType == ModelMetadata.DType.FLOAT32 ? zeros.getFloat(o * 4)
+                        : m.inputDType == ModelMetadata.DType.UINT8 ? zeros.get(o) & 0xFF : zeros.get(o);
+                assertEquals("case " + k + ": no prior is zeros", want[k][5], zero, 0f);
+            }
+        }
+        // a prior for a model without the channel, or of the wrong size, is refused
+        ModelMetadata rgb = ModelMetadata.parse(sidecar(FLOAT_IN, FLOAT_OUT));
+        try {
+            ModelInput.create(px, 6, 4, new float[24], rgb);
+            fail("a prior accepted for an RGB model");
+        } catch (IllegalArgumentException expected) {
+            assertTrue(expected.getMessage(), expected.getMessage().contains(ModelMetadata.PRIOR_ORDER));
+        }
+        try {
+            ModelInput.create(px, 6, 4, new float[23], ModelMetadata.parse(priorSidecar(FLOAT_IN, FLOAT_OUT)));
+            fail("a prior of the wrong size accepted");
+        } catch (IllegalArgumentException expected) {
+            assertTrue(expected.getMessage(), expected.getMessage().contains("expected 24"));
+        }
+    }
+
     @Test
     public void blurRadiusRoundsHalfToEvenLikePython() {
         // Python: max(1, int(round(min(h, w) / 40))): round(2.5) == 2, round(1.5) == 2, round(0.5) == 0
