@@ -18,6 +18,11 @@ so that the runtimes' scripts, wasm and pthread workers may be loaded under COEP
 does the browser give the page SharedArrayBuffer, so LiteRT.js and onnxruntime-web can run
 WebAssembly on several threads. Missing npm packages are installed by `ensure_npm_packages`
 (``npm ci`` on the absolute path of web_demo/).
+
+`browser_timings` drives the page in headless Chromium (web_demo/test/drive.mjs on
+playwright-core) and returns its own first-call and steady-state figures per artifact and
+thread count: the "browser" column of ``edgematting bench --browser`` (`bench_measurer`, after
+`check_browser_tools`) and of web_demo/test/latency.py.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+from .bench.browser import BROWSER_BENCH_FILE, BROWSER_BENCH_FORMAT, write_browser_bench  # noqa: F401
 from .errors import DependencyError, InputError
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web_demo"
@@ -226,25 +232,154 @@ def model_index(artifacts: list[Path]) -> dict:
     return {"format": "edgematting-web-models", "format_version": 1, "models": models}
 
 
-#: Browser figures beside a model's bench report (MODEL_DIR/bench/), written by the Chromium
-#: test and web_demo/test/latency.py: one row per artifact and thread count, each with the
-#: page's first call and steady-state median / p90 (ms), cross-origin isolation, and the Python
-#: runtime's figure when it was measured.
-BROWSER_BENCH_FILE = "browser.json"
-BROWSER_BENCH_FORMAT = "edgematting-browser-bench"
+# ------------------------------------------------------------------ browser figures
+# The file format (BROWSER_BENCH_FILE, BROWSER_BENCH_FORMAT, write_browser_bench) lives with the
+# bench that reads it, `edgematting.bench.browser`; imported above for the Chromium test and
+# web_demo/test/latency.py.
+
+#: The photo the figures are measured on (the page times inference on its model input); the
+#: page is driven by web_demo/test/drive.mjs (playwright-core, a devDependency in package.json).
+BENCH_PHOTO = WEB_DIR / "test" / "fixtures" / "portrait.png"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
 
-def write_browser_bench(rows: list[dict], path: Path, source: str, extra: dict | None = None) -> Path:
-    """Write browser timing rows as JSON (atomically) for `edgematting bench` and people to read."""
-    from datetime import datetime, timezone
+def find_chromium(chromium: str | None = None) -> str:
+    """The Chromium to drive: `chromium`, else $EDGEMATTING_CHROMIUM, else /usr/bin/chromium
+    or `chromium` / `chromium-browser` on PATH; DependencyError (one line, the fix) when none is."""
+    import os
 
-    from . import atomic
+    asked = chromium or os.environ.get("EDGEMATTING_CHROMIUM")
+    if asked:
+        if Path(asked).is_file():
+            return str(asked)
+        raise DependencyError(f"Chromium not found at {asked} (from {'--chromium' if chromium else '$EDGEMATTING_CHROMIUM'}): "
+                              "give the path of a chromium executable (Debian: `apt-get install chromium`).")
+    for c in (DEFAULT_CHROMIUM, shutil.which("chromium"), shutil.which("chromium-browser")):
+        if c and Path(c).is_file():
+            return str(c)
+    raise DependencyError(f"Chromium not found (not at {DEFAULT_CHROMIUM}, not on PATH): install it (Debian: "
+                          "`apt-get install chromium`) or set EDGEMATTING_CHROMIUM=/path/to/chromium.")
 
-    doc = {"format": BROWSER_BENCH_FORMAT, "format_version": 1, "source": source,
-           "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **(extra or {}), "rows": rows}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic.write_json(path, doc)
+
+def check_browser_tools(chromium: str | None = None, web_dir: Path | None = None) -> str:
+    """Before measuring anything in a browser: Node on PATH, the page's npm packages and
+    playwright-core installed, a Chromium. Returns the Chromium path; DependencyError naming
+    the fix otherwise (nothing is installed here: `bench --browser` measures, it does not set up)."""
+    web_dir = Path(web_dir or WEB_DIR)
+    _check_web_dir(web_dir)
+    if shutil.which("node") is None:
+        raise DependencyError("node is not on PATH: the browser figures drive Chromium from Node; install Node 20+ "
+                              f"with npm, then run `{install_hint(web_dir)}`.")
+    missing = missing_npm_packages(web_dir)
+    if not (web_dir / "node_modules" / "playwright-core" / "package.json").is_file():
+        missing.append("playwright-core")
+    if missing:
+        raise DependencyError(f"The web demo's npm packages are not installed ({', '.join(missing)} missing): "
+                              f"run `{install_hint(web_dir)}` (it installs playwright-core too), then this command again.")
+    if not (web_dir / "test" / "drive.mjs").is_file():
+        raise DependencyError(f"The page driver {web_dir / 'test' / 'drive.mjs'} is missing: run from a source checkout.")
+    return find_chromium(chromium)
+
+
+def browser_timings(artifacts, threads: list[int], chromium: str | None = None, runtime: str | None = None,
+                    photo: Path | None = None, web_dir: Path | None = None, timeout_s: float = 900) -> dict:
+    """The page's own figures for each artifact at each thread count, in headless Chromium.
+
+    One cross-origin isolated page per thread count (``?threads=N``; ``runtime`` 'mediapipe'
+    runs .tflite files on MediaPipe Tasks), the photo opened once, then each artifact chosen in
+    turn; the page times its first call and the steady state (median, p90 of 20 runs after 3
+    warm-ups) on the photo's model input. Returns ``{(name, N): timing}``, where timing is the
+    page's ``edgemattingDemo.timing()`` (first, median, p90, runs, warmups, threads, backend,
+    runtime, crossOriginIsolated) or ``{"error": why}`` for an artifact the page refused
+    (its message) or a run that failed. DependencyError when a tool is missing."""
+    import tempfile
+
+    web_dir = Path(web_dir or WEB_DIR)
+    exe = check_browser_tools(chromium, web_dir)
+    arts = [Path(a) for a in artifacts]
+    photo = Path(photo or BENCH_PHOTO)
+    out: dict = {}
+    for n in threads:
+        if not arts:
+            break
+        chosen = f"&runtime={runtime}" if runtime else ""
+        steps = [{"do": "goto", "url": "{url}" + f"?model={arts[0].name}&threads={n}{chosen}"},
+                 {"do": "wait", "states": ["ready", "error"], "timeout_ms": 120000},
+                 {"do": "eval", "expr": "document.body.dataset.state", "save": "load.state"},
+                 {"do": "text", "selector": "#message", "save": "load.message"},
+                 {"do": "eval", "expr": "crossOriginIsolated", "save": "isolated"},
+                 {"do": "files", "selector": "#photo-input", "paths": [str(photo)]},
+                 {"do": "wait", "states": ["done", "error"], "timeout_ms": 300000}]
+        for i, a in enumerate(arts):
+            if i:
+                steps += [{"do": "select", "selector": "#model", "value": a.name},
+                          {"do": "wait", "states": ["done", "error"], "timeout_ms": 300000}]
+            steps += [{"do": "eval", "expr": "document.body.dataset.state", "save": f"{a.name}.state"},
+                      {"do": "text", "selector": "#message", "save": f"{a.name}.message"},
+                      {"do": "eval", "expr": "window.edgemattingDemo.timing()", "save": a.name}]
+        srv = DemoServer(arts, port=0, web_dir=web_dir).start()
+        try:
+            for s in steps:
+                if s["do"] == "goto":
+                    s["url"] = s["url"].replace("{url}", srv.url)
+            with tempfile.TemporaryDirectory() as tmp:
+                plan, res_path = Path(tmp) / "plan.json", Path(tmp) / "out.json"
+                plan.write_text(json.dumps({"executable": exe, "steps": steps}))
+                try:
+                    r = subprocess.run(["node", str(web_dir / "test" / "drive.mjs"), str(plan), str(res_path)],
+                                capture_output=True, text=True, timeout=timeout_s)
+                    res = json.loads(res_path.read_text()) if res_path.is_file() else \
+                        {"error": f"the page driver wrote nothing (exit {r.returncode}): "
+                                  + " ".join((r.stdout + r.stderr).split())[-400:]}
+                except subprocess.TimeoutExpired:
+                    res = {"error": f"the page driver took over {timeout_s:.0f} s"}
+        finally:
+            srv.stop()
+        saved = res.get("saved", {})
+        if "error" in res and not saved.get("isolated"):
+            why = f"Chromium run failed: {res['error']}" + (f" (page: {res['message']})" if res.get("message") else "")
+            out.update({(a.name, n): {"error": why[:500]} for a in arts})
+            continue
+        if saved.get("isolated") is not True:
+            out.update({(a.name, n): {"error": "the page is not cross-origin isolated: wasm threads are off"} for a in arts})
+            continue
+        for i, a in enumerate(arts):
+            t = saved.get(a.name)
+            if i == 0 and saved.get("load.state") == "error":
+                out[(a.name, n)] = {"error": saved.get("load.message") or "the page could not load it"}
+            elif saved.get(f"{a.name}.state") == "done" and isinstance(t, dict) and t.get("median") is not None:
+                out[(a.name, n)] = t
+            elif f"{a.name}.state" in saved:
+                out[(a.name, n)] = {"error": saved.get(f"{a.name}.message") or "the page measured nothing"}
+            else:  # the plan stopped before this artifact
+                out[(a.name, n)] = {"error": f"Chromium run failed: {res.get('error', 'stopped early')}"[:500]}
+    return out
+
+
+def browser_figure(t: dict) -> dict:
+    """A page timing (``timing()``) as the bench's figure: ms rounded, names as in browser.json."""
+    return {"first_ms": round(t["first"], 3) if t.get("first") is not None else None,
+            "median_ms": round(t["median"], 3), "p90_ms": round(t["p90"], 3),
+            "runs": t.get("runs"), "warmups": t.get("warmups"), "threads": t.get("threads"),
+            "backend": t.get("backend"), "runtime": t.get("runtime"),
+            "cross_origin_isolated": t.get("crossOriginIsolated")}
+
+
+def bench_measurer(chromium: str | None = None):
+    """The `bench.run` hook of ``bench --browser``: (artifacts, threads) -> ({(name, N): figure},
+    {name: why it has none}). Checks the tools first (DependencyError)."""
+    exe = check_browser_tools(chromium)
+
+    def measure(artifacts, threads):
+        figures, reasons = {}, {}
+        for key, t in browser_timings(artifacts, threads, exe).items():
+            if "error" in t:
+                reasons.setdefault(key[0], " ".join(str(t["error"]).split())[:300])
+            else:
+                figures[key] = browser_figure(t)
+        return figures, reasons
+
+    return measure
 
 
 class _Handler(SimpleHTTPRequestHandler):

@@ -619,10 +619,11 @@ def _write_browser_bench(timings: dict, arts: dict, path: Path) -> Path:
                                  "warmups": t["warmups"], "threads": t["threads"], "backend": t["backend"],
                                  "cross_origin_isolated": t["crossOriginIsolated"]}})
     extra = {"note": "tiny 64x64 test model (tests/test_web_demo.py); figures of real models: web_demo/test/latency.py"}
-    web_demo.write_browser_bench(rows, path, source="tests/test_web_demo.py", extra=extra)
+    files = [Path(a) for a in arts.values() if isinstance(a, (str, Path))]  # fingerprints: bench can use the rows
+    web_demo.write_browser_bench(rows, path, source="tests/test_web_demo.py", extra=extra, artifacts=files)
     if os.environ.get("EDGEMATTING_BROWSER_BENCH_JSON"):
         web_demo.write_browser_bench(rows, Path(os.environ["EDGEMATTING_BROWSER_BENCH_JSON"]), source="tests/test_web_demo.py",
-                                     extra=extra)
+                                     extra=extra, artifacts=files)
     return path
 
 
@@ -864,6 +865,14 @@ def check_cross_origin_isolated(page_run):
     assert s["default_threads"] == str(min(4, s["cores"])), (s["default_threads"], s["cores"])
 
 
+def _js_fixed(x: float, digits: int) -> str:
+    """JavaScript's ``x.toFixed(digits)``: the exact binary value rounded, ties away from zero
+    (Python's format rounds ties to even: 0.625 -> "0.62" where the page shows "0.63")."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str(Decimal(x).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
 def check_steady_state_figures(page_run):
     """For each model the page reports the first call and the steady state (median, p90 of
     20 runs after 3 warm-ups) on THREADS threads; the test prints them and writes them to
@@ -884,7 +893,7 @@ def check_steady_state_figures(page_run):
         if not (t["runs"] == 20 and t["warmups"] == 3 and 0 < t["median"] <= t["p90"] and t["first"] > 0):
             problems.append(f"{key}: figures {t}")
         stats = s["one_thread.stats" if key == "one_thread" else f"{key}.stats"]
-        if f"{t['median']:.2f} ms median" not in stats and f"{t['median']:.1f} ms median" not in stats:
+        if f"{_js_fixed(t['median'], 2)} ms median" not in stats and f"{_js_fixed(t['median'], 1)} ms median" not in stats:
             problems.append(f"{key}: the page does not show the steady state it measured: {stats!r}")
     assert not problems, problems
     doc = json.loads(page_run["bench_json"].read_text())
@@ -941,3 +950,81 @@ def test_page_in_headless_chromium(page_run):
         except AssertionError as e:
             failures.append(f"{name}: {e}")
     assert not failures, "\n".join(failures)
+
+
+# --------------------------------------------------------------------------------------
+# a prior-frame model ("RGB+prior") on the page's camera
+# --------------------------------------------------------------------------------------
+#: The page's camera stats line for a prior-frame model: "prior: the previous frame's alpha (N of M frames)".
+PRIOR_STATS = re.compile(r"prior: the previous frame's alpha \((\d+) of (\d+) frames\)")
+#: The 4th channel of the page's last model input tensor (NHWC float32): [min, max].
+PRIOR_CHANNEL_JS = ("(() => { const x = window.edgemattingDemo.state.input; let lo = Infinity, hi = -Infinity; "
+                    "for (let i = 3; i < x.length; i += 4) { lo = Math.min(lo, x[i]); hi = Math.max(hi, x[i]); } "
+                    "return [x.length, lo, hi]; })()")
+
+
+@pytest.mark.slow
+def test_camera_feeds_a_prior_frame_model_the_previous_alpha(tmp_path):
+    """In headless Chromium with its fake camera, a prior-frame model's camera frames after the
+    first are given the previous frame's alpha (the stats count them: all but the first), its
+    last input's 4th channel is that alpha (in [0, 1], not zeros), and a photo then gets zeros.
+    The model is a tiny untrained prior Fast-SCNN (outputs about 0.5: a prior far from zero);
+    the numbers themselves are the golden test's (PriorStream, bit for bit)."""
+    _need_chromium()
+    from edgematting._tf import keras
+    from edgematting.converters import convert_model
+    from edgematting.converters.base import ExportConfig
+    from edgematting.modelio import ModelSpec, save_model_dir
+    from edgematting.models import architecture_config, build_model
+    from edgematting.prior import PRIOR_ORDER
+
+    keras().utils.set_random_seed(27)
+    config = architecture_config("fast-scnn", input_size=(64, 64), width=0.25, prior=True)
+    spec = ModelSpec(architecture="fast-scnn", config=config, input_size=(64, 64))
+    md = save_model_dir(build_model("fast-scnn", **config), spec, tmp_path / "model")
+    art = convert_model(md, ExportConfig(target="tflite", precision="fp32", verify=False), out_dir=tmp_path / "export",
+                        progress=False).path
+    assert json.loads(sidecar_path(art).read_text())["input"]["channel_order"] == PRIOR_ORDER
+
+    def wait(*states, ms=60000):
+        return {"do": "wait", "states": list(states), "timeout_ms": ms}
+
+    srv = web_demo.DemoServer([art], port=0).start()
+    url = f"{srv.url}?model={art.name}&threads=1"
+    steps = [
+        {"do": "goto", "url": url, "permissions": ["camera"]}, wait("ready", "error"),
+        {"do": "click", "selector": "#camera"}, wait("live", "error", ms=20000),
+        {"do": "sleep", "ms": 2500},
+        {"do": "text", "selector": "#stats", "save": "camera.stats"},
+        {"do": "text", "selector": "#message", "save": "camera.message"},
+        {"do": "eval", "expr": PRIOR_CHANNEL_JS, "save": "camera.prior"},
+        {"do": "click", "selector": "#camera"},
+        {"do": "sleep", "ms": 300},
+        {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]}, wait("done", "error"),
+        {"do": "text", "selector": "#stats", "save": "photo.stats"},
+        {"do": "text", "selector": "#message", "save": "photo.message"},
+        {"do": "eval", "expr": PRIOR_CHANNEL_JS, "save": "photo.prior"},
+    ]
+    plan, result_path = tmp_path / "plan.json", tmp_path / "result.json"
+    plan.write_text(json.dumps({"executable": CHROMIUM, "steps": steps}))
+    try:
+        r = subprocess.run([NODE, str(WEB / "test" / "drive.mjs"), str(plan), str(result_path)],
+                           capture_output=True, text=True, timeout=180)
+    finally:
+        srv.stop()
+    if not result_path.is_file():
+        pytest.fail(f"the browser driver wrote nothing (exit {r.returncode}): {(r.stdout + r.stderr)[-3000:]}")
+    res = json.loads(result_path.read_text())
+    assert "error" not in res, f"{res.get('error')} (message {res.get('message')!r}); console: {res['console'][-5:]}"
+    s = res["saved"]
+    assert s["camera.message"] == "" and s["photo.message"] == "", (s["camera.message"], s["photo.message"])
+    m = PRIOR_STATS.search(s["camera.stats"])
+    assert m, s["camera.stats"]
+    fed, frames = int(m.group(1)), int(m.group(2))
+    assert frames >= 2 and fed == frames - 1, s["camera.stats"]  # all but the first frame of the stream
+    n, lo, hi = s["camera.prior"]
+    assert n == 64 * 64 * 4 and 0.0 <= lo and 0.05 < hi <= 1.0, s["camera.prior"]
+    assert "prior: zeros (a single photo)" in s["photo.stats"], s["photo.stats"]
+    assert s["photo.prior"][1:] == [0, 0], s["photo.prior"]
+    errors = [c["text"][:300] for c in res["console"] if c["type"] == "error"]
+    assert not errors and not res["pageErrors"], (errors, res["pageErrors"])

@@ -14,10 +14,7 @@ from .. import atomic
 def write_report(report: dict, out: Path, console) -> dict:
     """bench.json, bench.md, bench.csv and latency_vs_accuracy.png in `out`; the table and
     the peer comparison on the console. Returns {"json": path, "png": path or None}."""
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(out / "bench.json", report)
-    atomic.write_bytes(out / "bench.md", to_markdown(report).encode())
-    atomic.write_bytes(out / "bench.csv", to_csv(report).encode())
+    write_files(report, out)
     png = plot_pareto(report, out / "latency_vs_accuracy.png")
     print_table(report, console)
     if report.get("pipeline") and not report["pipeline"].get("error"):
@@ -28,6 +25,30 @@ def write_report(report: dict, out: Path, console) -> dict:
         console.print(line)
     console.print(f"written: {out / 'bench.md'}, bench.json, bench.csv" + (f", {png.name}" if png else ""))
     return {"json": out / "bench.json", "png": png}
+
+
+def write_files(report: dict, out: Path) -> None:
+    """bench.json, bench.md and bench.csv in `out` (atomically), nothing printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / "bench.json", report)
+    atomic.write_bytes(out / "bench.md", to_markdown(report).encode())
+    atomic.write_bytes(out / "bench.csv", to_csv(report).encode())
+
+
+def has_browser(report: dict) -> bool:
+    """True when the report has a browser column (measured in this run or recorded)."""
+    return bool((report.get("browser") or {}).get("source"))
+
+
+def browser_caption(report: dict) -> str:
+    """One line saying where the browser column comes from."""
+    b = report.get("browser") or {}
+    if not b.get("source"):
+        return ""
+    how = ("measured in this run" if b["source"] == "measured"
+           else f"recorded {(b.get('date') or '?')[:10]} in {b.get('file')}")
+    return (f"browser = the web demo page in headless Chromium (wasm), steady-state median ms, {how}; "
+            "x py = browser / Python median, same artifact and thread count")
 
 
 def _pareto(points: list[tuple[float, float]]) -> list[int]:
@@ -66,6 +87,16 @@ def flat_rows(report: dict) -> list[dict]:
         f["iou"], f["boundary_f"], f["mse"], f["sad"] = (_r(a.get(k), 4) for k in ("iou", "boundary_f", "mse", "sad"))
         f["gflops_t1"] = r.get("gflops_per_s", {}).get(str(threads[0]))
         f["pct_peak_t1"] = r.get("pct_of_peak", {}).get(str(threads[0]))
+        if has_browser(report):
+            b = r.get("browser") or {}
+            for t in threads:
+                fig = (b.get("latency") or {}).get(str(t)) or {}
+                f[f"browser_ms_t{t}"] = _r(fig.get("median_ms"))
+                f[f"browser_p90_t{t}"] = _r(fig.get("p90_ms"))
+                f[f"browser_x_py_t{t}"] = fig.get("x_python")
+            f["browser_source"] = ("" if not b else b["source"] if b["source"] == "measured"
+                                   else f"{b['source']} {(b.get('date') or '?')[:10]}")
+            f["browser_note"] = b.get("reason", "")
         f["notes"] = " | ".join(([r["reason"]] if r.get("reason") else []) + r.get("flags", []))
         out.append(f)
     return out
@@ -79,8 +110,14 @@ def to_markdown(report: dict) -> str:
     rows = flat_rows(report)
     cols = list(rows[0]) if rows else []
     fmt = lambda v: "" if v is None else str(v).replace("|", "/")  # noqa: E731
+
+    def cell(r, c):  # an artifact the browser did not run: "n/a" (the browser_note column says why)
+        if c.startswith("browser_ms_t") and r[c] is None and r.get("browser_note"):
+            return "n/a"
+        return fmt(r[c])
+
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(cell(r, c) for c in cols) + " |" for r in rows]
     m = report["machine"]
     head = [
         f"# edgematting bench: {report['model']}",
@@ -89,7 +126,9 @@ def to_markdown(report: dict) -> str:
         + ", ".join(f"{v:.1f} GFLOP/s @{k} thread(s)" for k, v in report["peak_gflops"].items())
         + (f"; model FLOPs {report['flops'] / 1e9:.3f} G" if report.get("flops") else ""),
         "",
-    ]
+    ] + ([browser_caption(report), ""] if has_browser(report) else []) \
+        + [f"note: {n}" for n in (report.get("browser") or {}).get("notes", [])] \
+        + ([""] if (report.get("browser") or {}).get("notes") else [])
     tail = []
     if report.get("pipeline") and not report["pipeline"].get("error"):
         from .pipeline import to_markdown as pipeline_markdown
@@ -185,8 +224,12 @@ def print_table(report: dict, console) -> None:
     threads = report["config"]["threads"]
     prefix = report["model"] + "_"
     tab = Table(title=f"edgematting bench: {report['model']} (ms = median, model alone / end-to-end photo)")
+    browser = has_browser(report)
     cols = ["artifact", "status", "KB"] + [f"ms t{t}" for t in threads] + [f"e2e t{t}" for t in threads] + \
         [f"x fp32 t{threads[0]}", "max abs", "IoU/keras", "IoU data"]
+    if browser:
+        rec = "" if report["browser"]["source"] == "measured" else " (rec.)"
+        cols += [f"browser t{t}{rec}" for t in threads] + [f"x py t{t}" for t in threads]
     for c in cols:
         tab.add_column(c, no_wrap=c == "artifact", justify="left" if c in ("artifact", "status") else "right")
     notes = []
@@ -194,16 +237,30 @@ def print_table(report: dict, console) -> None:
         name = f["artifact"][len(prefix):] if f["artifact"].startswith(prefix) else f["artifact"]
         st = {"verified": "green", "failed": "red", "peer": "cyan"}.get(f["status"], "white")
         flag = " *" if f["notes"] else ""
-        tab.add_row(
+        cells = [
             name + flag, f"[{st}]{f['status']}", _s(f["size_kb"]),
             *[_s(f[f"model_ms_t{t}"]) for t in threads], *[_s(f[f"e2e_ms_t{t}"]) for t in threads],
             _s(f[f"speedup_t{threads[0]}"]), _s(f["max_abs"]), _s(f["parity_iou"]), _s(f["iou"]),
-        )
-        if f["notes"]:
-            notes.append(f"* {name}: {f['notes']}")
+        ]
+        if browser:
+            why = f["browser_note"]
+            # no figure: "n/a", the reason listed below the table (never a blank cell for an artifact)
+            cells += [_s(f[f"browser_ms_t{t}"]) if f[f"browser_ms_t{t}"] is not None else ("n/a" if why else "")
+                      for t in threads]
+            cells += [f"x{f[f'browser_x_py_t{t}']:.2f}" if f[f"browser_x_py_t{t}"] is not None else "" for t in threads]
+            if why and not f["notes"]:
+                cells[0] = name + " *"
+        tab.add_row(*cells)
+        row_notes = [f["notes"]] if f["notes"] else []
+        if browser and f["browser_note"]:
+            row_notes.append(f"browser: {f['browser_note']}")
+        if row_notes:
+            notes.append(f"* {name}: {' | '.join(row_notes)}")
     from ..console import show_table
 
     show_table(tab, console)
+    if browser:
+        console.print(browser_caption(report), highlight=False)
     for n in notes:
         console.print(n, highlight=False)
 

@@ -45,6 +45,13 @@ def register(sub):
                    help="instead: frames/s of `predict VIDEO` end to end (decode -> model -> composite -> encode) "
                    "on a synthetic 1280x720 clip of 60 frames, and ms per frame of each stage, per --threads "
                    "(python -m edgematting.bench.video, which also runs without a model)")
+    p.add_argument("--browser", action="store_true",
+                   help="after the Python rows, also measure each .tflite/.onnx artifact on the web demo page in "
+                   "headless Chromium (wasm, cross-origin isolated) at each --threads count: a 'browser' column "
+                   "(steady-state median ms) and its ratio to Python, recorded in bench/browser.json. Needs node, "
+                   "`npm ci --prefix web_demo` and a Chromium ($EDGEMATTING_CHROMIUM, default /usr/bin/chromium), "
+                   "checked before anything is measured. Without it, figures recorded in browser.json for these "
+                   "very files (sha256) are shown, marked with their date")
     p.set_defaults(func=run)
     return p
 
@@ -52,6 +59,8 @@ def register(sub):
 def run(args) -> int:
     from ..errors import InputError
 
+    if args.browser and (args.memory or args.video):
+        raise InputError("--browser goes with the artifact table, not with --memory or --video.")
     if args.memory:
         from ..bench.memory import run as run_memory
         from ..predict import check_model_path
@@ -78,7 +87,17 @@ def run(args) -> int:
         out=args.out, convert_missing=not args.no_convert, keep_float=args.keep_float,
         int8_debug=not args.no_int8_debug,
     )
-    report = run_bench(cfg)
+    measurer = None
+    if args.browser:  # node, npm packages, Chromium: checked before minutes of measuring
+        from ..web_demo import bench_measurer
+
+        measurer = bench_measurer()
+    report = run_bench(cfg, browser=measurer)
+    if (report.get("browser") or {}).get("error"):
+        from ..errors import DependencyError
+
+        raise DependencyError(f"The browser run failed ({report['browser']['error']}); the Python figures are "
+                              f"written: {report['json'].replace('bench.json', 'bench.md')}.")
     failed = [r for r in report["rows"] if r["status"] == "failed"]
     from ._console import next_hint
 

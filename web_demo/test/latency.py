@@ -20,17 +20,18 @@ Inference only, as the bench's model column. With ``--rounds R`` the whole is re
 times (browser and Python alternate) and the median of the R medians is reported, which
 steadies the figures on a busy machine; the JSON also keeps each round's figures and the best
 round's (the lowest median of each side: what an otherwise idle machine gets). Prints a Markdown table with the load average and
-writes the figures as JSON (`edgematting.web_demo.write_browser_bench`): by default
-``MODEL_DIR/bench/browser.json`` when the artifacts are a model's ``export/``, else ``--out``.
+writes the figures as JSON (`edgematting.web_demo.write_browser_bench`, each row with its
+artifact's sha256, size and mtime): by default ``MODEL_DIR/bench/browser.json`` when the
+artifacts are a model's ``export/``, else ``--out``; `edgematting bench MODEL_DIR` then shows
+them as its "browser" column (recorded, with their date) while the files stay the same.
+The page driving lives in the library (`edgematting.web_demo.browser_timings`, also behind
+``edgematting bench --browser``); this script adds the Python side, rounds and MediaPipe.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -59,41 +60,20 @@ def python_latency(artifact: Path, photo: np.ndarray, threads: int, runs: int = 
 
 def browser_latency(artifacts: list[Path], threads: int, chromium: str, runtime: str | None = None) -> dict[str, dict]:
     """{artifact name: the page's timing() for it} at `threads` threads (on `runtime` for
-    .tflite files: 'litert', the default, or 'mediapipe')."""
-    from edgematting.web_demo import DemoServer, ensure_npm_packages
+    .tflite files: 'litert', the default, or 'mediapipe'): `edgematting.web_demo.browser_timings`,
+    which `edgematting bench --browser` uses too. Exits with the page's message on a refusal."""
+    from edgematting.errors import EdgemattingError
+    from edgematting.web_demo import browser_timings, ensure_npm_packages
 
-    ensure_npm_packages()
-    srv = DemoServer(artifacts, port=0).start()
-    chosen = f"&runtime={runtime}" if runtime else ""
-    steps = [{"do": "goto", "url": srv.url + f"?model={artifacts[0].name}&threads={threads}{chosen}"},
-             {"do": "wait", "states": ["ready", "error"], "timeout_ms": 120000},
-             {"do": "eval", "expr": "crossOriginIsolated", "save": "isolated"},
-             {"do": "files", "selector": "#photo-input", "paths": [str(PHOTO)]},
-             {"do": "wait", "states": ["done", "error"], "timeout_ms": 300000}]
-    for i, a in enumerate(artifacts):
-        if i:
-            steps += [{"do": "select", "selector": "#model", "value": a.name},
-                      {"do": "wait", "states": ["done", "error"], "timeout_ms": 300000}]
-        steps += [{"do": "text", "selector": "#message", "save": f"{a.name}.message"},
-                  {"do": "eval", "expr": "window.edgemattingDemo.timing()", "save": a.name}]
-    with tempfile.TemporaryDirectory() as tmp:
-        plan, out = Path(tmp) / "plan.json", Path(tmp) / "out.json"
-        plan.write_text(json.dumps({"executable": chromium, "steps": steps}))
-        try:
-            r = subprocess.run(["node", str(HERE / "drive.mjs"), str(plan), str(out)], capture_output=True, text=True)
-        finally:
-            srv.stop()
-        if not out.is_file():
-            sys.exit(f"browser driver failed: {(r.stdout + r.stderr)[-2000:]}")
-        res = json.loads(out.read_text())
-    if "error" in res:
-        sys.exit(f"browser driver failed: {res['error']} (page message: {res.get('message')})")
-    if res["saved"]["isolated"] is not True:
-        sys.exit("the page is not cross-origin isolated: wasm threads are off")
+    try:
+        ensure_npm_packages()
+        res = browser_timings(artifacts, [threads], chromium, runtime=runtime, photo=PHOTO)
+    except EdgemattingError as e:
+        sys.exit(f"error: {e}")
     for a in artifacts:
-        if res["saved"][f"{a.name}.message"]:
-            sys.exit(f"{a.name}: {res['saved'][a.name + '.message']}")
-    return {a.name: res["saved"][a.name] for a in artifacts}
+        if "error" in res[(a.name, threads)]:
+            sys.exit(f"{a.name}: {res[(a.name, threads)]['error']}")
+    return {a.name: res[(a.name, threads)] for a in artifacts}
 
 
 def default_out(artifacts: list[Path]) -> Path | None:
@@ -179,7 +159,7 @@ def main(argv=None) -> int:
               f"{br['python_median_ms']:.2f} ({br['ratio']:.2f}x) | {b['backend']} | {p['engine']} |")
     out = args.out or default_out(artifacts)
     if out is not None:
-        write_browser_bench(rows, out, source="web_demo/test/latency.py",
+        write_browser_bench(rows, out, source="web_demo/test/latency.py", artifacts=artifacts,
                             extra={"load_average": [round(x, 2) for x in (*load_before, *load_after)]})
         print(f"wrote {out}")
     return 0
