@@ -121,6 +121,18 @@ def test_pipeline_benchmark_runs(capsys):
     assert all(v["opencv"]["1"] > 0 and v["opencv"]["2"] > 0 for v in row.values())
     assert r["bounds"]["tiny"]["within"]
     assert "| tiny | composite over a colour |" in to_markdown(r)
+    # the guided filter (predict's default) has its stage, its strips row and its own overhead row
+    from edgematting import imageops_cv
+    from edgematting.bench.pipeline import GUIDED_STAGE, OVERHEAD, OVERHEAD_GUIDED, OVERHEAD_GUIDED_ROW, OVERHEAD_ROW
+
+    assert {GUIDED_STAGE, OVERHEAD_GUIDED_ROW, OVERHEAD_ROW} <= set(row) and GUIDED_STAGE in OVERHEAD_GUIDED
+    assert row[GUIDED_STAGE]["definition"] > 0 and r["bounds"]["tiny"]["guided"] <= imageops_cv.GUIDED_BOUND
+    for total, parts in ((OVERHEAD_ROW, OVERHEAD), (OVERHEAD_GUIDED_ROW, OVERHEAD_GUIDED)):
+        for t in ("1", "2"):
+            assert row[total]["opencv"][t] == pytest.approx(sum(row[s]["opencv"][t] for s in parts), abs=2e-3)
+    md = to_markdown(r)
+    assert f"| tiny | {GUIDED_STAGE} |" in md and "overhead per photo (guided upsampling)" in md
+    assert "guided alpha" in md
 
 
 # -- phone photos: EXIF, grayscale, RGBA ---------------------------------------------------------
@@ -446,6 +458,26 @@ def test_native_log_noise_is_recognised():
 def test_help_prints_no_native_noise():
     r = subprocess.run([sys.executable, "-m", "edgematting", "convert", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "oneDNN" not in r.stderr and "absl" not in r.stderr
+
+
+def test_help_says_each_default_once_and_never_none():
+    """Every command's --help: no "(default: None)" / "(default: False)" noise, and no default
+    said twice (an option whose help says its default gets no second one)."""
+    import argparse
+
+    from edgematting.cli import build_parser
+
+    subs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    problems = []
+    for name, parser in subs.choices.items():
+        text = " ".join(parser.format_help().split())
+        if "(default: None)" in text or "(default: False)" in text:
+            problems.append(f"{name}: None/False default shown")
+        for action in parser._actions:
+            h = " ".join((action.help or "").split())
+            if h and "default" in h.lower() and f"{h} (default:" in text:
+                problems.append(f"{name} {action.option_strings}: default said twice")
+    assert not problems, problems
 
 
 def test_tables_are_markdown_when_not_a_terminal_and_hints_are_quoted():

@@ -13,6 +13,7 @@ tables that stay readable in a log file, shell-quoted "next:" hints.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import re
@@ -113,3 +114,15 @@ class quiet_native_logs:
 def next_hint(*argv) -> str:
     """``next: edgematting ARG...`` with each argument shell-quoted (paths with spaces)."""
     return "next: " + " ".join(shlex.quote(str(a)) for a in argv)
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` with each option's default, said once: not for an option whose help already
+    says its default, nor a default of None or False (a flag, or "not set"), which read as
+    noise ("(default: None)")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)

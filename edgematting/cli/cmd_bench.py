@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._console import DefaultsHelpFormatter
+
 
 def _csv(s: str) -> list[str]:
     return [v.strip() for v in s.split(",") if v.strip()]
@@ -20,7 +22,7 @@ def register(sub):
         "GFLOP/s against this machine's matmul peak, and flags for known slow paths. Missing "
         "artifacts are converted first. Writes bench.md, bench.json, bench.csv and "
         "latency_vs_accuracy.png (Pareto front marked) to --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL_OR_EXPORT_DIR", help="model dir (with model.json) or its export/ folder")
     p.add_argument("--targets", type=_csv, default=None, help="comma list, e.g. tflite,onnx (default: all)")

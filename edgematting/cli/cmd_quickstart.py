@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._console import DefaultsHelpFormatter
+
 from ..models.registry import DEFAULT_ARCHITECTURE, architecture_help, architecture_names
 
 
@@ -14,7 +16,7 @@ def register(sub):
         "evaluate it on held-out synthetic images, cut out sample images, convert it to "
         "TFLite, ONNX and Core ML with verification, and benchmark the artifacts. Everything "
         "is written under --out; a second run resumes training where it stopped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--out", default="runs/quickstart", help="output directory")
     p.add_argument("--model", default=DEFAULT_ARCHITECTURE, choices=architecture_names(),
