@@ -15,8 +15,10 @@ stateless functions of the key, so every epoch differs and the sequence is repro
 from `seed`. ``synthetic_pool=0`` keeps the old path: a fresh numpy sample per element,
 augmented in numpy inside `tf.numpy_function` (slow: it holds the GIL). Folder data is
 decoded once, resized to the model input (the same bilinear resize as inference,
-`imageops.resize_bilinear`) and cached in memory when it fits in `CACHE_BUDGET_BYTES`.
-Validation is never augmented, always in the same order, and cached.
+`imageops.resize_bilinear`) and cached in memory when it fits in `CACHE_BUDGET_BYTES`
+(4 bytes per pixel: 2 GiB is ~8,000 samples at 256x256); a larger folder streams from disk
+every epoch with only the samples in flight in memory (`_decoded`). Validation is never
+augmented, always in the same order, and cached.
 
 For a prior-frame model (``DataConfig.prior``, `edgematting.prior`) x has a 4th channel:
 a simulated previous-frame alpha made from the batch's true alpha by `prior.simulate_priors`
@@ -459,18 +461,30 @@ def _synthetic_val(cfg: DataConfig):
     return ds.cache(), cfg.n_synthetic_val
 
 
-def _decoded(cfg: DataConfig, samples: list[Sample]):
-    """Dataset of (image uint8, alpha uint8, loss weight float32) at model size, cached when it fits."""
+def _decoded(cfg: DataConfig, samples: list[Sample], shuffle: bool = False):
+    """Dataset of (image uint8, alpha uint8, loss weight float32) at model size, cached when it fits.
+
+    `shuffle`: a new order every epoch. A cached dataset is shuffled after the cache (a
+    buffer of up to 4096 samples); one too large to cache streams from disk, its *indices*
+    shuffled before decoding, so only the samples in flight are in memory, whatever the
+    folder's size."""
     T = tf()
     h, w = cfg.input_size
+    n = len(samples)
 
     def load(i):
         s = samples[int(i)]
         return (*_resize_sample(load_sample(s), cfg.input_size), np.float32(s.weight))
 
-    ds = _py_map(T.data.Dataset.range(len(samples)), load, [T.uint8, T.uint8, T.float32], [(h, w, 3), (h, w), ()])
-    if cfg.cache and len(samples) * h * w * 4 <= CACHE_BUDGET_BYTES:
+    cached = cfg.cache and n * h * w * 4 <= CACHE_BUDGET_BYTES
+    order = T.data.Dataset.range(n)
+    if shuffle and not cached:
+        order = order.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = _py_map(order, load, [T.uint8, T.uint8, T.float32], [(h, w, 3), (h, w), ()])
+    if cached:
         ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(min(n, 4096), seed=cfg.seed, reshuffle_each_iteration=True)
     return ds
 
 
@@ -515,8 +529,7 @@ def _folder_split(cfg: DataConfig) -> tuple[list[Sample], list[Sample] | None]:
 def _folder_train(cfg: DataConfig, samples: list[Sample], backgrounds):
     T = tf()
     h, w = cfg.input_size
-    ds = _decoded(cfg, samples)
-    ds = ds.shuffle(min(len(samples), 4096), seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = _decoded(cfg, samples, shuffle=True)
     keys = T.data.Dataset.random(seed=cfg.seed + 1, rerandomize_each_iteration=True)
     ds = T.data.Dataset.zip((ds, keys)).map(lambda d, k: (d[0], d[1], d[2], k))
     weighted = any(s.weight != 1.0 for s in samples)

@@ -2,7 +2,9 @@
 
 With ``unlabelled`` the teacher's mattes are the labels of photos that have none; with
 ``teacher_edges`` they give the binary labels of a ``data`` folder soft edges. The mattes are
-cached in the run directory's teacher/ folder, so a resumed or restarted run reuses them.
+cached in the run directory's teacher/ folder, so a resumed or restarted run reuses them: it
+labels only the photos without a valid matte (interrupted, new or changed ones, see
+`teacher.cache_teacher_mattes`), one photo at a time, with a progress bar on a terminal.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def teacher_pairs(cfg: TrainConfig, out: Path, progress: bool = True):
             continue
         photos = list_photos(folder)
         if progress:
-            print(f"teacher {teacher.name} ({teacher.kind}): labelling {len(photos)} photos from {folder}")
+            print(f"teacher {teacher.name} ({teacher.kind}): {len(photos)} photos in {folder}", flush=True)
         _, pairs, bad = cache_teacher_mattes(teacher, photos, out / TEACHER_DIR, root=Path(folder),
                                              skip_bad=True if folder == cfg.data else cfg.skip_bad,
                                              progress=progress)
