@@ -70,6 +70,118 @@ def test_simulated_priors_shift_and_scale_bounds():
     assert 0.9**2 - 0.03 <= area.min() and area.max() <= 1.1**2 + 0.03 and area.std() > 0.01
 
 
+# -- simulated priors v2 (docs/experiments.md, "Prior v2") ---------------------------------
+def _only(**on):
+    """A config with every knob off (no empty, shift, scale, morphology, blur, noise) but `on`."""
+    from edgematting.prior import PriorSimConfig
+
+    off = dict(p_empty=0.0, max_shift=0.0, scale_range=(1.0, 1.0), p_morph=0.0, p_blur=0.0, p_noise=0.0)
+    return PriorSimConfig(**{**off, **on})
+
+
+def test_prior_sim_records_load_and_presets():
+    from edgematting.errors import InputError
+    from edgematting.prior import PRESETS, PriorSimConfig, default_sim, simulation
+
+    v1_record = {"p_empty": 0.25, "max_shift": 0.05, "scale_range": [0.92, 1.08], "p_morph": 0.5,
+                 "p_blur": 0.4, "p_noise": 0.3, "noise_std": 0.08}  # what the first runs' knobs were
+    assert PriorSimConfig.from_dict(v1_record) == PRESETS["v1"] == PriorSimConfig()
+    v2 = PRESETS["v2"]
+    assert PriorSimConfig.from_dict(v2.to_dict()) == v2 == PriorSimConfig.from_dict("v2")
+    assert v2.p_empty > PRESETS["v1"].p_empty and v2.p_fast > 0 and v2.fast_shift >= 0.15
+    with pytest.raises(InputError, match="no field 'shift'"):
+        PriorSimConfig.from_dict({"shift": 0.2})
+    with pytest.raises(InputError, match="p_blobs"):
+        PriorSimConfig(p_blobs=1.5)
+    with pytest.raises(InputError, match="Known: v1, v2"):
+        PriorSimConfig.from_dict("v9")
+    assert default_sim() == PRESETS["v1"]
+    with simulation("v2") as sim:
+        assert sim == v2 and default_sim() == v2
+    assert default_sim() == PRESETS["v1"]
+
+
+def test_v2_priors_empty_share_and_determinism():
+    from edgematting.prior import PRESETS
+
+    a = np.zeros((300, 32, 32), np.float32)
+    a[:, 8:32, 10:22] = 1.0
+    p = sample_priors(a, seed=8, cfg=PRESETS["v2"])
+    assert p.shape == (300, 32, 32, 1) and p.min() >= 0 and p.max() <= 1
+    empty = (p.reshape(300, -1).max(axis=1) == 0).mean()
+    assert abs(empty - PRESETS["v2"].p_empty) < 0.08, empty
+    np.testing.assert_array_equal(p, sample_priors(a, seed=8, cfg=PRESETS["v2"]))
+    assert not np.array_equal(p, sample_priors(a, seed=9, cfg=PRESETS["v2"]))
+
+
+def test_v2_knobs_leave_the_v1_random_stream_alone():
+    """A v1 config with a v2 knob on at a vanishing rate gives v1's priors exactly: the v2
+    knobs draw their own random numbers, so recorded v1 priors stay reproducible."""
+    from dataclasses import replace
+
+    from edgematting.prior import PRESETS
+
+    a = _square_masks(64)
+    v1 = sample_priors(a, seed=4, cfg=PRESETS["v1"])
+    np.testing.assert_array_equal(v1, sample_priors(a, seed=4, cfg=replace(PRESETS["v1"], p_swap=1e-9)))
+
+
+def test_v2_fast_moves_shift_and_scale_further():
+    a = _square_masks(200)
+    p = sample_priors(a, seed=1, cfg=_only(p_fast=1.0, fast_shift=0.18, fast_scale_range=(1.0, 1.0)))[..., 0]
+    ys, xs = np.mgrid[0:64, 0:64]
+    cy = (p * ys).sum(axis=(1, 2)) / p.sum(axis=(1, 2))
+    cx = (p * xs).sum(axis=(1, 2)) / p.sum(axis=(1, 2))
+    shift = np.maximum(np.abs(cx - 31.5), np.abs(cy - 31.5))
+    assert shift.max() <= 0.18 * 64 + 0.5
+    assert (shift > 0.05 * 64 + 1).mean() > 0.5  # most moves are beyond v1's 5%
+    area = sample_priors(a, seed=2, cfg=_only(p_fast=1.0, fast_shift=0.0, fast_scale_range=(0.8, 1.25)))
+    area = area.sum(axis=(1, 2, 3)) / a[0].sum()
+    assert 0.8**2 - 0.03 <= area.min() and area.max() <= 1.25**2 + 0.03
+    assert area.min() < 0.8 and area.max() > 1.25  # both ways, beyond v1's range
+
+
+def test_v2_false_blobs_and_missing_parts():
+    a = _square_masks(200)
+    blobs = sample_priors(a, seed=3, cfg=_only(p_blobs=1.0))
+    assert (blobs >= a[..., None] - 1e-6).all()  # blobs only add
+    false = (blobs[..., 0] * (1 - a) > 0.5).sum(axis=(1, 2))
+    assert (false > 5).mean() > 0.9, (false > 5).mean()
+    big = np.zeros((200, 64, 64), np.float32)
+    big[:, 6:64, 6:58] = 1.0  # a figure filling most of the frame: the holes land on it
+    holes = sample_priors(big, seed=3, cfg=_only(p_holes=1.0))
+    assert (holes <= big[..., None] + 1e-6).all()  # holes only take away
+    missing = ((big - holes[..., 0]) > 0.5).sum(axis=(1, 2))
+    assert (missing > 5).mean() > 0.8, (missing > 5).mean()
+    assert np.array_equal(sample_priors(a, seed=3, cfg=_only(p_blobs=0.0)), a[..., None])  # off: the truth
+
+
+def test_v2_soft_and_swapped_priors():
+    a = _square_masks(100)
+    soft = sample_priors(a, seed=5, cfg=_only(p_soft=1.0, soft_contrast=(0.2, 0.7)))[..., 0]
+    assert soft.max() <= 0.5 + 0.5 * 0.7 + 1e-6 and soft.min() >= 0
+    inside = (soft * a).sum(axis=(1, 2)) / a.sum(axis=(1, 2))
+    outside = (soft * (1 - a)).sum(axis=(1, 2)) / (1 - a).sum(axis=(1, 2))
+    assert (inside > outside + 0.05).all()  # low contrast, still the figure's shape
+    rng = np.random.default_rng(0)
+    b = np.zeros((8, 64, 64), np.float32)
+    for i in range(8):  # a different figure per sample
+        y, x = rng.integers(0, 40, 2)
+        b[i, y:y + 20, x:x + 20] = 1.0
+    swapped = sample_priors(b, seed=6, cfg=_only(p_swap=1.0))[..., 0]
+    np.testing.assert_array_equal(swapped, np.roll(b, 1, axis=0))  # another sample's shape
+
+
+def test_bench_driver_refuses_a_bad_prior_sim(capsys):
+    from edgematting.bench import prior_frame
+
+    with pytest.raises(SystemExit) as e:
+        prior_frame.main(["--prior-sim", "v9", "--out", "unused"])
+    assert e.value.code == 2 and "Known: v1, v2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        prior_frame.main(["--stop-after-epochs", "30", "--epochs", "24", "--out", "unused"])
+
+
 def test_training_pipeline_feeds_a_prior_channel():
     from edgematting.data.augment import AugmentConfig
     from edgematting.data.pipeline import DataConfig, make_datasets
@@ -144,11 +256,14 @@ def test_export_and_verify_prior_model_on_every_target(prior_model_dir, tmp_path
     priors = verification_priors(spec, 8)
     assert priors.shape == (8, 64, 64, 1)
     assert 0 < (priors.reshape(8, -1).max(axis=1) == 0).sum() < 8 or priors.max() > 0.9  # mattes, not noise
-    configs = [ExportConfig(target=t, precision=p, calib_samples=16, verify_samples=8)
-               for t, p in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("coreml", "fp32"))]
+    # tflite int8 with uint8 input: LiteRT reports the pixel input as scale 1, zero point 0,
+    # and the prior byte must still be round(prior * 255) (it was fed as round(prior): IoU 0.66)
+    configs = [ExportConfig(target=t, precision=p, input_type=i, calib_samples=16, verify_samples=8)
+               for t, p, i in (("tflite", "fp32", "float"), ("tflite", "int8", "float"), ("tflite", "int8", "uint8"),
+                               ("onnx", "fp32", "float"), ("coreml", "fp32", "float"))]
     run = convert(prior_model_dir, configs, tmp_path / "export", progress=False)
     run.raise_for_failures()
-    assert len(run.artifacts) == 4
+    assert len(run.artifacts) == 5
     for art in run.artifacts:
         side = json.loads(art.sidecar.read_text())
         assert side["verification"]["passed"] is True, (art.target, art.precision, side["verification"])
@@ -160,13 +275,13 @@ def test_export_and_verify_prior_model_on_every_target(prior_model_dir, tmp_path
         assert r.takes_prior
         x = r.inputs([np.zeros((80, 70, 3), np.uint8)], [np.ones((64, 64))])
         assert x.shape == (1, 64, 64, 4)
-    # the Android app has no prior-frame path: refused before anything is copied
+    # the Android app feeds the prior on its camera screen (the Java core's golden vectors cover it)
     from edgematting.android_assets import android_assets
-    from edgematting.contract import MetadataError
 
-    tfl = next(a.path for a in run.artifacts if a.target == "tflite")
-    with pytest.raises(MetadataError, match="prior-frame"):
-        android_assets([tfl], tmp_path / "assets")
+    tfl = next(a.path for a in run.artifacts if a.target == "tflite" and a.path.name.endswith("_uint8.tflite"))
+    index = android_assets([tfl], tmp_path / "assets", role="camera")
+    assert index["models"]["camera"]["file"] == tfl.name
+    assert json.loads((tmp_path / "assets" / (tfl.name + ".json")).read_text())["input"]["channel_order"] == PRIOR_ORDER
 
 
 def test_rgba_wrap_of_a_prior_model_is_refused(prior_model_dir, tmp_path):

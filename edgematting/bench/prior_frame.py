@@ -7,16 +7,24 @@ together share the machine's load), then evaluates both, and the no-prior model 
 ``--smooth``, on held-out synthetic clips with `evaluation.clips.evaluate_clips` (what
 ``edgematting evaluate MODEL --clips DIR`` runs: a prior-frame model is fed its own previous
 output, as `predict_video` does): the table of docs/experiments.md ("A prior-frame model").
+
+``--prior-sim v2`` trains the prior model with another simulation of its priors
+(`prior.PRESETS`, or a JSON object of `prior.PriorSimConfig` fields), ``--stop-after-epochs
+N`` stops a run planned for ``--epochs`` after N epochs (the recorded runs' schedule without
+their clock), and ``--diagnose MODEL...`` scores models frame by frame with their own, the
+true previous and a zero prior (`diagnose`): "Prior v2" in docs/experiments.md.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 
 def _train(out: Path, prior: bool, minutes: float, args) -> dict:
+    from ..prior import simulation
     from ..training import TrainConfig, train
 
     cfg = TrainConfig(model="fast-scnn", input_size=args.size, width=args.width, epochs=args.epochs,
@@ -24,9 +32,39 @@ def _train(out: Path, prior: bool, minutes: float, args) -> dict:
                       n_synthetic_val=32, seed=0, time_limit=minutes, calibrate_alpha=False,
                       model_options={"prior": True} if prior else {}, out=str(out))
     t0 = time.perf_counter()
-    r = train(cfg, progress=False)
+    with _stop_after(args.stop_after_epochs), simulation(args.prior_sim):
+        r = train(cfg, progress=False)
     return {"seconds": time.perf_counter() - t0, "epochs": r.epochs_run, "steps": r.optimizer_iterations,
             "best_val_iou": r.best_metric, "stopped": r.stopped_early}
+
+
+@contextmanager
+def _stop_after(epochs: int | None):
+    """Within the block, `train` stops after `epochs` epochs as a time limit would stop it:
+    the schedule stays the one planned for ``--epochs`` (the recorded runs: 24 planned, 21
+    run when their 20 minutes ran out), the best model is exported as usual."""
+    if not epochs:
+        yield
+        return
+    from .._tf import keras
+    from ..training import loop
+
+    class StopAfter(keras().callbacks.Callback):
+        def __init__(self, ctx):
+            super().__init__()
+            self.ctx = ctx
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 >= epochs:
+                self.ctx.stopped_early = f"stop_after_epochs {epochs}"
+                self.model.stop_training = True
+
+    original = loop._callbacks
+    loop._callbacks = lambda ctx: [*original(ctx), StopAfter(ctx)]
+    try:
+        yield
+    finally:
+        loop._callbacks = original
 
 
 def main(argv=None) -> int:
@@ -44,8 +82,40 @@ def main(argv=None) -> int:
     p.add_argument("--skip-train", action="store_true", help="evaluate the models already in --out")
     p.add_argument("--only", choices=("no-prior", "prior"), help="train this one model only (run both at once, "
                    "in two processes, so that they share the machine's load equally), then stop")
+    p.add_argument("--prior-sim", default="v1", metavar="NAME|JSON",
+                   help="the prior model's simulated priors: a preset of edgematting.prior.PRESETS (v1: the "
+                   "first runs' truth perturbed; v2: fast moves, more empty priors, holes, false blobs, soft "
+                   "mattes, wrong shapes) or a JSON object of PriorSimConfig fields (default: v1)")
+    p.add_argument("--stop-after-epochs", type=int, metavar="N",
+                   help="stop after N epochs with the schedule planned for --epochs, as the recorded runs' "
+                   "time limit did (24 planned, 21 run): the same steps and learning rates without the clock")
+    p.add_argument("--diagnose", nargs="+", metavar="MODEL",
+                   help="only diagnose these models on --clips-dir (IoU per frame with their own, the true "
+                   "previous and a zero prior, by frame index) into --out/diagnose.json, and stop")
+    p.add_argument("--clips-dir", help="the held-out clips for --diagnose (default: --out/clips)")
     a = p.parse_args(argv)
+    from ..errors import InputError
+    from ..prior import PriorSimConfig
+
+    try:
+        sim = a.prior_sim.strip()
+        a.prior_sim = PriorSimConfig.from_dict(json.loads(sim) if sim.startswith("{") else sim).to_dict()
+    except (InputError, ValueError, TypeError) as e:
+        p.error(f"--prior-sim: {e}")
+    if a.stop_after_epochs is not None and not 0 < a.stop_after_epochs <= a.epochs:
+        p.error(f"--stop-after-epochs must be in 1..--epochs ({a.epochs}), got {a.stop_after_epochs}.")
     root = Path(a.out)
+    if a.diagnose:
+        from .. import atomic
+        from ..errors import EdgemattingError
+
+        try:
+            found = {m: diagnose(m, a.clips_dir or root / "clips") for m in a.diagnose}
+        except EdgemattingError as e:
+            p.exit(1, f"error: {e}\n")
+        atomic.write_json(root / "diagnose.json", found)
+        print(_diagnose_table(found))
+        return 0
     results: dict = {"args": vars(a)}
     if not a.skip_train:
         from ..data.pipeline import DataConfig, build_synthetic_pool
@@ -75,11 +145,80 @@ def main(argv=None) -> int:
     return 0
 
 
+#: frame-index buckets of `diagnose`'s IoU (frame 0 has an empty prior)
+BUCKETS = ((0, 1), (1, 6), (6, 24), (24, None))
+
+
+def diagnose(model, clips_dir, limit: int | None = None) -> dict:
+    """Why a prior-frame model scores what it scores: IoU per frame (bilinear, at the frame's
+    size, the threshold of model.json, as `evaluate_clips`) with three priors: its **own**
+    previous output (as `evaluate --clips`, what an app does), the **true** previous matte
+    (frame t-1's truth at model size: a perfect, one-frame-late prior), and **zero** (every
+    frame a first frame); also the IoU of the true previous matte itself (how far the figure
+    moved). Returns means, means by frame-index bucket (`BUCKETS`) and per clip."""
+    import numpy as np
+
+    from ..evaluation.clips import clip_frames, scan_clips
+    from ..evaluation.metrics import evaluate_alpha
+    from ..imageops_fast import AlphaRows, resize_bilinear
+    from ..predict import load_predictor
+
+    runner, spec = load_predictor(model, None, num_threads=1)
+    c = runner.contract
+    mh, mw = c["height"], c["width"]
+    modes = ("own", "true", "zero") if c.get("prior") else ("zero",)
+    iou = {m: [] for m in (*modes, "lag")}  # per clip: the list of per-frame IoU
+
+    def score(a_lr, rgb, gt):
+        a = AlphaRows(a_lr, rgb, None)
+        return evaluate_alpha(a.rows(0, a.shape[0]), gt, threshold=spec.threshold, keys=("iou",))["iou"]
+
+    names = []
+    for clip in scan_clips(clips_dir)[:limit]:
+        names.append(clip.name)
+        for m in iou:
+            iou[m].append([])
+        own = prev_gt = None
+        for rgb, gt in clip_frames(clip):
+            true = None if prev_gt is None else resize_bilinear(prev_gt, mh, mw)
+            for m in modes:
+                prior = {"own": own, "true": true, "zero": None}[m]
+                a = runner.run(runner.inputs([rgb], [prior]))[0]
+                if m == "own":
+                    own = np.clip(a, 0.0, 1.0)
+                iou[m][-1].append(score(a, rgb, gt))
+            iou["lag"][-1].append(float("nan") if prev_gt is None else
+                                  evaluate_alpha(prev_gt, gt, threshold=0.5, keys=("iou",))["iou"])
+            prev_gt = gt
+
+    def bucket(rows, lo, hi):
+        vals = [v for r in rows for v in r[lo:hi]]
+        return float(np.nanmean(vals)) if vals and not np.isnan(vals).all() else float("nan")
+
+    out = {"model": str(model), "clips": names, "modes": list(iou)}
+    for m, rows in iou.items():
+        out[m] = {"mean": bucket(rows, 0, None),
+                  "by_frame": {f"{lo}-{'' if hi is None else hi - 1}": bucket(rows, lo, hi) for lo, hi in BUCKETS},
+                  "per_clip": [bucket([r], 0, None) for r in rows],
+                  "per_frame": [[round(float(v), 4) for v in r] for r in rows]}
+    return out
+
+
 def _table(results: dict) -> str:
     keys = [k for k in ("iou", "boundary_f", "sad", "flicker", "dtssd") if k in results["prior"]]
     lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for name in ("no-prior", "no-prior --smooth", "prior"):
         lines.append(f"| {name} | " + " | ".join(f"{results[name][k]:.4g}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def _diagnose_table(found: dict) -> str:
+    lines = ["| model | prior | IoU | " + " | ".join(f"frames {k}" for k in next(iter(found.values()))["zero"]["by_frame"])
+             + " |", "|---|---|---|" + "---|" * len(BUCKETS)]
+    for name, d in found.items():
+        for m in d["modes"]:
+            lines.append(f"| {name} | {m} | {d[m]['mean']:.3f} | "
+                         + " | ".join(f"{v:.3f}" for v in d[m]["by_frame"].values()) + " |")
     return "\n".join(lines)
 
 

@@ -563,7 +563,7 @@ def with_priors(ds, cfg: DataConfig, rerandomize: bool):
     from ..prior import PriorSimConfig, simulate_priors
 
     T = tf()
-    sim = PriorSimConfig(**cfg.prior_sim) if cfg.prior_sim else PriorSimConfig()
+    sim = PriorSimConfig.from_dict(cfg.prior_sim)  # None: prior.default_sim()
     keys = T.data.Dataset.random(seed=cfg.seed + _PRIOR_SEED_OFFSET, rerandomize_each_iteration=rerandomize)
 
     def add(xy, key):

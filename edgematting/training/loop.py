@@ -482,6 +482,10 @@ def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = Non
     taught, soft_edges = (teacher_pairs(cfg, teacher_root or (out if chief else work), progress)
                           if cfg.teacher else ([], {}))
     train_ds, val_ds, info = _datasets(cfg, spec, cfg.strategy, taught, soft_edges)
+    if spec.config.get("prior"):  # model.json records the simulated priors it trained with (edgematting.prior)
+        from ..prior import default_sim
+
+        run.training_extra["prior_sim"] = default_sim().to_dict()
     steps = int(cfg.steps_per_epoch or info["steps_per_epoch"])
     if steps < 1:
         raise InputError("The training set is smaller than one batch; lower --batch-size or add images.")
