@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import EdgemattingError, InputError
+from .errors import EdgemattingError
 from .models.registry import DEFAULT_ARCHITECTURE, get_architecture
 
 
@@ -37,8 +37,9 @@ class QuickstartConfig:
     def __post_init__(self):
         self.out = Path(self.out)
         self.model = get_architecture(self.model, what="model").name
-        if self.minutes <= 0:
-            raise InputError("--minutes must be positive.")
+        from .training.recipes import check_minutes
+
+        self.minutes = check_minutes(self.minutes)  # 0, negative, NaN: InputError
 
 
 def run_quickstart(cfg: QuickstartConfig, console=None) -> dict:
@@ -73,12 +74,11 @@ def run_quickstart(cfg: QuickstartConfig, console=None) -> dict:
     if resume:
         epochs = json.loads((model_dir / STATE_FILE).read_text()).get("config", {}).get("epochs", 1000)
     else:
-        from .training.throughput import measure_training_throughput
+        from .training.recipes import epochs_for_budget, measure_images_per_second
 
-        ips = measure_training_throughput(cfg.model, cfg.input_size, cfg.batch_size, steps=3,
-                                          width=cfg.width, warmup=1)
-        budget_images = cfg.minutes * 60 * ips * 0.85  # validation and checkpoints take the rest
-        epochs = max(2, int(budget_images // (cfg.steps_per_epoch * cfg.batch_size)))
+        # the probe and the sizing `train --minutes` uses (validation and checkpoints take 15%)
+        ips = measure_images_per_second(cfg.model, cfg.input_size, cfg.batch_size, width=cfg.width)
+        epochs = epochs_for_budget(cfg.minutes * 60, ips, cfg.steps_per_epoch, cfg.batch_size)
         console.print(f"training speed here: {ips:.1f} images/s -> {epochs} epochs of "
                       f"{cfg.steps_per_epoch} steps")
     tcfg = TrainConfig(

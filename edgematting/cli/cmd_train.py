@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from ..models.registry import DEFAULT_ARCHITECTURE, REGISTRY, architecture_help, architecture_names
 
@@ -51,7 +52,8 @@ def register(sub):
                    help="peak learning rate, cosine decay with warm-up (default 3e-3; about 1e-3 when "
                    "fine-tuning with --init-weights)")
     p.add_argument("--progressive", default=None, metavar="SIZE:EPOCHS",
-                   help="progressive resizing: first EPOCHS epochs at SIZE (into OUT/progressive), then "
+                   help="progressive resizing ('off': none, also with --minutes): first EPOCHS epochs at SIZE "
+                   "(into OUT/progressive), then "
                    "--epochs at --input-size from its best weights at a third of --lr. E.g. --input-size 256 "
                    "--progressive 128:84 --epochs 12: most steps at a quarter of the cost; MattingNet's best "
                    "edges at equal training FLOPs (docs/experiments.md, Edges)")
@@ -74,6 +76,13 @@ def register(sub):
                    help="XLA-compile the training step: auto (default) = on with a GPU, off on a CPU")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                    help="stop cleanly after the epoch in progress when MIN minutes are spent")
+    p.add_argument("--minutes", type=float, default=None, metavar="N",
+                   help="train the best measured recipe for an N-minute budget: a short probe measures "
+                   "images/s here, then batch, lr, progressive stage, epochs and steps per epoch are set so "
+                   "the run ends within N minutes (a time limit of N, counted from the start, stops it after "
+                   "the epoch in progress). Flags you give win over the recipe (--progressive off drops its "
+                   "first stage); model.json records the choice; --resume keeps the run's recipe. The table: "
+                   "docs/reference.md, Training within a time budget")
     d = p.add_argument_group(
         "distillation", "Label photos with a teacher model and train on its soft mattes (no labelling needed); "
         "with --data as well, labelled and teacher-labelled photos are mixed.")
@@ -115,10 +124,26 @@ def _loss_terms_help() -> str:
                      for spec in REGISTRY.values())
 
 
-def config_from_args(args):
-    """TrainConfig from parsed args; with --resume, unset flags come from the run."""
+def config_from_args(args, measure=None, started=None):
+    """TrainConfig from parsed args; with --resume, unset flags come from the run. With
+    --minutes, the recipe for the budget (`training.recipes.plan_for_budget`; `measure`
+    replaces its images/s probe, for tests; `started`, a time.monotonic() reading, is when
+    the budget began: by default now)."""
     from ..models import parse_model_options
     from ..training import TrainConfig, load_run_config, resumable
+
+    minutes = getattr(args, "minutes", None)
+    started = time.monotonic() if started is None else started  # the probe is part of the budget
+    if minutes is not None:
+        from ..training.recipes import check_minutes
+
+        check_minutes(minutes)
+        if args.time_limit is not None:
+            from ..errors import InputError
+
+            raise InputError("--minutes N sets the time limit itself (N minutes); pass --minutes or "
+                             "--time-limit, not both.")
+    progressive_off = str(args.progressive).strip().lower() in ("off", "none") if args.progressive else False
 
     given = {
         "model": args.model,
@@ -142,7 +167,7 @@ def config_from_args(args):
         "strategy": args.strategy,
         "mixed_precision": args.mixed_precision,
         "jit_compile": args.jit_compile,
-        "progressive": args.progressive,
+        "progressive": None if progressive_off else args.progressive,
         "time_limit": args.time_limit,
         "init_weights": args.init_weights,
         "teacher": args.teacher,
@@ -167,11 +192,19 @@ def config_from_args(args):
         if resumable(args.out):
             if args.lite:
                 given["width"] = None  # --lite decides the width below, not the stored one
+            if minutes is not None:  # the run keeps its recipe; N minutes is this call's budget
+                given["time_limit"] = minutes
             return load_run_config(args.out, **given)
     cfg = {**DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
     if args.unlabelled and args.data is None:
         cfg["data"] = None  # teacher-labelled photos only
-    return TrainConfig(out=args.out, resume=args.resume, **cfg)
+    cfg = TrainConfig(out=args.out, resume=args.resume, **cfg)  # checks every flag before the probe
+    if minutes is None:
+        return cfg
+    from ..training.recipes import plan_for_budget
+
+    user = {k for k, v in given.items() if v is not None} | ({"progressive"} if progressive_off else set())
+    return plan_for_budget(cfg, minutes, user, measure=measure, started=started).config
 
 
 def run(args) -> int:
@@ -180,8 +213,20 @@ def run(args) -> int:
 
     from ..training import train
 
-    cfg = config_from_args(args)
+    from ..training import resumable
+
+    resumed = args.resume and resumable(args.out)
+    cfg = config_from_args(args)  # --minutes: the budget counts from here (imports before it do not)
     console = Console()
+    if cfg.recipe:
+        from ..training.recipes import describe
+
+        if not resumed:
+            for line in describe(cfg.recipe):
+                console.print(line, highlight=False, soft_wrap=True)
+        elif getattr(args, "minutes", None) is not None:
+            console.print(f"resuming with the run's recipe ({cfg.recipe['band']} band for "
+                          f"{cfg.recipe['minutes']:g} min); this call stops at {args.minutes:g} min", highlight=False)
     result = train(cfg, progress=not args.quiet)
 
     table = Table(title=f"training {cfg.architecture} -> {result.out_dir}")

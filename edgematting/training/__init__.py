@@ -9,6 +9,7 @@ Modules, by responsibility:
 * `distill`: a teacher model labelling photos for the run
 * `loop`: `train`, the training loop (callbacks, datasets, progressive runs)
 * `export`: the best model written as a model directory at the end of a run
+* `recipes`: `train --minutes N`, the best measured recipe for a time budget
 * `losses`, `plots`, `throughput`: losses and metrics, training curves, speed probes
 
 Nothing here imports TensorFlow at import time; `train` and the losses import it when

@@ -118,6 +118,8 @@ class TrainConfig:
     # at the end of the run, fit alpha' = clip((alpha - lo) / (hi - lo), 0, 1) on the validation split
     # and fold it into the exported model (`edgematting.alpha_calibration`; --no-calibrate-alpha)
     calibrate_alpha: bool = True
+    # what `train --minutes N` chose and why (`training.recipes.plan_for_budget`); kept on --resume
+    recipe: dict | None = None
 
     def __post_init__(self):
         self.model = get_architecture(self.model, what="model").name
@@ -196,6 +198,8 @@ class TrainConfig:
                 raise InputError(f"{self.spec.name} has no loss term {', '.join(map(repr, unknown))}. "
                                  f"Its terms: {', '.join(known)}.")
             cls(**self.loss_weights)  # validates the values
+        if self.recipe is not None and not isinstance(self.recipe, dict):
+            raise InputError(f"recipe must be a dict (train --minutes' record), got {self.recipe!r}.")
         if not isinstance(self.calibrate_alpha, bool):
             raise InputError(f"calibrate_alpha must be True or False, got {self.calibrate_alpha!r}.")
         self.model_options = dict(self.model_options or {})

@@ -48,6 +48,7 @@ def export_model(run, arch: str, arch_cfg: dict, spec: ModelSpec, steps: int, ip
         "loss_weights": cfg.loss_weights,
         "best_metric": {"name": run.monitor, "value": run.best_metric, "epoch": run.best_epoch, "weights": src},
         "images_per_second": ips,
+        **({"recipe": cfg.recipe} if cfg.recipe else {}),  # train --minutes N (training.recipes)
         **run.training_extra,
     }
     if run.compute_policy is not None:
