@@ -33,8 +33,8 @@ mapping a normalized float NHWC batch to (N, H, W, 1) works in place of a model 
 
 Memory budget. Everything at the photo's size runs a strip of rows at a time
 (`imageops_fast.STRIP_PIXELS`, 1 MP): the alpha upsampled (the runner's
-``ops.alpha_rows``: `imageops_cv.AlphaRows` by default, `imageops_fast.AlphaRows` for
-``EDGEMATTING_PIPELINE=exact`` and the guided filter), the refinement's photo-size steps and the foreground colours
+``ops.alpha_rows``: `imageops_cv.AlphaRows` / `imageops_cv.GuidedRows` by default,
+`imageops_fast.AlphaRows` for ``EDGEMATTING_PIPELINE=exact``), the refinement's photo-size steps and the foreground colours
 (`refine.apply_rows`), the composite and cut-out (`render_strips`), the decode
 (`data.io.upright_rgb`); each strip is bit for bit those rows of the whole-frame functions,
 and no photo-size float array is made. What is at the photo's size is uint8: the photo (3

@@ -3,9 +3,12 @@ bounds of the definition (`edgematting.imageops`) on random and on edge-case inp
 check that says so fails when the path is wrong (a shifted resize, swapped weights).
 
 The bounds (module docstring of `imageops_cv`): model input <= 1/4 pixel level, alpha at photo
-size <= 1/255, composite, 8-bit alpha and cut-out alpha <= 1 level, the composite equal bit
-for bit to the definition's for the same alpha, strips equal to the whole frame."""
+size <= 1/255 (bilinear and the guided filter), composite, 8-bit alpha and cut-out alpha <= 1
+level, the composite equal bit for bit to the definition's for the same alpha, strips equal to
+the whole frame."""
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -53,7 +56,8 @@ def test_the_opencv_path_is_within_its_bounds(photo_hw):
     for lr in MODEL_SIZES:
         for i, alpha_lr in enumerate(_alphas(lr, rng)):
             photo = photos[i % len(photos)]
-            r = cvops.measure_bounds(photo, alpha_lr)
+            # the composites over "blur" and an image (the definition's blur is slow) once per photo and alpha
+            r = cvops.measure_bounds(photo, alpha_lr, backgrounds=None if lr == MODEL_SIZES[0] else ())
             assert not r["failures"], (photo_hw, lr, i, r)
             for k in ("model_pixels", "alpha", "composite"):
                 worst[k] = max(worst.get(k, 0), r[k])
@@ -67,7 +71,8 @@ def test_the_opencv_path_is_within_its_bounds(photo_hw):
 def test_composite_is_the_definitions_bytes_for_the_same_alpha():
     """Over an integer colour the composite is exact for the same alpha, at the hard-alpha
     threshold (every photo/colour byte pair), at exactly 0.5 and when most pixels are soft;
-    other backgrounds run the exact path."""
+    a colour with fractions and "blur" (OpenCV's box blur: the definition's values on these
+    inputs) too; an image of another size (resized by OpenCV) within one level."""
     t = fast.HARD
     near = [np.nextafter(t, np.float32(0)), t, np.nextafter(t, np.float32(1)), np.float32(0.5)]
     one = np.float32(1.0) - t
@@ -82,11 +87,19 @@ def test_composite_is_the_definitions_bytes_for_the_same_alpha():
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
     a = rng.random((40, 30)).astype(np.float32)
-    for bg in [(1.5, 2.25, 3), "blur", rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)]:
-        np.testing.assert_array_equal(cvops.composite(rgb, a, bg), imageops.composite(rgb, a, bg))
     fg = rng.integers(0, 256, rgb.shape, dtype=np.uint8)
-    np.testing.assert_array_equal(cvops.composite(rgb, a, (0, 255, 0), foreground=fg),
-                                  imageops.composite(rgb, a, (0, 255, 0), foreground=fg))
+    for f in (None, fg):
+        for bg in [(1.5, 2.25, 3), "blur", (0, 255, 0)]:
+            np.testing.assert_array_equal(cvops.composite(rgb, a, bg, foreground=f),
+                                          imageops.composite(rgb, a, bg, foreground=f))
+        for bg in [rng.integers(0, 256, (9, 7, 3), dtype=np.uint8), rng.integers(0, 256, (97, 61, 4), dtype=np.uint8)]:
+            d = cvops.composite(rgb, a, bg, foreground=f).astype(int) - imageops.composite(rgb, a, bg, foreground=f)
+            assert np.abs(d).max() <= cvops.COMPOSITE_BOUND
+    for hw in [(1, 1), (3, 5), (2, 300), (301, 2), (37, 53)]:  # the blur itself, every radius's edge cases
+        photo = rng.integers(0, 256, hw + (3,), dtype=np.uint8)
+        for radius in (0, 1, 2, 7, 40):
+            np.testing.assert_array_equal(cvops.box_blur(photo, radius), imageops.box_blur(photo.astype(np.float32),
+                                                                                            radius))
 
 
 def test_strips_are_the_whole_frame_in_both_modes(monkeypatch):
@@ -142,7 +155,7 @@ def test_a_wrong_path_fails_the_bound_check(monkeypatch):
 
     monkeypatch.setattr(cvops, "_resize", shifted)
     fails = " ".join(cvops.measure_bounds(photo, lr)["failures"])
-    assert "model_pixels" in fails and "alpha" in fails
+    assert "model_pixels" in fails and "alpha" in fails and "guided" in fails
     monkeypatch.setattr(cvops, "_resize", resize)
     blend = cvops._blend_chunk
 
@@ -152,6 +165,18 @@ def test_a_wrong_path_fails_the_bound_check(monkeypatch):
     monkeypatch.setattr(cvops, "_blend_chunk", swapped)
     fails = " ".join(cvops.measure_bounds(photo, lr)["failures"])
     assert "composite" in fails
+    monkeypatch.undo()
+    import cv2
+
+    def reflected_blur(img, radius, passes=3):  # OpenCV's default border (reflect 101), not the clamped edge
+        x = np.asarray(img, np.float32)
+        for _ in range(passes):
+            x = cv2.blur(x, (2 * radius + 1, 2 * radius + 1))
+        return x
+
+    monkeypatch.setattr(cvops, "box_blur", reflected_blur)
+    fails = cvops.measure_bounds(photo, lr)["failures"]
+    assert [f for f in fails if f.startswith("composite_backgrounds")] == fails and fails, fails
 
 
 def test_the_runner_runs_the_opencv_path_by_default_and_exact_on_request(monkeypatch):
@@ -174,6 +199,11 @@ def test_the_runner_runs_the_opencv_path_by_default_and_exact_on_request(monkeyp
     exact = runners.open(lambda x: np.repeat(lr, len(x), 0), spec=spec, pipeline="exact")
     np.testing.assert_array_equal(exact.inputs([rgb]), model_input(rgb, exact.contract))
     np.testing.assert_array_equal(exact.predict_photo(rgb), imageops.alpha_to_photo(lr[0], (50, 40)))
+    gf = imageops.GuidedFilter()  # predict's default upsampling: OpenCV within the bound, exact bit for bit
+    ref = imageops.guided_upsample(lr[0], rgb, gf.radius, gf.eps)
+    assert np.abs(pm.predict_photo(rgb, gf) - ref).max() <= cvops.GUIDED_BOUND
+    assert isinstance(pm.ops.alpha_rows(lr[0], rgb, gf), cvops.GuidedRows)
+    np.testing.assert_array_equal(exact.predict_photo(rgb, gf), ref)
     monkeypatch.setenv(cvops.ENV, "exact")
     assert runners.open(lambda x: x, spec=spec).ops.name == "exact"
     with pytest.raises(InputError, match="opencv or exact"):
@@ -181,3 +211,136 @@ def test_the_runner_runs_the_opencv_path_by_default_and_exact_on_request(monkeyp
     monkeypatch.setenv(cvops.ENV, "gpu")
     with pytest.raises(InputError, match="EDGEMATTING_PIPELINE"):
         cvops.get_ops()
+
+
+# -- the guided filter ---------------------------------------------------------------------
+GUIDED_PHOTOS = [(1, 1), (3, 5), (2, 300), (301, 2), (37, 53), (4, 12001), (800, 600)]
+#: (radius, eps): the default, the smallest eps this path takes (the most sensitive), a wide one
+GUIDED_PARAMS = [(2, 1e-4), (1, cvops.GUIDED_EPS_MIN), (8, 1e-2)]
+
+
+def _guided_photos(hw, rng):
+    """Random RGB and RGBA photos, a 0/255 checkerboard, and a smooth ramp with a little noise:
+    a small variance of the guide everywhere, where ``a = cov / (var + eps)`` is most
+    sensitive to rounding."""
+    h, w = hw
+    ramp = np.linspace(0, 255, w)[None, :, None] + rng.normal(0, 1.5, (h, w, 3))
+    return _photos(hw, rng)[:3] + [np.clip(ramp, 0, 255).astype(np.uint8)]
+
+
+def _strips_and_rows_equal(rows, full):
+    h = full.shape[0]
+    np.testing.assert_array_equal(np.concatenate([rows.rows(y, min(y + 3, h)) for y in range(0, h, 3)]), full)
+    np.testing.assert_array_equal(rows.rows_at(np.arange(h)[::-1]), full[::-1])
+
+
+@pytest.mark.parametrize("photo_hw", GUIDED_PHOTOS)
+def test_the_guided_filter_is_within_its_bound(photo_hw):
+    """`GuidedRows` (``--upsample guided`` on the OpenCV path) against
+    `imageops.guided_upsample` on random, structured and low-variance photos, confident,
+    random and out-of-range mattes, tiny, odd, very wide photos and model sizes: within
+    `GUIDED_BOUND`, in [0, 1], strips and any rows equal to the whole frame."""
+    rng = np.random.default_rng(sum(photo_hw) + 11)
+    photos = _guided_photos(photo_hw, rng)
+    worst = 0.0
+    for lr in [(256, 256), (1, 1), (7, 5), (64, 48)]:
+        alphas = _alphas(lr, rng)[:2]  # random (also outside [0, 1]) and a 0/1 step
+        for i, (radius, eps) in enumerate(GUIDED_PARAMS):
+            for j, alpha_lr in enumerate(alphas):
+                photo = photos[(i + j) % len(photos)]
+                gf = imageops.GuidedFilter(radius, eps)
+                rows = cvops.alpha_rows(alpha_lr, photo, gf)
+                assert isinstance(rows, cvops.GuidedRows) and rows.shape == photo_hw
+                full = rows.full()
+                assert full.dtype == np.float32 and full.shape == photo_hw
+                ref = imageops.guided_upsample(alpha_lr, photo, radius, eps)
+                err = float(np.abs(full.astype(np.float64) - ref).max())
+                assert err <= cvops.GUIDED_BOUND, (photo_hw, lr, radius, eps, j, err)
+                assert full.min() >= 0.0 and full.max() <= 1.0
+                _strips_and_rows_equal(rows, full)
+                np.testing.assert_array_equal(cvops.upsample_alpha(alpha_lr[None, ..., None], photo, gf), full)
+                worst = max(worst, err)
+    print(photo_hw, "guided worst", worst)
+
+
+def test_guided_box_means_are_the_definitions():
+    """The model-resolution box means keep `imageops.box_mean`'s border rule (the window
+    clipped to the image, divided by its in-image pixels) and its values."""
+    rng = np.random.default_rng(4)
+    for hw in [(1, 1), (3, 5), (9, 1), (64, 48)]:
+        planes = [rng.random(hw).astype(np.float32) for _ in range(3)]
+        for r in (1, 2, 7):
+            got = cvops.box_means(np.stack(planes, -1), r)
+            for k, p in enumerate(planes):
+                np.testing.assert_array_equal(got[..., k], imageops.box_mean(p, r))
+            np.testing.assert_array_equal(cvops.box_means(planes[0], r).reshape(hw), imageops.box_mean(planes[0], r))
+
+
+def test_guided_strip_mode_is_the_whole_frame(monkeypatch):
+    """A photo above `WHOLE_PIXELS` (made so by lowering it) runs the vertical pass at the
+    model's width and each strip across: strips, single rows and any rows are the whole
+    frame's, within the bound, with 1 and 2 OpenCV threads alike."""
+    rng = np.random.default_rng(6)
+    lr = (rng.random((33, 17)) * 1.2 - 0.1).astype(np.float32)
+    hw = (97, 61)
+    photo = _guided_photos(hw, rng)[-1]
+    gf = imageops.GuidedFilter()
+    ref = imageops.guided_upsample(lr, photo, gf.radius, gf.eps)
+    whole = cvops.upsample_alpha(lr, photo, gf)
+    monkeypatch.setattr(cvops, "WHOLE_PIXELS", 0)
+    monkeypatch.setattr(fast, "STRIP_PIXELS", 3 * hw[1])
+    rows = cvops.alpha_rows(lr, photo, gf)
+    assert rows._whole is None
+    strips = rows.full()
+    for a in (whole, strips):
+        assert np.abs(a - ref).max() <= cvops.GUIDED_BOUND and a.min() >= 0 and a.max() <= 1
+    _strips_and_rows_equal(rows, strips)
+    np.testing.assert_array_equal(rows.rows(96, 97), strips[96:])  # a strip of one row
+    np.testing.assert_array_equal(rows.rows_at([5]), strips[5:6])
+    cvops.set_threads(2)
+    try:
+        np.testing.assert_array_equal(cvops.alpha_rows(lr, photo, gf).full(), strips)
+    finally:
+        cvops.set_threads(1)
+
+
+def test_guided_below_the_smallest_eps_runs_the_exact_path():
+    rng = np.random.default_rng(7)
+    photo = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    lr = rng.random((16, 12)).astype(np.float32)
+    gf = imageops.GuidedFilter(1, cvops.GUIDED_EPS_MIN / 10)
+    rows = cvops.alpha_rows(lr, photo, gf)
+    assert isinstance(rows, fast.AlphaRows)
+    np.testing.assert_array_equal(rows.full(), imageops.guided_upsample(lr, photo, gf.radius, gf.eps))
+    np.testing.assert_array_equal(cvops.upsample_alpha(lr, photo, gf), rows.full())
+    with pytest.raises(ValueError, match="eps"):
+        cvops.alpha_rows(lr, photo, SimpleNamespace(radius=1, eps=0.0))
+
+
+def test_a_wrong_guided_filter_fails_the_bound_check(monkeypatch):
+    """The guided bound check catches a box mean with another border rule (reflected
+    borders, or zero padding divided by the full window) and a guide with R and B swapped."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    lr = rng.random((32, 24)).astype(np.float32)
+    assert not cvops.measure_bounds(photo, lr)["failures"]
+
+    def reflected(planes, radius):
+        k = 2 * int(radius) + 1
+        return cv2.blur(np.ascontiguousarray(planes, np.float32), (k, k))  # BORDER_REFLECT_101
+
+    def zero_padded(planes, radius):
+        k = 2 * int(radius) + 1
+        return cv2.boxFilter(np.ascontiguousarray(planes, np.float32), -1, (k, k), borderType=cv2.BORDER_CONSTANT)
+
+    for wrong in (reflected, zero_padded):
+        monkeypatch.setattr(cvops, "box_means", wrong)
+        r = cvops.measure_bounds(photo, lr)
+        assert any(f.startswith("guided") for f in r["failures"]), (wrong.__name__, r)
+    monkeypatch.undo()
+    luma = cvops._luma
+    monkeypatch.setattr(cvops, "_luma", lambda rgb, dst: luma(np.ascontiguousarray(rgb[..., ::-1]), dst))
+    r = cvops.measure_bounds(photo, lr)
+    assert any(f.startswith("guided") for f in r["failures"]) and r["alpha"] <= cvops.ALPHA_BOUND, r

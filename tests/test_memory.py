@@ -125,11 +125,11 @@ def test_strips_write_the_whole_frame_files(portrait, tmp_path, monkeypatch, uns
     seen = []
     rows = fast.AlphaRows.rows_at
     monkeypatch.setattr(fast.AlphaRows, "rows_at", lambda self, idx: seen.append(len(idx)) or rows(self, idx))
-    # the OpenCV path's rows (its default; bilinear): its rows() reads a slice, not rows_at
-    cv_rows, cv_rows_at = cvops.AlphaRows.rows, cvops.AlphaRows.rows_at
-    monkeypatch.setattr(cvops.AlphaRows, "rows", lambda self, y0, y1: seen.append(y1 - y0) or cv_rows(self, y0, y1))
-    monkeypatch.setattr(cvops.AlphaRows, "rows_at",
-                        lambda self, idx: seen.append(len(idx)) or cv_rows_at(self, idx))
+    # the OpenCV path's rows (its default; bilinear and guided): rows() reads a slice, not rows_at
+    for cls in (cvops.AlphaRows, cvops.GuidedRows):
+        cv_rows, cv_rows_at = cls.rows, cls.rows_at
+        monkeypatch.setattr(cls, "rows", lambda self, y0, y1, f=cv_rows: seen.append(y1 - y0) or f(self, y0, y1))
+        monkeypatch.setattr(cls, "rows_at", lambda self, idx, f=cv_rows_at: seen.append(len(idx)) or f(self, idx))
     predict_images(fn, [photo], tmp_path / "strips", output=output, background=background, spec=spec,
                    progress=False, guided=guided, refine=refine)
     small = [n for n in seen if n <= 2 + 2 * (2 * R.Foreground.N_BIG + 1)]  # a strip (and the halo)

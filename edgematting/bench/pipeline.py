@@ -8,11 +8,14 @@ around the model, computed by the exact definitions of `edgematting.imageops`, b
 `edgematting.imageops_fast` (numpy; bit for bit the definition's outputs, checked here) and
 by `edgematting.imageops_cv` (OpenCV, the runtime's default; within its stated bounds of the
 definition, measured here and printed), the OpenCV path at each ``--threads`` count: photo
--> model input, model output -> alpha at photo size, composite over a colour, the same with
-an uncertain alpha (worst case), RGBA cut-out, the overhead an app pays per photo (input +
-alpha + composite) and predict's way of doing alpha + composite (a strip of rows at a time,
-into the PIL image it writes). With ``--artifact`` the model alone is timed in the same
-process at each thread count, and the overhead is printed as a multiple of it.
+-> model input, model output -> alpha at photo size (bilinear, and the guided filter:
+`predict`'s default upsampling and the bench's end-to-end figure's, ``contract["guided_filter"]``),
+composite over a colour, the same with an uncertain alpha (worst case), over the blurred
+photo (numpy's blur is the definition's: timed up to 2 MP), RGBA cut-out, the
+overhead an app pays per photo (input + alpha + composite) with bilinear and with guided
+upsampling, and predict's way of doing alpha + composite (a strip of rows at a time, into
+the PIL image it writes), bilinear and guided. With ``--artifact`` the model alone is timed in
+the same process at each thread count, and both overheads are printed as multiples of it.
 
 Times are the minimum over N runs, all variants alternating (within one round per thread
 count; the definition's and numpy's best over all rounds), so that load from other
@@ -36,9 +39,17 @@ import numpy as np
 from .. import imageops, imageops_fast
 
 SIZES = {"600x800": (800, 600), "12MP": (4000, 3000)}
+GUIDED_STAGE = "output -> alpha, guided filter (predict's default)"
 OVERHEAD = ("photo -> model input", "output -> alpha at photo size", "composite over a colour")
+OVERHEAD_GUIDED = ("photo -> model input", GUIDED_STAGE, "composite over a colour")
 OVERHEAD_ROW = "overhead per photo (input + alpha + composite)"
+OVERHEAD_GUIDED_ROW = "overhead per photo, guided (input + guided alpha + composite)"
 STRIPS_ROW = "alpha + composite a strip at a time (predict)"
+STRIPS_GUIDED_ROW = "guided alpha + composite a strip at a time (predict's default)"
+#: the blur's definition (numpy's too) is timed up to this many pixels (13 s a run at 12 MP)
+BLUR_DEFINITION_PIXELS = 2e6
+#: the overhead rows: (row, the stages it sums, its key in "overhead_vs_model")
+TOTALS = ((OVERHEAD_ROW, OVERHEAD, "bilinear"), (OVERHEAD_GUIDED_ROW, OVERHEAD_GUIDED, "guided"))
 
 
 def _photo(hw: tuple[int, int]) -> np.ndarray:
@@ -108,10 +119,12 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
             definition_max_pixels: float | None = None) -> dict:
     """{"model_ms": {threads: ms}, "sizes": {name: {stage: {"definition": ms, "fast": ms,
     "opencv": {threads: ms}}}}, "bounds": {name: {...}}, "overhead_vs_model": {name: {threads:
-    x}}}. The definition is timed on photos of at most `definition_max_pixels` (None: all);
-    above, its column is None (the numpy path, checked equal to it, stands in for the checks)."""
+    x}}, "overhead_vs_model_guided": {name: {threads: x}}} (bilinear / guided upsampling). The
+    definition is timed on photos of at most `definition_max_pixels` (None: all); above, its
+    column is None (the numpy path, checked equal to it, stands in for the checks)."""
     from .. import imageops_cv as cvops
     from ..contract import decode_output, encode_pixels, model_input
+    from ..imageops import GuidedFilter
     from ..predict import render_strips
 
     threads = [int(t) for t in threads]
@@ -124,12 +137,14 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
         result["model_ms"], result["engine"] = _model_ms(artifact, threads, runs)
     colour = (0, 255, 0)
     ops = cvops.get_ops("opencv")
+    gf = contract.get("guided_filter") or GuidedFilter()  # the artifact's own, else predict's default
 
     for name, hw in (sizes or SIZES).items():
         rgb = _photo(hw)
         low = decode_output(raw, contract)[0]
         with_def = definition_max_pixels is None or hw[0] * hw[1] <= definition_max_pixels
         a_fast = imageops_fast.alpha_to_photo(low, hw)
+        g_fast = imageops_fast.guided_upsample(low, rgb, gf.radius, gf.eps)
         a_unc = np.full(hw, 0.5, np.float32) + np.float32(0.1) * np.sin(np.arange(hw[1], dtype=np.float32))[None]
         # the numpy path gives the definition's bytes; the OpenCV path is within its bounds
         x_fast = encode_pixels(imageops_fast.resize_bilinear(rgb, h, w)[None], contract)
@@ -137,6 +152,7 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
         if with_def:
             assert np.array_equal(model_input(rgb, contract), x_fast)
             assert np.array_equal(imageops.alpha_to_photo(low, hw), a_fast)
+            assert np.array_equal(imageops.guided_upsample(low, rgb, gf.radius, gf.eps), g_fast)
             assert np.array_equal(imageops.composite(rgb, a_fast, colour), comp_fast)
         cvops.set_threads(threads[0])
         a_cv = cvops.alpha_to_photo(low, hw)
@@ -144,11 +160,18 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
         bounds = {
             "model_pixels": float(np.abs(cvops.model_pixels(rgb, h, w) - px_ref).max()),
             "alpha": float(np.abs(a_cv - a_fast).max()),
+            "guided": float(np.abs(cvops.upsample_alpha(low, rgb, gf) - g_fast).max()),
             "composite": int(np.abs(cvops.composite(rgb, a_cv, colour).astype(np.int16) - comp_fast).max()),
             "composite_same_alpha_equal": bool(np.array_equal(cvops.composite(rgb, a_fast, colour), comp_fast)),
         }
+        blur_def = with_def and hw[0] * hw[1] <= BLUR_DEFINITION_PIXELS
+        if blur_def:  # numpy's blur is the definition's: seconds at 12 MP
+            bounds["composite_blur"] = int(np.abs(cvops.composite(rgb, a_cv, "blur").astype(np.int16)
+                                                  - imageops_fast.composite(rgb, a_fast, "blur")).max())
         bounds["within"] = bool(bounds["model_pixels"] < cvops.PIXEL_BOUND and bounds["alpha"] <= cvops.ALPHA_BOUND
+                                and bounds["guided"] <= cvops.GUIDED_BOUND
                                 and bounds["composite"] <= cvops.COMPOSITE_BOUND
+                                and bounds.get("composite_blur", 0) <= cvops.COMPOSITE_BOUND
                                 and bounds["composite_same_alpha_equal"])
         result["bounds"][name] = bounds
         n = max(3, runs if hw[0] * hw[1] < 2e6 else runs // 4)
@@ -169,6 +192,10 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
                 lambda: imageops.alpha_to_photo(decode_output(raw, contract)[0], hw),
                 lambda: imageops_fast.alpha_to_photo(decode_output(raw, contract)[0], hw),
                 lambda: cvops.alpha_to_photo(decode_output(raw, contract)[0], hw)),
+            GUIDED_STAGE: variants(
+                lambda: imageops.guided_upsample(decode_output(raw, contract)[0], rgb, gf.radius, gf.eps),
+                lambda: imageops_fast.guided_upsample(decode_output(raw, contract)[0], rgb, gf.radius, gf.eps),
+                lambda: cvops.upsample_alpha(decode_output(raw, contract)[0], rgb, gf)),
             "composite over a colour": variants(
                 lambda: imageops.composite(rgb, a_fast, colour),
                 lambda: imageops_fast.composite(rgb, a_fast, colour),
@@ -177,6 +204,10 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
                 lambda: imageops.composite(rgb, a_unc, colour),
                 lambda: imageops_fast.composite(rgb, a_unc, colour),
                 lambda: cvops.composite(rgb, a_unc, colour)),
+            "composite over the blurred photo": variants(  # numpy's blur is the definition's: 13 s at 12 MP
+                (lambda: imageops.composite(rgb, a_fast, "blur")) if blur_def else None,
+                (lambda: imageops_fast.composite(rgb, a_fast, "blur")) if blur_def else None,
+                lambda: cvops.composite(rgb, a_fast, "blur")),
             "RGBA cut-out": variants(
                 lambda: imageops.rgba_cutout(rgb, a_fast),
                 lambda: imageops_fast.rgba_cutout(rgb, a_fast, as_image=True),
@@ -186,6 +217,11 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
                 lambda: render_strips("composite", rgb, imageops_fast.AlphaRows(low, rgb), colour,
                                       ops=cvops.EXACT),
                 lambda: render_strips("composite", rgb, ops.alpha_rows(low, rgb), colour, ops=ops)),
+            STRIPS_GUIDED_ROW: variants(
+                None,
+                lambda: render_strips("composite", rgb, imageops_fast.AlphaRows(low, rgb, gf), colour,
+                                      ops=cvops.EXACT),
+                lambda: render_strips("composite", rgb, ops.alpha_rows(low, rgb, gf), colour, ops=ops)),
         }
         row = {}
         for stage, v in stages.items():
@@ -199,14 +235,16 @@ def measure(artifact: str | None = None, runs: int = 20, sizes=None, threads=(1,
                     got[key] = min(got.get(key, ms), ms)
             row[stage] = {"definition": got.get("definition"), "fast": got.get("fast"),
                           "opencv": {str(t): got[f"opencv t{t}"] for t in threads}}
-        total = {k: (None if any(row[s][k] is None for s in OVERHEAD) else round(sum(row[s][k] for s in OVERHEAD), 3))
-                 for k in ("definition", "fast")}
-        total["opencv"] = {str(t): round(sum(row[s]["opencv"][str(t)] for s in OVERHEAD), 3) for t in threads}
-        row[OVERHEAD_ROW] = total
+        for total_row, parts, kind in TOTALS:
+            total = {k: (None if any(row[s][k] is None for s in parts) else round(sum(row[s][k] for s in parts), 3))
+                     for k in ("definition", "fast")}
+            total["opencv"] = {str(t): round(sum(row[s]["opencv"][str(t)] for s in parts), 3) for t in threads}
+            row[total_row] = total
+            if result.get("model_ms"):
+                key = "overhead_vs_model" if kind == "bilinear" else f"overhead_vs_model_{kind}"
+                result.setdefault(key, {})[name] = {
+                    str(t): round(total["opencv"][str(t)] / result["model_ms"][str(t)], 2) for t in threads}
         result["sizes"][name] = row
-        if result.get("model_ms"):
-            result.setdefault("overhead_vs_model", {})[name] = {
-                str(t): round(total["opencv"][str(t)] / result["model_ms"][str(t)], 2) for t in threads}
         result.setdefault("megapixels", {})[name] = round(hw[0] * hw[1] / 1e6, 3)
     return result
 
@@ -232,16 +270,22 @@ def to_markdown(result: dict) -> str:
                          + " | ".join(_f(v["opencv"][t]) for t in threads) + " |")
     lines.append("")
     for name, row in result["sizes"].items():
-        total, mp = row[OVERHEAD_ROW], result.get("megapixels", {}).get(name)
-        per_mp = ", ".join(f"t{t} {total['opencv'][t] / mp:.2f}" for t in threads) if mp else ""
-        text = f"{name}: overhead per photo, OpenCV path, ms per megapixel: {per_mp}"
-        if result.get("overhead_vs_model", {}).get(name):
-            text += "; overhead / model alone: " + ", ".join(
-                f"t{t} {result['overhead_vs_model'][name][t]:.2f}x" for t in threads)
-        lines.append(text)
+        for total_row, _, kind in TOTALS:
+            if total_row not in row:  # a result from before the guided rows
+                continue
+            total, mp = row[total_row], result.get("megapixels", {}).get(name)
+            per_mp = ", ".join(f"t{t} {total['opencv'][t] / mp:.2f}" for t in threads) if mp else ""
+            text = f"{name}: overhead per photo ({kind} upsampling), OpenCV path, ms per megapixel: {per_mp}"
+            key = "overhead_vs_model" if kind == "bilinear" else f"overhead_vs_model_{kind}"
+            if result.get(key, {}).get(name):
+                text += "; overhead / model alone: " + ", ".join(
+                    f"t{t} {result[key][name][t]:.2f}x" for t in threads)
+            lines.append(text)
     for name, b in result.get("bounds", {}).items():
+        guided = f", guided alpha {b['guided']:.2g}" if "guided" in b else ""
+        guided += f", composite over the blur {b['composite_blur']} level(s)" if "composite_blur" in b else ""
         lines.append(f"{name}: OpenCV vs definition: model input {b['model_pixels']:.3f} levels, alpha "
-                     f"{b['alpha']:.2g}, composite {b['composite']} level(s), same-alpha composite "
+                     f"{b['alpha']:.2g}{guided}, composite {b['composite']} level(s), same-alpha composite "
                      f"{'equal' if b['composite_same_alpha_equal'] else 'DIFFERENT'}: "
                      f"{'within the bounds' if b['within'] else 'OUT OF BOUNDS'}")
     return "\n".join(lines) + "\n"
