@@ -208,3 +208,27 @@ def test_bench_cli_errors(tmp_path):
     assert main(["bench", str(tmp_path / "missing")]) == 2
     assert main(["bench", str(tmp_path), "--threads", "x"]) == 2
     assert main(["bench", str(tmp_path), "--targets", "tflte"]) == 2
+
+
+@pytest.mark.parametrize("pipeline", ["opencv", "exact"])
+def test_end_to_end_runs_the_runners_own_photo_pipeline(tiny_fast_scnn_dir, pipeline, monkeypatch):
+    """The bench's end-to-end figure is what predict does: the runner's pipeline for the alpha
+    and for the composite (it once composited on the numpy path whatever the runner's, 9 of
+    a 600x800 photo's 11 ms), and the composite is the one that pipeline makes."""
+    from edgematting import imageops_cv, imageops_fast, runners
+
+    model = runners.open(tiny_fast_scnn_dir, pipeline=pipeline)
+    own = imageops_cv if pipeline == "opencv" else imageops_fast
+    other = imageops_fast if pipeline == "opencv" else imageops_cv
+    rgb = np.random.default_rng(0).integers(0, 256, (60, 44, 3), np.uint8)
+    calls = []
+    real = own.composite
+    from dataclasses import replace
+
+    spy = replace(model.ops, composite=lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(type(model), "ops", property(lambda self: spy))
+    monkeypatch.setattr(other, "composite", lambda *a, **k: pytest.fail("composited on the other pipeline"))
+    out = np.asarray(measure._end_to_end(model, rgb))
+    assert calls == [1] and out.shape == (60, 44, 3)
+    want = real(rgb, model.predict_photo(rgb, model.contract["guided_filter"]), (0, 0, 0))
+    np.testing.assert_array_equal(out, want)
