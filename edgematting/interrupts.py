@@ -48,6 +48,11 @@ def interrupted() -> bool:
 
 
 def check() -> None:
-    """Raise KeyboardInterrupt if Ctrl-C was pressed (even if its first raise was swallowed)."""
+    """Raise KeyboardInterrupt if Ctrl-C was pressed (even if its first raise was swallowed).
+
+    The interrupt is delivered once: raising it here consumes it, so a caller that catches it
+    (the CLI, which exits 130; a test) leaves nothing behind for the next, unrelated work in the
+    same process (a pending flag left set once stopped a later conversion in a test worker)."""
     if _pending.is_set():
+        _pending.clear()
         raise KeyboardInterrupt

@@ -8,9 +8,12 @@ import pytest
 
 @pytest.fixture
 def sigint_restored():
+    from edgematting import interrupts
+
     old = signal.getsignal(signal.SIGINT)
     yield
     signal.signal(signal.SIGINT, old)
+    interrupts._pending.clear()
 
 
 def test_a_ctrl_c_swallowed_in_a_finalizer_is_raised_again(sigint_restored, capsys):
@@ -42,3 +45,25 @@ def test_the_cli_ends_an_interrupted_command_with_130(sigint_restored, monkeypat
     monkeypatch.setattr(cmd_summary, "run", swallowed)
     assert main(["summary", "--model", "fast-scnn"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_an_interrupt_is_delivered_once(sigint_restored):
+    """After the CLI (or anyone) has caught the re-raised interrupt, later work in the same
+    process is not interrupted by it: a conversion in the next test once was."""
+    from edgematting import interrupts
+
+    interrupts.install()
+    interrupts._pending.set()
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.check()
+    assert not interrupts.interrupted()
+    interrupts.check()  # nothing pending: returns
+
+
+def test_the_cli_leaves_no_interrupt_pending(sigint_restored, monkeypatch, capsys):
+    from edgematting import interrupts
+    from edgematting.cli import cmd_summary, main
+
+    monkeypatch.setattr(cmd_summary, "run", lambda args: interrupts._pending.set() or 0)
+    assert main(["summary", "--model", "fast-scnn"]) == 130
+    assert not interrupts.interrupted()
