@@ -204,14 +204,26 @@ def test_3x4_export_verifies_and_keeps_height_and_width(request, tmp_path, arch,
         rgb, truth = _photo(name)
         alpha = runner.predict_photo(rgb)
         assert alpha.shape == rgb.shape[:2] == PHOTOS[name], (name, alpha.shape)
+        ref = _keras_reference(d, rgb, "uint8" if meta["input"]["dtype"] == "uint8" else "float")
+
+        def within_contract(want, got):
+            m = compare(want[None, ..., None], got[None, ..., None], meta["output"]["threshold"], tol.iou_band)
+            assert not check(m, tol)[1], (name, check(m, tol)[1])
+            return m
+
+        m = within_contract(ref, alpha)
         for guided in (None, imageops.GuidedFilter()):
             a_cv = fast.predict_photo(rgb, guided=guided)
             a_ex = alpha if guided is None else runner.predict_photo(rgb, guided=guided)
             assert a_cv.shape == a_ex.shape == PHOTOS[name], (name, guided, a_cv.shape, a_ex.shape)
-            assert _iou(a_cv, a_ex) > 0.99 and float(np.abs(a_cv - a_ex).mean()) < 1e-3, (name, guided)
-        ref = _keras_reference(d, rgb, "uint8" if meta["input"]["dtype"] == "uint8" else "float")
-        m = compare(ref[None, ..., None], alpha[None, ..., None], meta["output"]["threshold"], tol.iou_band)
-        assert not check(m, tol)[1], (name, check(m, tol)[1])
+            if prec == "int8":
+                # OpenCV's pixels are within PIXEL_BOUND of the definition's, and an int8 model
+                # may turn that into a step of its output scale over whole regions (CI's CPU
+                # did: IoU 0.989 between the two pipelines): each pipeline must meet the int8
+                # contract on its own, not equal the other
+                within_contract(ref if guided is None else a_ex, a_cv)
+            else:
+                assert _iou(a_cv, a_ex) > 0.99 and float(np.abs(a_cv - a_ex).mean()) < 1e-3, (name, guided)
         right = _iou(alpha, truth)
         wrong = _iou(alpha, np.asarray(_resize(truth.T, rgb.shape[:2])))
         print(f"\n{arch} {target} {precision} {name}: max abs {m['max_abs']:.2e}, IoU with truth {right:.3f}, "
