@@ -346,3 +346,78 @@ def test_predict_video_feeds_the_previous_alpha(tmp_path):
     np.testing.assert_allclose(seen, want, atol=1e-6)
     mattes = [np.asarray(Image.open(p), np.float32).mean() / 255 for p in sorted(out.glob("*_alpha.png"))]
     np.testing.assert_allclose(mattes, [0.5 + 0.5 * w for w in want], atol=1 / 255)
+
+
+# -- warm start from a 3-channel model (docs/experiments.md, "Prior v3") -------------------
+def _saved(arch, tmp_path, name, width=0.25, prior=False):
+    from edgematting._tf import keras
+    from edgematting.modelio import ModelSpec, save_model_dir
+    from edgematting.models import architecture_config, build_model
+
+    keras().utils.set_random_seed(7)
+    cfg = architecture_config(arch, SIZE, width, prior=prior)
+    model = build_model(arch, **cfg)
+    # moving statistics away from 0/1, so that batch norm is not the identity
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            g, b, m, v = layer.get_weights()
+            rng = np.random.default_rng(len(layer.name))
+            layer.set_weights([g, b, rng.normal(0, 0.1, m.shape).astype(m.dtype),
+                               rng.uniform(0.5, 2.0, v.shape).astype(v.dtype)])
+    save_model_dir(model, ModelSpec(architecture=arch, config=cfg, input_size=SIZE), tmp_path / name)
+    return model, tmp_path / name
+
+
+@pytest.mark.parametrize("arch", ["fast-scnn", "mattingnet"])
+def test_prior_model_warm_started_from_a_three_channel_model_is_that_model(arch, tmp_path):
+    """--init-weights of a 3-channel model into a prior model: the RGB kernel slices copied,
+    the prior's zero, so that whatever the prior, the output is the 3-channel model's."""
+    from edgematting.models import architecture_config, build_model
+    from edgematting.training import load_init_weights
+
+    src, src_dir = _saved(arch, tmp_path, "rgb")
+    dst = build_model(arch, **architecture_config(arch, SIZE, 0.25, prior=True))
+    fresh = [w.copy() for w in dst.get_weights()]
+    rep = load_init_weights(dst, src_dir)
+    assert rep.skipped == [] and len(rep.loaded) == sum(1 for layer in dst.layers if layer.weights)
+    first = {"fast-scnn": "ltd_conv1_conv", "mattingnet": "stem_conv"}[arch]
+    names = [n for n, _ in rep.widened]
+    assert first in names and (arch != "mattingnet" or "refine_conv1_conv" in names), rep.widened
+    assert "widened " + first in rep.format() and "zeros for the prior channel" in rep.format()
+    for name in names:  # RGB (and other) slices copied, the prior's zero
+        k_src, k_dst = src.get_layer(name).get_weights()[0], dst.get_layer(name).get_weights()[0]
+        np.testing.assert_array_equal(k_dst[:, :, 3], 0.0)
+        np.testing.assert_array_equal(np.delete(k_dst, 3, axis=2), k_src)
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh, dst.get_weights()))
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, *SIZE, 3)).astype(np.float32)
+    want = src(x, training=False).numpy()
+    zero = dst(np.concatenate([x, np.zeros((2, *SIZE, 1), np.float32)], -1), training=False).numpy()
+    some = dst(np.concatenate([x, rng.uniform(size=(2, *SIZE, 1)).astype(np.float32)], -1), training=False).numpy()
+    np.testing.assert_allclose(zero, want, rtol=0, atol=1e-6)  # another conv kernel: float rounding only
+    np.testing.assert_array_equal(some, zero)  # the prior has no say at all
+    assert np.abs(want).max() > 1e-3 and want.std() > 1e-4  # not a constant output
+
+
+def test_init_weights_other_shape_mismatches_still_refused(tmp_path):
+    """Only a 3-channel model into a prior model is bridged: another width, a prior model into
+    a 3-channel one, and a 3-channel model into a 3-channel model of another width are not."""
+    from edgematting.errors import InputError
+    from edgematting.models import architecture_config, build_model
+    from edgematting.training import load_init_weights
+
+    _, rgb_wide = _saved("fast-scnn", tmp_path, "rgb-wide", width=0.5)
+    prior_src, prior_dir = _saved("fast-scnn", tmp_path, "prior", prior=True)
+    with pytest.raises(InputError, match="other shapes"):  # prior model from a wider 3-channel one
+        load_init_weights(build_model("fast-scnn", **architecture_config("fast-scnn", SIZE, 0.25, prior=True)),
+                          rgb_wide)
+    plain = build_model("fast-scnn", **architecture_config("fast-scnn", SIZE, 0.25))
+    rep = load_init_weights(plain, prior_dir)  # 4 -> 3 channels: skipped, reported as before
+    assert rep.widened == [] and [n for n, _ in rep.skipped] == ["ltd_conv1_conv"]
+    assert rep.skipped[0][1].startswith("shape mismatch: model [(3, 3, 3, 8)] vs source [(3, 3, 4, 8)]")
+    same = build_model("fast-scnn", **architecture_config("fast-scnn", SIZE, 0.25, prior=True))
+    rep = load_init_weights(same, prior_dir)  # prior model from a prior model: nothing to widen
+    assert rep.widened == [] and rep.skipped == []
+    for a, b in zip(prior_src.get_weights(), same.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -13,6 +13,8 @@ output, as `predict_video` does): the table of docs/experiments.md ("A prior-fra
 N`` stops a run planned for ``--epochs`` after N epochs (the recorded runs' schedule without
 their clock), and ``--diagnose MODEL...`` scores models frame by frame with their own, the
 true previous and a zero prior (`diagnose`): "Prior v2" in docs/experiments.md.
+``--init-weights MODEL --lr LR [--seed N]`` fine-tunes both from a trained model (the prior model from
+a 3-channel one starts as that model, its prior channel's weights zero): "Prior v3".
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ def _train(out: Path, prior: bool, minutes: float, args) -> dict:
 
     cfg = TrainConfig(model="fast-scnn", input_size=args.size, width=args.width, epochs=args.epochs,
                       batch_size=args.batch_size, steps_per_epoch=args.steps, synthetic_pool=args.pool,
-                      n_synthetic_val=32, seed=0, time_limit=minutes, calibrate_alpha=False,
-                      model_options={"prior": True} if prior else {}, out=str(out))
+                      n_synthetic_val=32, seed=args.seed, time_limit=minutes, calibrate_alpha=False,
+                      model_options={"prior": True} if prior else {}, out=str(out),
+                      **({"lr": args.lr} if args.lr else {}), init_weights=args.init_weights)
     t0 = time.perf_counter()
     with _stop_after(args.stop_after_epochs), simulation(args.prior_sim):
         r = train(cfg, progress=False)
@@ -89,12 +92,19 @@ def main(argv=None) -> int:
     p.add_argument("--stop-after-epochs", type=int, metavar="N",
                    help="stop after N epochs with the schedule planned for --epochs, as the recorded runs' "
                    "time limit did (24 planned, 21 run): the same steps and learning rates without the clock")
+    p.add_argument("--init-weights", metavar="MODEL",
+                   help="start both models from this model's weights (edgematting train --init-weights; a "
+                   "prior model from a 3-channel one gets zeros for the prior channel: \"Prior v3\")")
+    p.add_argument("--seed", type=int, default=0, help="data seed of the training runs (default 0, the recorded "
+                   "runs'; another seed also draws another pool of portraits)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: train's 3e-3; about a third of it "
+                   "when fine-tuning with --init-weights)")
     p.add_argument("--diagnose", nargs="+", metavar="MODEL",
                    help="only diagnose these models on --clips-dir (IoU per frame with their own, the true "
                    "previous and a zero prior, by frame index) into --out/diagnose.json, and stop")
     p.add_argument("--clips-dir", help="the held-out clips for --diagnose (default: --out/clips)")
     a = p.parse_args(argv)
-    from ..errors import InputError
+    from ..errors import EdgemattingError, InputError
     from ..prior import PriorSimConfig
 
     try:
@@ -107,7 +117,6 @@ def main(argv=None) -> int:
     root = Path(a.out)
     if a.diagnose:
         from .. import atomic
-        from ..errors import EdgemattingError
 
         try:
             found = {m: diagnose(m, a.clips_dir or root / "clips") for m in a.diagnose}
@@ -121,10 +130,13 @@ def main(argv=None) -> int:
         from ..data.pipeline import DataConfig, build_synthetic_pool
 
         # the pool first, so that neither model's time limit pays for generating it
-        build_synthetic_pool(DataConfig(input_size=(a.size, a.size), synthetic_pool=a.pool, seed=0))
+        build_synthetic_pool(DataConfig(input_size=(a.size, a.size), synthetic_pool=a.pool, seed=a.seed))
         for name, prior in (("no-prior", False), ("prior", True)):
             if a.only in (None, name):
-                results[f"train_{name}"] = _train(root / name, prior, a.minutes, a)
+                try:
+                    results[f"train_{name}"] = _train(root / name, prior, a.minutes, a)
+                except EdgemattingError as e:  # e.g. --init-weights not found or not a match
+                    p.exit(1, f"error: {e}\n")
                 print(name, results[f"train_{name}"], flush=True)
                 (root / f"train_{name}.json").write_text(json.dumps(results[f"train_{name}"], indent=1))
         if a.only:

@@ -61,7 +61,9 @@ def register(sub):
     p.add_argument("--out", required=True, help="run directory, e.g. runs/NAME")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--init-weights", default=None, metavar="PATH",
-                   help="fine-tune from a model dir or .keras/.h5 file (layers matched by name and shape)")
+                   help="fine-tune from a model dir or .keras/.h5 file (layers matched by name and shape; a "
+                   "prior-frame model (--model-option prior=true) from a 3-channel one gets zeros for the prior "
+                   "channel, so it starts as that model: docs/reference.md, \"Recipe: warm start\")")
     p.add_argument("--seed", type=int, default=None, help="data seed (default 0)")
     p.add_argument("--no-augment", action="store_true", default=None, help="turn augmentation off")
     p.add_argument("--backgrounds", default=None, metavar="DIR", help="background photos to composite foregrounds onto")

@@ -519,7 +519,8 @@ def _train_one(cfg: TrainConfig, progress: bool, teacher_root: Path | None = Non
     if cfg.init_weights and state is None:
         # Outside the scope: the source model is only read, it needs no mirrored copies.
         report = load_init_weights(model, cfg.init_weights)
-        run.init_report = {"source": report.source, "loaded": len(report.loaded), "skipped": report.skipped}
+        run.init_report = {"source": report.source, "loaded": len(report.loaded), "skipped": report.skipped,
+                           "widened": report.widened}
         say(report.format())
 
     if state is not None:
