@@ -183,14 +183,22 @@ def test_json_csv_markdown_agree(bench_report):
 
 
 def test_peer_row_measured_in_the_same_run(bench_report):
-    report, _, _, data = bench_report
+    report, out, _, data = bench_report
     peers = [r for r in report["rows"] if r["target"] == "peer"]
     assert len(peers) == 1
     assert peers[0]["latency"]["1"]["model"]["median_ms"] > 0
     # the tiny peer calls everything foreground: its IoU is the foreground share of each image
     assert peers[0]["accuracy"]["iou"] == pytest.approx(_gt_foreground_share(data), abs=1e-6)
     lines = bench.peer_comparison(report)
-    assert len(lines) == 2 and all("end-to-end" in l for l in lines)
+    assert len(lines) == 4 and "end-to-end" in lines[0]  # header, rule, one row per thread count
+    for t, line in zip((1, 2), lines[2:]):  # "ours / peer (ours / peer as a ratio)" from the rows
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] == str(t)
+        ours = next(r for r in report["rows"] if r["artifact"] == cells[4])
+        for cell, key in zip(cells[1:3], ("model", "e2e")):
+            a, b = ours["latency"][str(t)][key]["median_ms"], peers[0]["latency"][str(t)][key]["median_ms"]
+            assert cell == f"{a:.2f} / {b:.2f} ({a / b:.2f}x)", (cell, a, b)
+    assert "\n".join(lines) in (out / "bench.md").read_text()
 
 
 def test_peer_rows_absent_not_faked(tmp_path, monkeypatch):

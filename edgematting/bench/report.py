@@ -21,8 +21,11 @@ def write_report(report: dict, out: Path, console) -> dict:
         from .pipeline import print_table as print_pipeline
 
         print_pipeline(report["pipeline"], console)
-    for line in report["peer_comparison"]:
-        console.print(line)
+    if report["peer_comparison"]:
+        console.print("**against the peer (median ms; ratio ours / theirs, below 1x: ours is faster)**",
+                      highlight=False)
+        for line in report["peer_comparison"]:
+            console.print(line, highlight=False, soft_wrap=True)
     console.print(f"written: {out / 'bench.md'}, bench.json, bench.csv" + (f", {png.name}" if png else ""))
     return {"json": out / "bench.json", "png": png}
 
@@ -134,6 +137,9 @@ def to_markdown(report: dict) -> str:
         from .pipeline import to_markdown as pipeline_markdown
 
         tail = ["", "## Photo pipeline per stage (ms, best of N)", "", pipeline_markdown(report["pipeline"]).rstrip()]
+    if report.get("peer_comparison"):
+        tail += ["", "## Against the peer (median ms; ratio ours / theirs, below 1x: ours is faster)", "",
+                 *report["peer_comparison"]]
     return "\n".join(head + lines + tail) + "\n"
 
 
@@ -270,25 +276,30 @@ def _s(v):
 
 
 def peer_comparison(report: dict) -> list[str]:
-    """Lines comparing the fastest full-int8 TFLite row with the peer, per thread count."""
+    """The table of ours against the peer per thread count: the fastest (end to end) full-int8
+    TFLite row, model alone and end to end per photo, as "ours / peer (ratio)" where the ratio
+    is ours / peer (below 1x: ours is faster). Markdown lines; [] without a peer row."""
     peer = next((r for r in report["rows"] if r["target"] == "peer"), None)
     if not peer:
         return []
     ours = [r for r in report["rows"] if r["target"] == "tflite" and r["precision"] == "int8" and r.get("latency")]
-    lines = []
+    name = peer["reason"]
+    rows = []
     for t in report["config"]["threads"]:
         cand = [r for r in ours if str(t) in r["latency"]]
         if not cand or str(t) not in peer["latency"]:
             continue
         best = min(cand, key=lambda r: r["latency"][str(t)]["e2e"]["median_ms"])
         a, b = best["latency"][str(t)], peer["latency"][str(t)]
-        line = (
-            f"vs {peer['reason']} ({t} thread{'s' if t > 1 else ''}): model {a['model']['median_ms']:.2f} vs "
-            f"{b['model']['median_ms']:.2f} ms (x{b['model']['median_ms'] / a['model']['median_ms']:.2f}), "
-            f"end-to-end {a['e2e']['median_ms']:.2f} vs {b['e2e']['median_ms']:.2f} ms "
-            f"(x{b['e2e']['median_ms'] / a['e2e']['median_ms']:.2f}) [{best['artifact']}]"
-        )
-        if best.get("accuracy") and peer.get("accuracy"):
-            line += f"; IoU {best['accuracy']['iou']:.4f} vs {peer['accuracy']['iou']:.4f}"
-        lines.append(line)
-    return lines
+
+        def pair(k):
+            x, y = a[k]["median_ms"], b[k]["median_ms"]
+            return f"{x:.2f} / {y:.2f} ({x / y:.2f}x)"
+
+        iou = (f"{best['accuracy']['iou']:.4f} / {peer['accuracy']['iou']:.4f}"
+               if best.get("accuracy") and peer.get("accuracy") else "")
+        rows.append(f"| {t} | {pair('model')} | {pair('e2e')} | {iou} | {best['artifact']} |")
+    if not rows:
+        return []
+    return [f"| threads | model ms (ours / {name}) | end-to-end ms per photo (ours / {name}) | "
+            f"IoU on --data (ours / {name}) | ours |", "|---|---|---|---|---|", *rows]
