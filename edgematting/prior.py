@@ -225,7 +225,7 @@ def simulate_priors(alpha, seed, cfg: PriorSimConfig | None = None):
     float32 (a tf.Tensor). `seed`: a shape-[2] int tensor (stateless random ops: the same
     seed gives the same priors). `cfg`: None is `default_sim()`. The v1 knobs draw the same
     random numbers as they always did: a v1 config gives the priors it gave."""
-    from ._tf import tf
+    from ._tf import box_max, box_min, tf
 
     T = tf()
     cfg = cfg or default_sim()
@@ -268,10 +268,7 @@ def simulate_priors(alpha, seed, cfg: PriorSimConfig | None = None):
     morph = col(3) < cfg.p_morph
     dilate = col(4) < 0.5
     big = col(5) < 0.5
-    d3 = T.nn.max_pool2d(p, 3, 1, "SAME")
-    d5 = T.nn.max_pool2d(p, 5, 1, "SAME")
-    e3 = -T.nn.max_pool2d(-p, 3, 1, "SAME")
-    e5 = -T.nn.max_pool2d(-p, 5, 1, "SAME")
+    d3, d5, e3, e5 = box_max(p, 3), box_max(p, 5), box_min(p, 3), box_min(p, 5)  # = max_pool2d, faster
     m = pick(dilate, pick(big, d5, d3), pick(big, e5, e3))
     p = pick(morph, m, p)
     # an imperfect model's output: missing parts, false blobs, a soft low-contrast matte

