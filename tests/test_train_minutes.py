@@ -174,7 +174,7 @@ def test_cli_flags_become_the_recipe_and_win_over_it(tmp_path):
     assert set(cfg.recipe["overridden"]) == {"--batch-size", "--progressive"}
     # without --minutes nothing is probed and the defaults stay
     plain = config_from_args(_args("--out", str(tmp_path / "p")), measure=fake_measure(1.0, calls))
-    assert plain.recipe is None and plain.epochs == 10 and plain.batch_size == 16 and len(calls) == 1
+    assert plain.recipe is None and plain.epochs == 10 and plain.batch_size == 8 and len(calls) == 1
 
 
 @pytest.mark.parametrize("arch", ["fast-scnn", "mattingnet"])

@@ -7,7 +7,7 @@ import time
 from ..models.registry import DEFAULT_ARCHITECTURE, REGISTRY, architecture_help, architecture_names
 
 DEFAULTS = dict(
-    model=DEFAULT_ARCHITECTURE, data="synthetic", input_size="256", epochs=10, batch_size=16, lr=3e-3,
+    model=DEFAULT_ARCHITECTURE, data="synthetic", input_size="256", epochs=10, batch_size=8, lr=3e-3,
     val_ratio=0.1, seed=0, strategy="default",
 )
 
@@ -47,7 +47,8 @@ def register(sub):
                    help="weight of one loss term, repeatable (0 turns it off), e.g. --loss-weight "
                    f"boundary=2. Terms (defaults): {_loss_terms_help()}")
     p.add_argument("--epochs", type=int, default=None, help="total epochs of the run (default 10)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 16)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default 8: better than 16 at equal training images, "
+                   "docs/experiments.md)")
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate, cosine decay with warm-up (default 3e-3; about 1e-3 when "
                    "fine-tuning with --init-weights)")
