@@ -308,6 +308,7 @@ def test_teacher_mattes_stay_aligned_through_geometric_augmentation(tmp_path):
 
 
 # -- train --teacher ------------------------------------------------------------------------------
+@pytest.mark.slow  # 60 s; training on teacher labels runs by default in test_train_starts_over_a_folder_left_by_a_killed_labelling
 def test_train_with_teacher_only_and_mixed(teacher_dir, photos, tmp_path):
     from edgematting.data.synthetic import write_synthetic_folder
     from edgematting.modelio import load_model_dir

@@ -114,7 +114,9 @@ def test_fast_paths_of_the_runtime_match_the_contract(tiny_artifacts, pipeline):
 def test_pipeline_benchmark_runs(capsys):
     from edgematting.bench.pipeline import measure, to_markdown
 
-    r = measure(None, runs=1, sizes={"tiny": (60, 40)}, threads=(1, 2))
+    r = measure(None, runs=1, sizes={"tiny": (60, 40), "big": (90, 120)}, threads=(1, 2), definition_max_pixels=5000)
+    assert r["sizes"]["big"]["composite over a colour"]["definition"] is None  # above the limit: not timed
+    assert r["sizes"]["big"]["composite over a colour"]["opencv"]["1"] > 0
     row = r["sizes"]["tiny"]
     assert {"photo -> model input", "output -> alpha at photo size", "composite over a colour"} <= set(row)
     assert all((v["definition"] is None or v["definition"] > 0) and v["fast"] > 0 for v in row.values())

@@ -48,6 +48,8 @@ class BenchConfig:
     int8_debug: bool = True  # per-layer int8 error report for full-integer TFLite
     photo_size: tuple[int, int] = (720, 960)  # synthetic photo when no --data
     pipeline: bool = True  # the photo pipeline's per-stage table (bench.pipeline)
+    #: its photo sizes, {name: (height, width)}; None: bench.pipeline.SIZES (600x800 and 12 MP)
+    pipeline_sizes: dict | None = None
 
     def __post_init__(self):
         from ..formats import Precision, get_format
@@ -347,7 +349,7 @@ def _pipeline_table(cfg: BenchConfig, artifacts: list[Path], console) -> dict | 
     art = (float_io or int8 or [None])[0]
     try:
         return measure_pipeline(str(art) if art else None, runs=max(3, min(cfg.runs, 10)), threads=cfg.threads,
-                                definition_max_pixels=2e6)
+                                sizes=cfg.pipeline_sizes, definition_max_pixels=2e6)
     except Exception as e:  # the artifact table stands without it
         console.print(f"[yellow]photo pipeline table: {type(e).__name__}: {e}")
         return {"error": f"{type(e).__name__}: {e}"}
