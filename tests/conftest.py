@@ -134,6 +134,34 @@ def confident_mattingnet_dir(tmp_path_factory):
     return _shared_model_dir(tmp_path_factory, "mattingnet")
 
 
+@pytest.fixture(scope="session")
+def folder_trained_fast_scnn(tmp_path_factory):
+    """(model dir, photo folder): a Fast-SCNN (32x32, width 0.25) trained with default options
+    on a folder of 6 photos, as a user with their own labelled photos trains: `convert` and
+    `verify` default to those photos for calibration and verification. Built once per test
+    run (shared by pytest-xdist workers under a file lock); never write into it: copy the
+    model dir (`export_helpers.copy_model_dir`) before converting."""
+    import fcntl
+
+    from edgematting.modelio import SPEC_FILE
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    out, photos = root / "folder_trained_fast_scnn", root / "folder_trained_photos"
+    with open(root / "folder_trained_fast_scnn.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / SPEC_FILE).is_file():  # model.json is written last
+            from edgematting.data.synthetic import write_synthetic_folder
+            from edgematting.training import TrainConfig, train
+
+            if not (photos / "image").is_dir():
+                write_synthetic_folder(photos, n=6, size=(48, 40), seed=3)
+            train(TrainConfig(model="fast-scnn", data=str(photos), input_size=32, width=0.25, epochs=1,
+                              batch_size=2, steps_per_epoch=2, out=str(out)), progress=False)
+    return out, photos
+
+
 @pytest.fixture(scope="session", params=["fast-scnn", "mattingnet"])
 def confident_model_dir(request):
     """Each confident model dir in turn (parametrized over both architectures)."""

@@ -230,6 +230,19 @@ MUTATIONS = [
     ("runner", "bgr", "uint8", "fp32"),
 ]
 MUTATION_IDS = ["-".join(m) for m in MUTATIONS]
+#: run with `pytest -m slow` (about 6 s each per target; the default suite must stay under 15
+#: minutes): each is another instance of a default case (the smallest error, std 2% off, an
+#: int8 BGR file and a runner feeding BGR stay in the default suite).
+SLOW_MUTATIONS = {("wrapper", "mean_off_by_2", "uint8", "fp32"), ("wrapper", "bgr", "float", "fp32"),
+                  ("runner", "mean_off_by_2", "float", "fp32")}
+
+
+def mutation_params():
+    """`MUTATIONS` as pytest params with their ids, `SLOW_MUTATIONS` marked slow."""
+    import pytest
+
+    return [pytest.param(m, id="-".join(m), marks=[pytest.mark.slow] if m in SLOW_MUTATIONS else [])
+            for m in MUTATIONS]
 
 
 def _channel_reversed(model):
@@ -328,3 +341,18 @@ def arch_precision_cases(precisions, slow=()):
 
     return [pytest.param(a, p, id=f"{a}-{p}", marks=[pytest.mark.slow] if (a, p) in slow else [])
             for a in CONFIDENT_FIXTURE for p in precisions]
+
+
+def copy_model_dir(src, dst):
+    """A writable copy of a shared model dir: its model.keras and model.json (what `convert`,
+    `verify` and the runners read), nothing of the run that made it."""
+    import shutil
+    from pathlib import Path
+
+    from edgematting.modelio import SPEC_FILE
+
+    dst = Path(dst)
+    dst.mkdir(parents=True)
+    for name in ("model.keras", SPEC_FILE):
+        shutil.copy2(Path(src) / name, dst / name)
+    return dst

@@ -203,7 +203,14 @@ def checked(ours, theirs, tol, threshold: float = 0.5) -> tuple[dict, list[str]]
     return metrics, check(metrics, tol)[1]
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+#: run with `pytest -m slow` (about 6 s each on 2 cores; the default suite must stay under 15
+#: minutes): the same converter paths as a default variant with another precision or a second
+#: refusal. Default: fp32, both int8 input types, a refused 4-channel file, per-channel folding.
+SLOW_VARIANTS = {"fp16", "dynamic", "int16x8", "fp32-uint8", "int8-int8-io", "fp32-per-channel-norm"}
+
+
+@pytest.mark.parametrize("variant", [pytest.param(v, marks=[pytest.mark.slow] if v in SLOW_VARIANTS else [])
+                                     for v in VARIANTS])
 def test_mediapipe_image_segmenter(variant, exported, photos, clients_python, tmp_path):
     from edgematting.converters import tflite_metadata
     from edgematting.runners.tflite import read_embedded_metadata
@@ -394,7 +401,8 @@ def test_author_and_license_reach_the_standard_metadata(confident_fast_scnn_dir,
     assert md["author"] == "edgematting" and "license" not in md
 
 
-def test_model_trained_on_a_photo_folder_runs_in_mediapipe_with_defaults(clients_python, tmp_path):
+def test_model_trained_on_a_photo_folder_runs_in_mediapipe_with_defaults(clients_python, folder_trained_fast_scnn,
+                                                                         tmp_path):
     """Issue 22, with default options on a model trained from a photo folder (not the
     synthetic fixtures): `convert` calibrates and verifies on the training photos, and both
     the default fp32 file and the camera int8 file run in MediaPipe with our runner's masks."""
@@ -403,13 +411,12 @@ def test_model_trained_on_a_photo_folder_runs_in_mediapipe_with_defaults(clients
     from edgematting.cli import main
     from edgematting.contract import read_sidecar
     from edgematting.data.io import list_images, read_image
-    from edgematting.data.synthetic import write_synthetic_folder
     from edgematting.imageops import resize_bilinear
-    from edgematting.training import TrainConfig, train
 
-    photos = write_synthetic_folder(tmp_path / "photos", n=6, size=(48, 40), seed=3)
-    train(TrainConfig(model="fast-scnn", data=str(photos), input_size=32, width=0.25, epochs=1, batch_size=2,
-                      steps_per_epoch=2, out=str(tmp_path / "m")), progress=False)
+    from export_helpers import copy_model_dir
+
+    trained, photos = folder_trained_fast_scnn
+    copy_model_dir(trained, tmp_path / "m")
     for args in ([], ["--precision", "int8", "--input", "uint8", "--calib-samples", "4"]):
         assert main(["convert", str(tmp_path / "m"), "--verify-samples", "2", *args]) == 0
     px = np.stack([np.clip(np.round(resize_bilinear(read_image(p).astype(np.float32), 32, 32)), 0, 255)

@@ -203,17 +203,16 @@ def test_verify_cli_needs_model(tmp_path, confident_fast_scnn_dir, tiny_fast_scn
     assert side["verification"]["passed"] is False
 
 
-def test_model_trained_on_a_folder_calibrates_and_verifies_on_it(tmp_path):
+def test_model_trained_on_a_folder_calibrates_and_verifies_on_it(folder_trained_fast_scnn, tmp_path):
     """Issue 8: a model trained on photos is checked on photos, not on synthetic figures, by
     default; every report says which images were used."""
     from edgematting.cli import main
     from edgematting.contract import read_sidecar
-    from edgematting.data.synthetic import write_synthetic_folder
-    from edgematting.training import TrainConfig, train
 
-    photos = write_synthetic_folder(tmp_path / "photos", n=6, size=(48, 40), seed=2)
-    train(TrainConfig(model="fast-scnn", data=str(photos), input_size=32, width=0.25, epochs=1, batch_size=2,
-                      steps_per_epoch=1, out=str(tmp_path / "m")), progress=False)
+    from export_helpers import copy_model_dir
+
+    trained, photos = folder_trained_fast_scnn
+    copy_model_dir(trained, tmp_path / "m")
     assert main(["convert", str(tmp_path / "m"), "--precision", "int8", "--calib-samples", "4",
                  "--verify-samples", "2"]) == 0
     side = read_sidecar(tmp_path / "m" / "export" / "fast-scnn_int8.tflite")

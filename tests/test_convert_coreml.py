@@ -76,8 +76,11 @@ MATRIX = [("fast-scnn", c) for c in CASES] + [
 ]
 #: run with `pytest -m slow` (each ~25 s on 2 cores); fp32 and int8 cover MattingNet's graph
 #: (fast-scnn image_in is covered by image_in_out_fp16, int8_ios18 by int8 on another opset)
+#: (fast-scnn fp16: the fp16 program is pal6's too; image_in_out_fp16: image in/out is
+#: test_vision_shaped_fp32_passes_its_own_verification's at fp32)
 SLOW_CASES = {("mattingnet", "fp16"), ("mattingnet", "image_in_out_fp16"), ("mattingnet", "int8"),
-              ("fast-scnn", "image_in"), ("fast-scnn", "int8_ios18")}
+              ("fast-scnn", "image_in"), ("fast-scnn", "int8_ios18"), ("fast-scnn", "fp16"),
+              ("fast-scnn", "image_in_out_fp16")}
 
 
 @pytest.mark.parametrize("arch,case", [
@@ -287,7 +290,8 @@ def test_vision_shaped_fp32_passes_its_own_verification(confident_models, tmp_pa
     assert desc["user_defined"]["com.apple.coreml.model.preview.type"] == "imageSegmenter"
 
 
-@pytest.mark.parametrize("mutation", ["mean_off_by_2", "bgr_layout"])
+# bgr_layout with `pytest -m slow`: the same check; the TFLite and ONNX suites run a BGR mutation by default
+@pytest.mark.parametrize("mutation", ["mean_off_by_2", pytest.param("bgr_layout", marks=pytest.mark.slow)])
 def test_wrong_input_mapping_fails_parity(confident_models, tmp_path, monkeypatch, mutation):
     """The fp32 row is loose enough for another CPU's accumulation order but not for a real
     mapping mistake: a bias 2 pixel values off, or RGB declared as BGR."""

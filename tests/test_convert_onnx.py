@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export_helpers import (CONFIDENT_FIXTURE, MUTATION_IDS, MUTATIONS, arch_precision_cases, assert_export_matches,
+from export_helpers import (CONFIDENT_FIXTURE, arch_precision_cases, assert_export_matches, mutation_params,
                             assert_mutation_fails_parity)
 
 PRECISIONS = ["fp32", "fp16", "dynamic", "int8"]  # all ONNX precisions in REGISTRY
@@ -119,7 +119,7 @@ def test_onnx_non_integer_resize_sizes(confident_fast_scnn_dir, tmp_path):
     assert_export_matches(model_dir, "onnx", "fp32", tmp_path)
 
 
-@pytest.mark.parametrize("case", MUTATIONS, ids=MUTATION_IDS)
+@pytest.mark.parametrize("case", mutation_params())
 def test_wrong_input_mapping_fails_parity(confident_fast_scnn_dir, tmp_path, monkeypatch, case):
     """A wrong mean, std or channel order, in the graph or in what the runner feeds, fails
     verification: the parity tests above would catch such a converter bug."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export_helpers import (CONFIDENT_FIXTURE, MUTATION_IDS, MUTATIONS, arch_precision_cases, assert_export_matches,
+from export_helpers import (CONFIDENT_FIXTURE, arch_precision_cases, assert_export_matches, mutation_params,
                             assert_mutation_fails_parity)
 
 # Explicit list: every TFLite precision except int8-qat (needs QAT fine-tuning; tested in
@@ -127,7 +127,7 @@ def test_read_tflite_metadata_roundtrip(tmp_path):
     it.invoke()
 
 
-@pytest.mark.parametrize("case", MUTATIONS, ids=MUTATION_IDS)
+@pytest.mark.parametrize("case", mutation_params())
 def test_wrong_input_mapping_fails_parity(confident_fast_scnn_dir, tmp_path, monkeypatch, case):
     """A wrong mean, std or channel order, in the graph or in what the runner feeds, fails
     verification: the parity tests above would catch such a converter bug."""

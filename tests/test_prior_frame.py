@@ -400,6 +400,9 @@ def test_prior_model_warm_started_from_a_three_channel_model_is_that_model(arch,
     assert np.abs(want).max() > 1e-3 and want.std() > 1e-4  # not a constant output
 
 
+# slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores);
+# the widening itself stays in the default suite
+@pytest.mark.slow
 def test_init_weights_other_shape_mismatches_still_refused(tmp_path):
     """Only a 3-channel model into a prior model is bridged: another width, a prior model into
     a 3-channel one, and a 3-channel model into a 3-channel model of another width are not."""

@@ -321,6 +321,9 @@ def test_resumed_run_judged_by_another_metric_starts_its_best_afresh(tmp_path):
 
 
 # -- progressive resizing --------------------------------------------------------------------
+# slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores);
+# four training calls, ~75 s. The default suite keeps the stage plan (test_train_minutes, test_progressive_validation).
+@pytest.mark.slow
 def test_progressive_run_trains_both_stages_and_resumes_each(tmp_path, capsys):
     """--progressive 32:2 --input-size 64: two epochs at 32x32 into OUT/progressive, then the
     run's epochs at 64x64 from those weights at a third of the lr. A time limit of ~0 stops
