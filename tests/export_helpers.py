@@ -229,7 +229,6 @@ MUTATIONS = [
     ("runner", "mean_off_by_2", "float", "fp32"),
     ("runner", "bgr", "uint8", "fp32"),
 ]
-MUTATION_IDS = ["-".join(m) for m in MUTATIONS]
 #: run with `pytest -m slow` (about 6 s each per target; the default suite must stay under 15
 #: minutes): each is another instance of a default case (the smallest error, std 2% off, an
 #: int8 BGR file and a runner feeding BGR stay in the default suite).

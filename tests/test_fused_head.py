@@ -164,7 +164,8 @@ CASES = [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int
 
 
 #: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores): the
-#: fused head's ops are the same in every target's converter; TFLite fp32/int8 and ONNX int8 stay.
+#: default keeps TFLite fp32/int8 and ONNX int8 (the ONNX fp32 graph is the int8 one before
+#: quantization); the fused head on Core ML runs only with -m slow.
 SLOW_CASES = {("onnx", "fp32"), ("coreml", "fp32")}
 
 
