@@ -330,9 +330,6 @@ def test_train_with_teacher_only_and_mixed(teacher_dir, photos, tmp_path):
     assert np.isfinite(r2.history["loss"][-1])
 
 
-# slow: run with `pytest -m slow` (the default suite must stay under 15 minutes on 2 cores);
-# test_cache_survives_kill_and_resumes keeps a killed labelling in the default suite
-@pytest.mark.slow
 def test_train_starts_over_a_folder_left_by_a_killed_labelling(teacher_dir, photos, tmp_path):
     """kill -9 while the teacher labels photos leaves only OUT/teacher/: the next run (with or
     without --resume) starts there and reuses the cached mattes."""
